@@ -1,0 +1,26 @@
+# fractal: PGXS build of the fractal-tree index access method
+MODULE_big = fractal
+OBJS = fractal_am.o \
+	src/fr_page.o src/fr_compare.o src/fr_insert.o src/fr_flush.o \
+	src/fr_scan.o src/fr_build.o src/fr_vacuum.o src/fr_options.o \
+	src/fr_validate.o src/fr_stats.o
+
+EXTENSION = fractal
+DATA = fractal--1.0.sql
+PGFILEDESC = "fractal - write-optimized fractal tree index"
+
+REGRESS = $(basename $(notdir $(wildcard $(srcdir)/sql/*.sql)))
+REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)/test/out --load-extension=fractal
+ISOLATION = $(basename $(notdir $(wildcard $(srcdir)/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)/test/out_iso --load-extension=fractal
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src
+# our own code is built with warnings as errors
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror $(FRACTAL_EXTRA_CFLAGS)
+SHLIB_LINK = -lzstd
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,80 @@
+/*-------------------------------------------------------------------------
+ *
+ * fractal_am.c
+ *	  Entry point of the fractal index access method: module magic, library
+ *	  initialisation and the IndexAmRoutine handler.  Each callback lives in
+ *	  the src/ file of its concern; see src/README.md for the design.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "commands/vacuum.h"
+#include "fmgr.h"
+
+#include "fractal.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	fr_init_reloptions();
+}
+
+PG_FUNCTION_INFO_V1(fractal_handler);
+
+Datum
+fractal_handler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
+
+	amroutine->amstrategies = FR_NSTRATEGIES;
+	amroutine->amsupport = FR_NPROCS;
+	amroutine->amoptsprocnum = 0;
+	amroutine->amcanorder = true;
+	amroutine->amcanorderbyop = false;
+	amroutine->amcanbackward = true;
+	amroutine->amcanunique = false;
+	amroutine->amcanmulticol = true;
+	amroutine->amoptionalkey = true;
+	amroutine->amsearcharray = false;
+	amroutine->amsearchnulls = true;
+	amroutine->amstorage = false;
+	amroutine->amclusterable = true;
+	amroutine->ampredlocks = false;
+	amroutine->amcanparallel = false;
+	amroutine->amcaninclude = false;
+	amroutine->amusemaintenanceworkmem = false;
+	amroutine->amparallelvacuumoptions =
+		VACUUM_OPTION_PARALLEL_BULKDEL | VACUUM_OPTION_PARALLEL_COND_CLEANUP;
+	amroutine->amkeytype = InvalidOid;
+
+	amroutine->ambuild = fr_build;
+	amroutine->ambuildempty = fr_buildempty;
+	amroutine->aminsert = fr_insert;
+	amroutine->ambulkdelete = fr_bulkdelete;
+	amroutine->amvacuumcleanup = fr_vacuumcleanup;
+	amroutine->amcanreturn = NULL;
+	amroutine->amcostestimate = fr_costestimate;
+	amroutine->amoptions = fr_options;
+	amroutine->amproperty = NULL;
+	amroutine->ambuildphasename = fr_buildphasename;
+	amroutine->amvalidate = fr_validate;
+	amroutine->amadjustmembers = NULL;
+	amroutine->ambeginscan = fr_beginscan;
+	amroutine->amrescan = fr_rescan;
+	amroutine->amgettuple = fr_gettuple;
+	amroutine->amgetbitmap = fr_getbitmap;
+	amroutine->amendscan = fr_endscan;
+	amroutine->ammarkpos = fr_markpos;
+	amroutine->amrestrpos = fr_restrpos;
+	amroutine->amestimateparallelscan = NULL;
+	amroutine->aminitparallelscan = NULL;
+	amroutine->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(amroutine);
+}

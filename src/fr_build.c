@@ -1,0 +1,376 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_build.c
+ *	  CREATE INDEX for the fractal index: sort the heap's entries with a
+ *	  tuplesort over a synthetic tuple descriptor (key columns + heap TID;
+ *	  PG15's index tuplesorts are btree-only), pack leaves left to right to
+ *	  fillfactor, build the internal levels above them with empty buffers,
+ *	  and WAL-log the result with log_newpage_range.  Also ambuildempty.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "catalog/pg_operator_d.h"
+#include "catalog/pg_type_d.h"
+#include "commands/progress.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplesort.h"
+#include "storage/itemptr.h"
+
+#include "fractal.h"
+
+#define FR_PHASE_TABLESCAN	2
+#define FR_PHASE_SORT		3
+#define FR_PHASE_LOAD		4
+
+/* one page of a level under construction */
+typedef struct FrBuildLevel
+{
+	BlockNumber *blocks;		/* pages written at this level */
+	IndexTuple *firsts;			/* first key of each page (NULL for the
+								 * leftmost: minus infinity) */
+	int			n;
+	int			cap;
+} FrBuildLevel;
+
+typedef struct FrBuildState
+{
+	FrState		state;
+	Relation	heap;
+	Tuplesortstate *sort;
+	TupleDesc	sortdesc;
+	TupleTableSlot *slot;
+	MemoryContext tmpcxt;
+	double		indtuples;
+	/* loading */
+	PGAlignedBlock page;
+	bool		page_has_data;
+	FrBuildLevel leaves;
+} FrBuildState;
+
+static void
+fr_level_add(FrBuildLevel *lvl, BlockNumber blk, IndexTuple first)
+{
+	if (lvl->n >= lvl->cap)
+	{
+		lvl->cap = Max(64, lvl->cap * 2);
+		lvl->blocks = lvl->blocks ? repalloc(lvl->blocks, sizeof(BlockNumber) * lvl->cap)
+			: palloc(sizeof(BlockNumber) * lvl->cap);
+		lvl->firsts = lvl->firsts ? repalloc(lvl->firsts, sizeof(IndexTuple) * lvl->cap)
+			: palloc(sizeof(IndexTuple) * lvl->cap);
+	}
+	lvl->blocks[lvl->n] = blk;
+	lvl->firsts[lvl->n] = first;
+	lvl->n++;
+}
+
+/*
+ * Append a finished page to the index through shared buffers, without WAL
+ * (the whole relation is logged at the end).  Returns its block number.
+ */
+static BlockNumber
+fr_build_write_page(Relation index, Page page)
+{
+	Buffer		buf = ReadBuffer(index, P_NEW);
+	BlockNumber blk = BufferGetBlockNumber(buf);
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	memcpy(BufferGetPage(buf), page, BLCKSZ);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+	return blk;
+}
+
+/* emit the current leaf page */
+static void
+fr_build_flush_leaf(FrBuildState *bs)
+{
+	Page		page = bs->page.data;
+	IndexTuple	first;
+
+	if (!bs->page_has_data)
+		return;
+	first = bs->leaves.n == 0 ? NULL :
+		CopyIndexTuple((IndexTuple) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber)));
+	fr_level_add(&bs->leaves, fr_build_write_page(bs->state.index, page), first);
+	fr_init_page(page, FR_LEAF, 0);
+	bs->page_has_data = false;
+}
+
+/* add one sorted entry to the leaf level */
+static void
+fr_build_add_entry(FrBuildState *bs, IndexTuple itup)
+{
+	Page		page = bs->page.data;
+	Size		space = MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
+	Size		target = FrPageUsable * bs->state.fillfactor / 100;
+
+	if (bs->page_has_data &&
+		(FrPageUsable - PageGetExactFreeSpace(page) + space > target ||
+		 PageGetFreeSpace(page) < MAXALIGN(IndexTupleSize(itup))))
+		fr_build_flush_leaf(bs);
+	if (PageAddItem(page, (Item) itup, IndexTupleSize(itup), InvalidOffsetNumber,
+					false, false) == InvalidOffsetNumber)
+		elog(ERROR, "failed to add entry to fractal leaf during build");
+	bs->page_has_data = true;
+}
+
+/*
+ * Build the internal levels above 'lower' until one page remains; returns
+ * the root block and sets *height.  Nodes are packed to fillfactor (but
+ * always leave FR_NODE_SPLIT_FREE free so the first flushes do not split
+ * them at once), with a partition boundary every partition_children items.
+ */
+static BlockNumber
+fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
+{
+	Relation	index = bs->state.index;
+	uint16		level = 0;
+	PGAlignedBlock pagebuf;
+	Page		page = pagebuf.data;
+
+	while (lower->n > 1)
+	{
+		FrBuildLevel upper = {NULL, NULL, 0, 0};
+		int			i = 0;
+
+		level++;
+		while (i < lower->n)
+		{
+			int			nitems = 0;
+			IndexTuple	first = lower->firsts[i];
+
+			fr_init_page(page, FR_NODE, level);
+			while (i < lower->n)
+			{
+				Size		sz;
+				FrNodeItem	item;
+				uint16		flags = 0;
+
+				if (nitems % bs->state.partition_children == 0)
+					flags |= FR_ITEM_PART_START;
+				item = fr_make_node_item(nitems == 0 ? NULL : lower->firsts[i],
+										 lower->blocks[i], flags, &sz);
+				if (nitems >= 2 &&
+					PageGetExactFreeSpace(page) < sz + sizeof(ItemIdData) + FR_NODE_SPLIT_FREE + 64)
+				{
+					pfree(item);
+					break;
+				}
+				if (PageAddItem(page, (Item) item, sz, InvalidOffsetNumber,
+								false, false) == InvalidOffsetNumber)
+					elog(ERROR, "failed to add item to fractal node during build");
+				pfree(item);
+				nitems++;
+				i++;
+			}
+			if (i == lower->n && upper.n == 0)
+				FrPageGetOpaque(page)->flags |= FR_ROOT;
+			fr_level_add(&upper, fr_build_write_page(index, page), first);
+		}
+		*lower = upper;
+	}
+	*height = level;
+	return lower->blocks[0];
+}
+
+static void
+fr_build_callback(Relation index, ItemPointer tid, Datum *values,
+				  bool *isnull, bool tupleIsAlive, void *state)
+{
+	FrBuildState *bs = (FrBuildState *) state;
+	MemoryContext oldcxt = MemoryContextSwitchTo(bs->tmpcxt);
+	IndexTuple	itup = fr_form_tuple(&bs->state, values, isnull, tid);
+	int			i;
+
+	/* sort the formed (detoasted, size-checked) key values plus the TID */
+	ExecClearTuple(bs->slot);
+	for (i = 0; i < bs->state.nkeys; i++)
+		bs->slot->tts_values[i] = index_getattr(itup, i + 1, bs->state.tupdesc,
+												&bs->slot->tts_isnull[i]);
+	bs->slot->tts_values[bs->state.nkeys] = PointerGetDatum(&itup->t_tid);
+	bs->slot->tts_isnull[bs->state.nkeys] = false;
+	ExecStoreVirtualTuple(bs->slot);
+	tuplesort_puttupleslot(bs->sort, bs->slot);
+	bs->indtuples += 1;
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(bs->tmpcxt);
+}
+
+/*
+ * Set up the tuplesort: one column per key column sorted by the opfamily's
+ * '<' (or '>' for DESC) with the column's collation and NULLS order, then
+ * the heap TID ascending.
+ */
+static void
+fr_build_begin_sort(FrBuildState *bs)
+{
+	Relation	index = bs->state.index;
+	int			nkeys = bs->state.nkeys;
+	int			nsort = nkeys + 1;
+	AttrNumber *attnums = palloc(sizeof(AttrNumber) * nsort);
+	Oid		   *ops = palloc(sizeof(Oid) * nsort);
+	Oid		   *colls = palloc(sizeof(Oid) * nsort);
+	bool	   *nullsfirst = palloc(sizeof(bool) * nsort);
+	int			i;
+
+	bs->sortdesc = CreateTemplateTupleDesc(nsort);
+	for (i = 0; i < nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(bs->state.tupdesc, i);
+		Oid			opcintype = index->rd_opcintype[i];
+		int16		strategy = bs->state.desc[i] ? BTGreaterStrategyNumber : BTLessStrategyNumber;
+
+		TupleDescInitEntry(bs->sortdesc, i + 1, NULL, att->atttypid,
+						   att->atttypmod, 0);
+		TupleDescInitEntryCollation(bs->sortdesc, i + 1, index->rd_indcollation[i]);
+		attnums[i] = i + 1;
+		ops[i] = get_opfamily_member(index->rd_opfamily[i], opcintype, opcintype,
+									 strategy);
+		if (!OidIsValid(ops[i]))
+			elog(ERROR, "missing operator %d(%u,%u) in opfamily %u",
+				 strategy, opcintype, opcintype, index->rd_opfamily[i]);
+		colls[i] = index->rd_indcollation[i];
+		nullsfirst[i] = bs->state.nulls_first[i];
+	}
+	TupleDescInitEntry(bs->sortdesc, nsort, NULL, TIDOID, -1, 0);
+	attnums[nkeys] = nsort;
+	ops[nkeys] = TIDLessOperator;
+	colls[nkeys] = InvalidOid;
+	nullsfirst[nkeys] = false;
+
+	bs->sort = tuplesort_begin_heap(bs->sortdesc, nsort, attnums, ops, colls,
+									nullsfirst, maintenance_work_mem, NULL,
+									TUPLESORT_NONE);
+	bs->slot = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsVirtual);
+}
+
+/*
+ * Write the metapage (block 0, reserved first) and log every page.
+ */
+static void
+fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height)
+{
+	Relation	index = bs->state.index;
+	Buffer		mbuf = ReadBuffer(index, FR_META_BLKNO);
+
+	LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+	fr_init_metapage(BufferGetPage(mbuf), root, height, bs->state.buffer_pages,
+					 bs->state.partition_children);
+	MarkBufferDirty(mbuf);
+	UnlockReleaseBuffer(mbuf);
+
+	if (RelationNeedsWAL(index))
+		log_newpage_range(index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(index), true);
+}
+
+IndexBuildResult *
+fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result;
+	FrBuildState *bs;
+	double		reltuples;
+	BlockNumber root;
+	uint32		height = 0;
+	PGAlignedBlock metaplaceholder;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data",
+			 RelationGetRelationName(index));
+
+	bs = palloc0(sizeof(FrBuildState));
+	fr_init_state(&bs->state, index);
+	bs->heap = heap;
+	bs->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fractal build",
+									   ALLOCSET_DEFAULT_SIZES);
+
+	/* reserve block 0 for the metapage */
+	fr_init_page(metaplaceholder.data, FR_META, 0);
+	if (fr_build_write_page(index, metaplaceholder.data) != FR_META_BLKNO)
+		elog(ERROR, "fractal metapage is not block 0");
+
+	fr_build_begin_sort(bs);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FR_PHASE_TABLESCAN);
+	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+									   fr_build_callback, (void *) bs, NULL);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FR_PHASE_SORT);
+	tuplesort_performsort(bs->sort);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FR_PHASE_LOAD);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs->indtuples);
+	fr_init_page(bs->page.data, FR_LEAF, 0);
+	{
+		int64		done = 0;
+
+		while (tuplesort_gettupleslot(bs->sort, true, false, bs->slot, NULL))
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(bs->tmpcxt);
+			IndexTuple	itup;
+
+			slot_getallattrs(bs->slot);
+			itup = index_form_tuple(bs->state.tupdesc, bs->slot->tts_values,
+									bs->slot->tts_isnull);
+			itup->t_tid = *((ItemPointer) DatumGetPointer(bs->slot->tts_values[bs->state.nkeys]));
+			MemoryContextSwitchTo(oldcxt);
+			fr_build_add_entry(bs, itup);
+			MemoryContextReset(bs->tmpcxt);
+			if (++done % 10000 == 0)
+			{
+				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+	}
+	tuplesort_end(bs->sort);
+
+	/* an empty index still has one (empty) leaf */
+	if (bs->page_has_data || bs->leaves.n == 0)
+	{
+		bs->page_has_data = true;
+		fr_build_flush_leaf(bs);
+	}
+	if (bs->leaves.n == 1)
+	{
+		Buffer		buf = ReadBuffer(index, bs->leaves.blocks[0]);
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		FrPageGetOpaque(BufferGetPage(buf))->flags |= FR_ROOT;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+		root = bs->leaves.blocks[0];
+	}
+	else
+		root = fr_build_upper(bs, &bs->leaves, &height);
+
+	fr_build_finish(bs, root, height);
+	ExecDropSingleTupleTableSlot(bs->slot);
+	MemoryContextDelete(bs->tmpcxt);
+
+	result = palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = reltuples;
+	result->index_tuples = bs->indtuples;
+	return result;
+}
+
+/*
+ * ambuildempty: the init fork of an unlogged index.
+ */
+void
+fr_buildempty(Relation index)
+{
+	fr_build_empty_index(index, INIT_FORKNUM);
+}

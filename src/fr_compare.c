@@ -1,0 +1,142 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_compare.c
+ *	  Key order of the fractal index: per-index comparison state, tuple
+ *	  comparison in index order (DESC and NULLS FIRST honoured, heap TID as
+ *	  the final tiebreak), sorting and duplicate removal.
+ *
+ * Every entry of the index is a (key, heap TID) pair and the pair is unique
+ * within the index at any moment; the total order on pairs is what leaves,
+ * pivots and scans use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "catalog/index.h"
+#include "lib/qunique.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+/*
+ * Fill 'state' for 'index': comparison functions, collations, column
+ * options and the tuning knobs from the reloptions.
+ */
+void
+fr_init_state(FrState *state, Relation index)
+{
+	int			i;
+	FrOptions  *opts = (FrOptions *) index->rd_options;
+
+	memset(state, 0, sizeof(FrState));
+	state->index = index;
+	state->tupdesc = RelationGetDescr(index);
+	state->nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+	for (i = 0; i < state->nkeys; i++)
+	{
+		int16		opt = index->rd_indoption[i];
+
+		fmgr_info_copy(&state->cmp[i],
+					   index_getprocinfo(index, i + 1, FR_CMP_PROC),
+					   CurrentMemoryContext);
+		state->collation[i] = index->rd_indcollation[i];
+		state->desc[i] = (opt & INDOPTION_DESC) != 0;
+		state->nulls_first[i] = (opt & INDOPTION_NULLS_FIRST) != 0;
+	}
+	state->buffer_pages = opts ? opts->buffer_pages : FR_DEFAULT_BUFFER_PAGES;
+	state->partition_children = opts ? opts->partition_children :
+		FR_DEFAULT_PARTITION_CHILDREN;
+	state->fillfactor = opts ? opts->fillfactor : FR_DEFAULT_FILLFACTOR;
+}
+
+/*
+ * Compare one column's values in index order.
+ */
+static inline int
+fr_compare_column(FrState *state, int i, Datum a, bool anull, Datum b,
+				  bool bnull)
+{
+	int32		r;
+
+	if (anull || bnull)
+	{
+		if (anull && bnull)
+			return 0;
+		if (anull)
+			return state->nulls_first[i] ? -1 : 1;
+		return state->nulls_first[i] ? 1 : -1;
+	}
+	r = DatumGetInt32(FunctionCall2Coll(&state->cmp[i], state->collation[i],
+										a, b));
+	if (state->desc[i])
+		INVERT_COMPARE_RESULT(r);
+	return r;
+}
+
+/*
+ * Compare the key columns of two index tuples in index order.
+ */
+int
+fr_compare_keys(FrState *state, IndexTuple a, IndexTuple b)
+{
+	int			i;
+
+	for (i = 0; i < state->nkeys; i++)
+	{
+		bool		anull,
+					bnull;
+		Datum		av = index_getattr(a, i + 1, state->tupdesc, &anull);
+		Datum		bv = index_getattr(b, i + 1, state->tupdesc, &bnull);
+		int			r = fr_compare_column(state, i, av, anull, bv, bnull);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Total order on (key, heap TID) pairs.
+ */
+int
+fr_compare_tuples(FrState *state, IndexTuple a, IndexTuple b)
+{
+	int			r = fr_compare_keys(state, a, b);
+
+	if (r != 0)
+		return r;
+	return ItemPointerCompare(&a->t_tid, &b->t_tid);
+}
+
+/* qsort_arg comparator over an array of IndexTuple */
+int
+fr_compare_tuple_entries(const void *a, const void *b, void *arg)
+{
+	return fr_compare_tuples((FrState *) arg, *(IndexTuple *) a,
+							 *(IndexTuple *) b);
+}
+
+void
+fr_sort_entries(FrState *state, IndexTuple *items, int nitems)
+{
+	if (nitems > 1)
+		qsort_arg(items, nitems, sizeof(IndexTuple), fr_compare_tuple_entries,
+				  state);
+}
+
+/*
+ * Remove adjacent duplicates from a sorted array; returns the new count.
+ * Duplicates are the same (key, TID) pair seen twice, which happens when a
+ * flush was interrupted between copying messages into a child and removing
+ * them from the parent, or when a scan meets a message in two places.
+ */
+int
+fr_dedup_sorted(FrState *state, IndexTuple *items, int nitems)
+{
+	if (nitems <= 1)
+		return nitems;
+	return (int) qunique_arg(items, nitems, sizeof(IndexTuple),
+							 fr_compare_tuple_entries, state);
+}

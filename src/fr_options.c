@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_options.c
+ *	  Reloptions, planner cost estimate and build phase names of the
+ *	  fractal index.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/reloptions.h"
+#include "commands/progress.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "utils/index_selfuncs.h"
+#include "utils/selfuncs.h"
+
+#include "fractal.h"
+
+static relopt_kind fr_relopt_kind;
+
+/*
+ * Register the reloptions; called once from _PG_init.
+ */
+void
+fr_init_reloptions(void)
+{
+	fr_relopt_kind = add_reloption_kind();
+	add_int_reloption(fr_relopt_kind, "buffer_pages",
+					  "Message buffer pages an internal node may hold before it flushes its fullest partition",
+					  FR_DEFAULT_BUFFER_PAGES, FR_MIN_BUFFER_PAGES,
+					  FR_MAX_BUFFER_PAGES, ShareUpdateExclusiveLock);
+	add_int_reloption(fr_relopt_kind, "partition_children",
+					  "Children sharing one message buffer partition before the partition is split",
+					  FR_DEFAULT_PARTITION_CHILDREN, FR_MIN_PARTITION_CHILDREN,
+					  FR_MAX_PARTITION_CHILDREN, ShareUpdateExclusiveLock);
+	add_int_reloption(fr_relopt_kind, "fillfactor",
+					  "Packs leaf pages built by CREATE INDEX to this percentage",
+					  FR_DEFAULT_FILLFACTOR, FR_MIN_FILLFACTOR, 100,
+					  ShareUpdateExclusiveLock);
+}
+
+bytea *
+fr_options(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"buffer_pages", RELOPT_TYPE_INT, offsetof(FrOptions, buffer_pages)},
+		{"partition_children", RELOPT_TYPE_INT, offsetof(FrOptions, partition_children)},
+		{"fillfactor", RELOPT_TYPE_INT, offsetof(FrOptions, fillfactor)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, fr_relopt_kind,
+									  sizeof(FrOptions), tab, lengthof(tab));
+}
+
+/*
+ * Cost estimate: btree's estimate (same strategies, same statistics, same
+ * correlation logic; it reads no index pages) plus the CPU cost of looking
+ * through the message buffers on the way down, which a btree does not pay.
+ * Each descent compares the qualifying key against roughly one partition
+ * chain per buffered level.
+ */
+void
+fr_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+				Cost *indexStartupCost, Cost *indexTotalCost,
+				Selectivity *indexSelectivity, double *indexCorrelation,
+				double *indexPages)
+{
+	IndexOptInfo *index = path->indexinfo;
+	double		levels;
+	double		descents;
+	Cost		per_descent;
+
+	btcostestimate(root, path, loop_count, indexStartupCost, indexTotalCost,
+				   indexSelectivity, indexCorrelation, indexPages);
+
+	/* buffered levels grow with the logarithm of the index size */
+	levels = (index->pages > 1) ? Max(1.0, ceil(log(index->pages) / log(300.0))) : 0.0;
+	per_descent = levels * 200.0 * cpu_operator_cost;
+	descents = 1.0 + Max(0.0, *indexPages * *indexSelectivity);
+	*indexStartupCost += per_descent;
+	*indexTotalCost += per_descent * descents;
+}
+
+char *
+fr_buildphasename(int64 phasenum)
+{
+	switch (phasenum)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case 2:
+			return "scanning table";
+		case 3:
+			return "sorting tuples";
+		case 4:
+			return "loading tree";
+		default:
+			return NULL;
+	}
+}

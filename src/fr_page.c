@@ -1,0 +1,333 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_page.c
+ *	  Page layout helpers of the fractal index: initialisation, sanity
+ *	  checks, the metapage, node items, and page allocation through the
+ *	  free space map.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xloginsert.h"
+#include "miscadmin.h"
+#include "storage/freespace.h"
+#include "storage/indexfsm.h"
+#include "storage/lmgr.h"
+#include "storage/smgr.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+/*
+ * Initialise a page of the given kind.  The caller logs it.
+ */
+void
+fr_init_page(Page page, uint16 flags, uint16 level)
+{
+	FrPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(FrPageOpaqueData));
+	opaque = FrPageGetOpaque(page);
+	opaque->link = InvalidBlockNumber;
+	opaque->level = level;
+	opaque->flags = flags;
+	opaque->unused = 0;
+	opaque->page_id = FR_PAGE_ID;
+}
+
+/*
+ * Initialise the metapage.  pd_lower is moved past the metadata so that the
+ * metadata is not mistaken for the unused hole by full-page images.
+ */
+void
+fr_init_metapage(Page page, BlockNumber root, uint32 height,
+				 int buffer_pages, int partition_children)
+{
+	FrMetaPage meta;
+
+	fr_init_page(page, FR_META, 0);
+	meta = FrPageGetMeta(page);
+	meta->magic = FR_MAGIC;
+	meta->version = FR_VERSION;
+	meta->root = root;
+	meta->height = height;
+	meta->buffer_pages = buffer_pages;
+	meta->partition_children = partition_children;
+	((PageHeader) page)->pd_lower =
+		((char *) meta + sizeof(FrMetaPageData)) - (char *) page;
+}
+
+/*
+ * Report a corrupted page.
+ */
+static void
+fr_corrupt(Relation index, BlockNumber blkno, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" contains corrupted page at block %u",
+					RelationGetRelationName(index), blkno),
+			 errdetail_internal("%s", detail),
+			 errhint("Please REINDEX it.")));
+}
+
+/*
+ * Sanity-check a page read from disk before anything interprets it.
+ * Checks the header, the special area, the page kind and, for the
+ * metapage, the magic number and version.  Item-level checks are left to
+ * fractal_check.
+ */
+void
+fr_check_page(Relation index, Page page, BlockNumber blkno)
+{
+	FrPageOpaque opaque;
+	uint16		kind;
+	PageHeader	ph = (PageHeader) page;
+
+	if (PageIsNew(page))
+		fr_corrupt(index, blkno, "unexpected all-zero page");
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FrPageOpaqueData)))
+		fr_corrupt(index, blkno, "wrong special area size");
+	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
+		ph->pd_upper > ph->pd_special || ph->pd_special > BLCKSZ)
+		fr_corrupt(index, blkno, "page header bounds are inconsistent");
+	opaque = FrPageGetOpaque(page);
+	if (opaque->page_id != FR_PAGE_ID)
+		fr_corrupt(index, blkno, "wrong page id");
+	kind = opaque->flags & (FR_META | FR_LEAF | FR_NODE | FR_CHAIN | FR_FREE);
+	if (kind != FR_META && kind != FR_LEAF && kind != FR_NODE &&
+		kind != FR_CHAIN && kind != FR_FREE)
+		fr_corrupt(index, blkno, "invalid page kind flags");
+	if ((blkno == FR_META_BLKNO) != (kind == FR_META))
+		fr_corrupt(index, blkno, "metapage is not at block 0");
+	if (kind == FR_META)
+	{
+		FrMetaPage meta = FrPageGetMeta(page);
+
+		if (meta->magic != FR_MAGIC)
+			fr_corrupt(index, blkno, "metapage has a wrong magic number");
+		if (meta->version != FR_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has version %u, this library supports %u",
+							RelationGetRelationName(index), meta->version,
+							FR_VERSION),
+					 errhint("Please REINDEX it.")));
+	}
+	if ((kind == FR_LEAF && opaque->level != 0) ||
+		(kind == FR_NODE && opaque->level == 0) ||
+		opaque->level > 64)
+		fr_corrupt(index, blkno, "page level does not match its kind");
+	if (kind == FR_NODE && PageGetMaxOffsetNumber(page) < FirstOffsetNumber)
+		fr_corrupt(index, blkno, "internal node has no items");
+}
+
+/*
+ * Read and lock a page, checking it.  mode is BUFFER_LOCK_SHARE or
+ * BUFFER_LOCK_EXCLUSIVE.
+ */
+Buffer
+fr_read_buffer(Relation index, BlockNumber blkno, int mode)
+{
+	Buffer		buf;
+
+	/*
+	 * A pointer past the end of the relation makes ReadBuffer fail with an
+	 * ERROR of its own; checking the relation size here would cost a system
+	 * call per page.
+	 */
+	if (blkno == InvalidBlockNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" contains an invalid block reference",
+						RelationGetRelationName(index)),
+				 errhint("Please REINDEX it.")));
+	buf = ReadBuffer(index, blkno);
+	LockBuffer(buf, mode);
+	fr_check_page(index, BufferGetPage(buf), blkno);
+	return buf;
+}
+
+/*
+ * Copy the metapage contents.
+ */
+FrMetaPageData
+fr_get_meta(Relation index)
+{
+	Buffer		buf = fr_read_buffer(index, FR_META_BLKNO, BUFFER_LOCK_SHARE);
+	FrMetaPageData meta = *FrPageGetMeta(BufferGetPage(buf));
+
+	UnlockReleaseBuffer(buf);
+	return meta;
+}
+
+/*
+ * Get a page to fill: a recycled one from the free space map when there is
+ * one, otherwise a new block at the end.  The buffer is returned
+ * exclusively locked; the caller must initialise and WAL-log the page.
+ *
+ * Only pages that are new or flagged FREE are taken from the FSM: the FSM is
+ * a hint and may be stale after a crash.
+ */
+Buffer
+fr_new_buffer(Relation index)
+{
+	Buffer		buffer;
+	bool		needLock;
+
+	for (;;)
+	{
+		BlockNumber blkno = GetFreeIndexPage(index);
+
+		if (blkno == InvalidBlockNumber)
+			break;
+		buffer = ReadBuffer(index, blkno);
+		if (ConditionalLockBuffer(buffer))
+		{
+			Page		page = BufferGetPage(buffer);
+
+			if (PageIsNew(page))
+				return buffer;
+			if (PageGetSpecialSize(page) == MAXALIGN(sizeof(FrPageOpaqueData)) &&
+				FrPageGetOpaque(page)->page_id == FR_PAGE_ID &&
+				FrPageIsFree(page))
+				return buffer;
+			LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		}
+		ReleaseBuffer(buffer);
+	}
+
+	needLock = !RELATION_IS_LOCAL(index);
+	if (needLock)
+		LockRelationForExtension(index, ExclusiveLock);
+	buffer = ReadBuffer(index, P_NEW);
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	if (needLock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+	return buffer;
+}
+
+/*
+ * Turn a page into a FREE page (caller logs it and records it in the FSM).
+ * Re-initialising, rather than deleting items, keeps generic WAL deltas
+ * small: the old data falls into the unlogged hole.
+ */
+void
+fr_free_page_in_place(Page page)
+{
+	fr_init_page(page, FR_FREE, 0);
+}
+
+/*
+ * Tell the free space map that 'blkno' is free.  RecordFreeIndexPage only
+ * updates the bottom FSM level, which GetFreeIndexPage (searching from the
+ * top) would not see until the next VACUUM; propagate it upward at once so
+ * freed buffer pages are reused before the relation is extended.
+ */
+void
+fr_record_free_page(Relation index, BlockNumber blkno)
+{
+	RecordFreeIndexPage(index, blkno);
+	FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
+}
+
+/*
+ * Node items
+ */
+Size
+fr_node_item_size(IndexTuple pivot)
+{
+	return FrNodeItemHeaderSize + MAXALIGN(IndexTupleSize(pivot));
+}
+
+/*
+ * Build a node item (palloc'd) for the given pivot and child.  A NULL pivot
+ * makes the minus-infinity item.
+ */
+FrNodeItem
+fr_make_node_item(IndexTuple pivot, BlockNumber child, uint16 flags,
+				  Size *size)
+{
+	IndexTupleData minf;
+	FrNodeItem	item;
+	Size		sz;
+
+	if (pivot == NULL)
+	{
+		memset(&minf, 0, sizeof(minf));
+		ItemPointerSetInvalid(&minf.t_tid);
+		minf.t_info = sizeof(IndexTupleData);
+		pivot = &minf;
+		flags |= FR_ITEM_MINUS_INF;
+	}
+	sz = fr_node_item_size(pivot);
+	item = (FrNodeItem) palloc0(sz);
+	item->child = child;
+	item->chain_tail = InvalidBlockNumber;
+	item->chain_pages = 0;
+	item->flags = flags;
+	memcpy(FrNodeItemGetPivot(item), pivot, IndexTupleSize(pivot));
+	*size = sz;
+	return item;
+}
+
+FrNodeItem
+fr_node_get_item(Page page, OffsetNumber off)
+{
+	return (FrNodeItem) PageGetItem(page, PageGetItemId(page, off));
+}
+
+/*
+ * The partition of a node item: the nearest item at or before 'off' flagged
+ * PART_START (item 1 always is).
+ */
+OffsetNumber
+fr_node_partition_start(Page page, OffsetNumber off)
+{
+	while (off > FirstOffsetNumber &&
+		   !(fr_node_get_item(page, off)->flags & FR_ITEM_PART_START))
+		off--;
+	return off;
+}
+
+/*
+ * One past the last item of the partition starting at 'start'.
+ */
+OffsetNumber
+fr_node_partition_end(Page page, OffsetNumber start)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off = start + 1;
+
+	while (off <= maxoff &&
+		   !(fr_node_get_item(page, off)->flags & FR_ITEM_PART_START))
+		off++;
+	return off;
+}
+
+/*
+ * Write an empty index (metapage + empty root leaf) directly to 'fork',
+ * bypassing shared buffers, WAL-log both pages and sync.  Used for the init
+ * fork of unlogged indexes, which generic WAL would not log.
+ */
+void
+fr_build_empty_index(Relation index, ForkNumber fork)
+{
+	PGAlignedBlock block;
+	Page		page = (Page) block.data;
+	SMgrRelation srel = RelationGetSmgr(index);
+
+	fr_init_metapage(page, 1, 0, FR_DEFAULT_BUFFER_PAGES,
+					 FR_DEFAULT_PARTITION_CHILDREN);
+	PageSetChecksumInplace(page, FR_META_BLKNO);
+	smgrextend(srel, fork, FR_META_BLKNO, (char *) page, true);
+	log_newpage(&srel->smgr_rnode.node, fork, FR_META_BLKNO, page, true);
+
+	fr_init_page(page, FR_LEAF | FR_ROOT, 0);
+	PageSetChecksumInplace(page, 1);
+	smgrextend(srel, fork, 1, (char *) page, true);
+	log_newpage(&srel->smgr_rnode.node, fork, 1, page, true);
+
+	smgrimmedsync(srel, fork);
+}

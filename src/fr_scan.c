@@ -1,0 +1,731 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_scan.c
+ *	  Index scans of the fractal index (amgettuple and amgetbitmap).
+ *
+ * A scan proceeds in chunks.  A chunk is one descent from the root to a
+ * leaf under share-lock coupling (a node stays locked until its child is
+ * locked).  On the way down it collects, from the buffer chain of the
+ * partition it descends through, the messages that satisfy the scan keys;
+ * at the leaf it collects the matching entries.  It keeps those inside the
+ * leaf's key range [lo, hi) (known from the pivots on the path) and beyond
+ * the scan position, sorts them, and drops duplicates (a message met both
+ * in a buffer and, after a concurrent flush, in the level below).  No lock
+ * or pin is held between calls.  The next chunk starts at hi (forward) or
+ * ends at lo (backward), so every entry is returned once in each direction
+ * even while other backends flush and split; src/README.md gives the
+ * argument.
+ *
+ * Scan keys only position the first descent and stop the scan early;
+ * every returned entry is checked against all keys.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "fractal.h"
+
+/* a positioning bound on the leading columns, in index order */
+typedef struct FrBound
+{
+	int			ncols;			/* 0 = unbounded */
+	bool		strict;			/* last column compared strictly */
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	FmgrInfo	cmp[INDEX_MAX_KEYS];
+	Oid			collation[INDEX_MAX_KEYS];
+} FrBound;
+
+/* the entries of one chunk */
+typedef struct FrChunk
+{
+	IndexTuple *items;
+	int			nitems;
+	int			cur;			/* last returned, -1 / nitems = before/after */
+	IndexTuple	lo;				/* NULL = minus infinity */
+	IndexTuple	hi;				/* NULL = plus infinity */
+	bool		end_fwd;		/* nothing qualifies at or after hi */
+	bool		end_bwd;		/* nothing qualifies before lo */
+} FrChunk;
+
+typedef struct FrScanOpaqueData
+{
+	FrState		state;
+	bool		unsatisfiable;	/* keys can never match */
+	bool		started;
+	FrBound		lower;
+	FrBound		upper;
+	FrChunk		chunk;
+	FrChunk		mark;
+	bool		marked;
+	MemoryContext chunkcxt;
+	MemoryContext markcxt;
+	MemoryContext poscxt;
+} FrScanOpaqueData;
+
+typedef FrScanOpaqueData *FrScanOpaque;
+
+IndexScanDesc
+fr_beginscan(Relation r, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(r, nkeys, norderbys);
+	FrScanOpaque so = palloc0(sizeof(FrScanOpaqueData));
+
+	fr_init_state(&so->state, r);
+	so->chunkcxt = AllocSetContextCreate(CurrentMemoryContext,
+										 "fractal scan chunk",
+										 ALLOCSET_DEFAULT_SIZES);
+	so->markcxt = AllocSetContextCreate(CurrentMemoryContext,
+										"fractal scan mark",
+										ALLOCSET_SMALL_SIZES);
+	so->poscxt = AllocSetContextCreate(CurrentMemoryContext,
+									   "fractal scan position",
+									   ALLOCSET_SMALL_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+/*
+ * Add scan key 'key' on column 'col' to bound 'b' as its next column.
+ * Returns false if no comparison function for the key's type exists (the
+ * key then only filters).
+ */
+static bool
+fr_bound_add(Relation index, FrBound *b, ScanKey key, int col, bool isnull,
+			 bool strict)
+{
+	int			i = b->ncols;
+
+	if (!isnull)
+	{
+		Oid			lefttype = index->rd_opcintype[col];
+		Oid			righttype = OidIsValid(key->sk_subtype) ? key->sk_subtype : lefttype;
+		Oid			proc = get_opfamily_proc(index->rd_opfamily[col], lefttype,
+											 righttype, FR_CMP_PROC);
+
+		if (!OidIsValid(proc))
+			return false;
+		fmgr_info_cxt(proc, &b->cmp[i], CurrentMemoryContext);
+		b->values[i] = key->sk_argument;
+		b->collation[i] = key->sk_collation;
+	}
+	b->isnull[i] = isnull;
+	b->strict = strict;
+	b->ncols = i + 1;
+	return true;
+}
+
+/*
+ * Derive the positioning bounds from the scan keys, nbtree-style: leading
+ * columns with '=' (or IS NULL) extend both bounds; the first column
+ * without one contributes its inequality (if any) and ends the bound.
+ */
+static void
+fr_make_bounds(IndexScanDesc scan)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	FrState    *state = &so->state;
+	bool		lower_done = false,
+				upper_done = false;
+	int			col,
+				k;
+
+	so->lower.ncols = 0;
+	so->upper.ncols = 0;
+	so->unsatisfiable = false;
+
+	for (k = 0; k < scan->numberOfKeys; k++)
+	{
+		ScanKey		key = &scan->keyData[k];
+
+		if ((key->sk_flags & SK_ISNULL) &&
+			!(key->sk_flags & (SK_SEARCHNULL | SK_SEARCHNOTNULL)))
+			so->unsatisfiable = true;	/* "col op NULL" is never true */
+	}
+	if (so->unsatisfiable)
+		return;
+
+	for (col = 0; col < state->nkeys && !(lower_done && upper_done); col++)
+	{
+		ScanKey		eq = NULL,
+					lo = NULL,
+					hi = NULL;
+		bool		lo_strict = false,
+					hi_strict = false,
+					lo_null = false,
+					hi_null = false;
+
+		for (k = 0; k < scan->numberOfKeys; k++)
+		{
+			ScanKey		key = &scan->keyData[k];
+			bool		desc = state->desc[col];
+
+			if (key->sk_attno != col + 1)
+				continue;
+			if (key->sk_flags & SK_SEARCHNULL)
+			{
+				eq = key;
+				continue;
+			}
+			if (key->sk_flags & SK_SEARCHNOTNULL)
+			{
+				/* excludes the NULLs at one end of the column's order */
+				if (state->nulls_first[col] && lo == NULL)
+				{
+					lo = key;
+					lo_strict = true;
+					lo_null = true;
+				}
+				else if (!state->nulls_first[col] && hi == NULL)
+				{
+					hi = key;
+					hi_strict = true;
+					hi_null = true;
+				}
+				continue;
+			}
+			switch (key->sk_strategy)
+			{
+				case BTEqualStrategyNumber:
+					if (eq == NULL)
+						eq = key;
+					break;
+				case BTLessStrategyNumber:
+				case BTLessEqualStrategyNumber:
+					if (!desc && hi == NULL)
+					{
+						hi = key;
+						hi_strict = (key->sk_strategy == BTLessStrategyNumber);
+					}
+					else if (desc && lo == NULL)
+					{
+						lo = key;
+						lo_strict = (key->sk_strategy == BTLessStrategyNumber);
+					}
+					break;
+				case BTGreaterEqualStrategyNumber:
+				case BTGreaterStrategyNumber:
+					if (!desc && lo == NULL)
+					{
+						lo = key;
+						lo_strict = (key->sk_strategy == BTGreaterStrategyNumber);
+					}
+					else if (desc && hi == NULL)
+					{
+						hi = key;
+						hi_strict = (key->sk_strategy == BTGreaterStrategyNumber);
+					}
+					break;
+				default:
+					break;
+			}
+		}
+
+		if (eq)
+		{
+			bool		isnull = (eq->sk_flags & SK_SEARCHNULL) != 0;
+
+			if (!lower_done && !fr_bound_add(scan->indexRelation, &so->lower, eq, col, isnull, false))
+				lower_done = true;
+			if (!upper_done && !fr_bound_add(scan->indexRelation, &so->upper, eq, col, isnull, false))
+				upper_done = true;
+			continue;
+		}
+		if (!lower_done && lo)
+			fr_bound_add(scan->indexRelation, &so->lower, lo, col, lo_null, lo_strict);
+		if (!upper_done && hi)
+			fr_bound_add(scan->indexRelation, &so->upper, hi, col, hi_null, hi_strict);
+		lower_done = upper_done = true;
+	}
+}
+
+/*
+ * Compare the leading columns of 'itup' with bound 'b', in index order.
+ */
+static int
+fr_bound_compare(FrState *state, FrBound *b, IndexTuple itup)
+{
+	int			i;
+
+	for (i = 0; i < b->ncols; i++)
+	{
+		bool		isnull;
+		Datum		v = index_getattr(itup, i + 1, state->tupdesc, &isnull);
+		int32		r;
+
+		if (isnull || b->isnull[i])
+		{
+			if (isnull && b->isnull[i])
+				r = 0;
+			else if (isnull)
+				r = state->nulls_first[i] ? -1 : 1;
+			else
+				r = state->nulls_first[i] ? 1 : -1;
+		}
+		else
+		{
+			r = DatumGetInt32(FunctionCall2Coll(&b->cmp[i], b->collation[i],
+												v, b->values[i]));
+			if (state->desc[i])
+				INVERT_COMPARE_RESULT(r);
+		}
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Does 'itup' satisfy every scan key?
+ */
+static bool
+fr_tuple_matches(IndexScanDesc scan, IndexTuple itup)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	int			k;
+
+	for (k = 0; k < scan->numberOfKeys; k++)
+	{
+		ScanKey		key = &scan->keyData[k];
+		bool		isnull;
+		Datum		v = index_getattr(itup, key->sk_attno, so->state.tupdesc, &isnull);
+
+		if (key->sk_flags & SK_ISNULL)
+		{
+			if ((key->sk_flags & SK_SEARCHNULL) && !isnull)
+				return false;
+			if ((key->sk_flags & SK_SEARCHNOTNULL) && isnull)
+				return false;
+			continue;
+		}
+		if (isnull)
+			return false;
+		if (!DatumGetBool(FunctionCall2Coll(&key->sk_func, key->sk_collation,
+											v, key->sk_argument)))
+			return false;
+	}
+	return true;
+}
+
+/* kinds of child choice in a node */
+typedef enum FrTarget
+{
+	FR_TARGET_FIRST,			/* first child */
+	FR_TARGET_LAST,				/* last child */
+	FR_TARGET_LE_POS,			/* last child with pivot <= pos */
+	FR_TARGET_LT_POS,			/* last child with pivot < pos */
+	FR_TARGET_LOWER,			/* child holding the first entry >= lower */
+	FR_TARGET_UPPER				/* child holding the last entry <= upper */
+} FrTarget;
+
+/* is the pivot before-or-at the target?  (monotone over pivots) */
+static bool
+fr_pivot_precedes(FrScanOpaque so, FrTarget t, IndexTuple pos, IndexTuple pivot)
+{
+	int			r;
+
+	switch (t)
+	{
+		case FR_TARGET_LE_POS:
+			return fr_compare_tuples(&so->state, pivot, pos) <= 0;
+		case FR_TARGET_LT_POS:
+			return fr_compare_tuples(&so->state, pivot, pos) < 0;
+		case FR_TARGET_LOWER:
+			r = fr_bound_compare(&so->state, &so->lower, pivot);
+			return so->lower.strict ? r <= 0 : r < 0;
+		case FR_TARGET_UPPER:
+			r = fr_bound_compare(&so->state, &so->upper, pivot);
+			return so->upper.strict ? r < 0 : r <= 0;
+		case FR_TARGET_FIRST:
+			return false;
+		case FR_TARGET_LAST:
+			return true;
+	}
+	return false;
+}
+
+static OffsetNumber
+fr_scan_choose_child(FrScanOpaque so, Page page, FrTarget t, IndexTuple pos)
+{
+	OffsetNumber lo = FirstOffsetNumber + 1;
+	OffsetNumber hi = PageGetMaxOffsetNumber(page);
+	OffsetNumber result = FirstOffsetNumber;
+
+	while (lo <= hi)
+	{
+		OffsetNumber mid = lo + (hi - lo) / 2;
+
+		if (fr_pivot_precedes(so, t, pos, FrNodeItemGetPivot(fr_node_get_item(page, mid))))
+		{
+			result = mid;
+			lo = mid + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	return result;
+}
+
+/* growable array of collected entries */
+typedef struct FrCollect
+{
+	IndexTuple *items;
+	int			n;
+	int			cap;
+} FrCollect;
+
+static void
+fr_collect_add(FrCollect *c, IndexTuple itup)
+{
+	if (c->n >= c->cap)
+	{
+		c->cap = Max(64, c->cap * 2);
+		c->items = c->items ? repalloc(c->items, sizeof(IndexTuple) * c->cap)
+			: palloc(sizeof(IndexTuple) * c->cap);
+	}
+	c->items[c->n++] = CopyIndexTuple(itup);
+}
+
+/*
+ * Load the chunk for direction 'dir'.  'pos' is the previous chunk's hi
+ * (forward) or lo (backward); NULL for the first chunk, which is positioned
+ * by the bounds.
+ */
+static void
+fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	FrState    *state = &so->state;
+	Relation	index = scan->indexRelation;
+	bool		fwd = ScanDirectionIsForward(dir);
+	FrTarget	target;
+	FrCollect	col = {NULL, 0, 0};
+	int			nmsgs = 0;
+	IndexTuple	lo = NULL,
+				hi = NULL;
+	Buffer		buf;
+	Page		page;
+	MemoryContext oldcxt;
+	int			i,
+				n;
+	bool		need_pos_check;
+
+	if (pos == NULL)
+		target = fwd ? (so->lower.ncols > 0 ? FR_TARGET_LOWER : FR_TARGET_FIRST)
+			: (so->upper.ncols > 0 ? FR_TARGET_UPPER : FR_TARGET_LAST);
+	else
+		target = fwd ? FR_TARGET_LE_POS : FR_TARGET_LT_POS;
+
+	MemoryContextReset(so->chunkcxt);
+	oldcxt = MemoryContextSwitchTo(so->chunkcxt);
+
+	for (;;)
+	{
+		FrMetaPageData meta = fr_get_meta(index);
+
+		buf = fr_read_buffer(index, meta.root, BUFFER_LOCK_SHARE);
+		if (FrPageIsRoot(BufferGetPage(buf)))
+			break;
+		UnlockReleaseBuffer(buf);
+	}
+
+	for (;;)
+	{
+		OffsetNumber off,
+					part,
+					maxoff;
+		BlockNumber blkno,
+					child;
+		Buffer		cbuf;
+
+		page = BufferGetPage(buf);
+		if (FrPageIsLeaf(page))
+			break;
+		if (!FrPageIsNode(page))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" contains corrupted page at block %u",
+							RelationGetRelationName(index), BufferGetBlockNumber(buf)),
+					 errdetail_internal("descent reached a page that is neither node nor leaf"),
+					 errhint("Please REINDEX it.")));
+
+		maxoff = PageGetMaxOffsetNumber(page);
+		off = fr_scan_choose_child(so, page, target, pos);
+		if (off > FirstOffsetNumber)
+			lo = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off)));
+		if (off < maxoff)
+			hi = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off + 1)));
+
+		/* matching messages of the partition's chain */
+		part = fr_node_partition_start(page, off);
+		blkno = fr_node_get_item(page, part)->chain_tail;
+		while (blkno != InvalidBlockNumber)
+		{
+			Buffer		mbuf = fr_read_buffer(index, blkno, BUFFER_LOCK_SHARE);
+			Page		mpage = BufferGetPage(mbuf);
+			OffsetNumber moff,
+						mmax = PageGetMaxOffsetNumber(mpage);
+
+			if (!FrPageIsChain(mpage))
+				ereport(ERROR,
+						(errcode(ERRCODE_INDEX_CORRUPTED),
+						 errmsg("index \"%s\" contains corrupted page at block %u",
+								RelationGetRelationName(index), blkno),
+						 errdetail_internal("buffer chain leads to a page that is not a buffer page"),
+						 errhint("Please REINDEX it.")));
+			for (moff = FirstOffsetNumber; moff <= mmax; moff++)
+			{
+				IndexTuple	m = (IndexTuple) PageGetItem(mpage, PageGetItemId(mpage, moff));
+
+				if (fr_tuple_matches(scan, m))
+					fr_collect_add(&col, m);
+			}
+			blkno = FrPageGetOpaque(mpage)->link;
+			UnlockReleaseBuffer(mbuf);
+		}
+
+		child = fr_node_get_item(page, off)->child;
+		cbuf = fr_read_buffer(index, child, BUFFER_LOCK_SHARE);
+		UnlockReleaseBuffer(buf);
+		buf = cbuf;
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* the leaf */
+	nmsgs = col.n;
+	TestForOldSnapshot(scan->xs_snapshot, index, page);
+	{
+		OffsetNumber off,
+					maxoff = PageGetMaxOffsetNumber(page);
+
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			IndexTuple	it = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+
+			if (fr_tuple_matches(scan, it))
+				fr_collect_add(&col, it);
+		}
+	}
+	UnlockReleaseBuffer(buf);
+
+	/*
+	 * Keep messages inside the leaf's range, and everything beyond the scan
+	 * position (the leaf may have gained a lower bound below pos through a
+	 * concurrent change; those entries were already returned).
+	 */
+	need_pos_check = (pos != NULL) &&
+		(fwd ? (lo == NULL || fr_compare_tuples(state, lo, pos) < 0)
+		 : (hi == NULL || fr_compare_tuples(state, hi, pos) > 0));
+	n = 0;
+	for (i = 0; i < col.n; i++)
+	{
+		IndexTuple	it = col.items[i];
+
+		if (i < nmsgs)
+		{
+			if (lo && fr_compare_tuples(state, it, lo) < 0)
+				continue;
+			if (hi && fr_compare_tuples(state, it, hi) >= 0)
+				continue;
+		}
+		if (need_pos_check &&
+			(fwd ? fr_compare_tuples(state, it, pos) < 0
+			 : fr_compare_tuples(state, it, pos) >= 0))
+			continue;
+		col.items[n++] = it;
+	}
+	fr_sort_entries(state, col.items, n);
+	n = fr_dedup_sorted(state, col.items, n);
+
+	so->chunk.items = col.items;
+	so->chunk.nitems = n;
+	so->chunk.lo = lo;
+	so->chunk.hi = hi;
+
+	/* can anything qualify after hi / before lo? */
+	if (hi == NULL)
+		so->chunk.end_fwd = true;
+	else if (so->upper.ncols > 0)
+	{
+		int			r = fr_bound_compare(state, &so->upper, hi);
+
+		so->chunk.end_fwd = (r > 0 || (r == 0 && so->upper.strict));
+	}
+	else
+		so->chunk.end_fwd = false;
+	if (lo == NULL)
+		so->chunk.end_bwd = true;
+	else if (so->lower.ncols > 0)
+	{
+		int			r = fr_bound_compare(state, &so->lower, lo);
+
+		so->chunk.end_bwd = (r < 0 || (r == 0 && so->lower.strict));
+	}
+	else
+		so->chunk.end_bwd = false;
+
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Move to the next chunk in 'dir'.  Returns false at the end of the scan.
+ */
+static bool
+fr_next_chunk(IndexScanDesc scan, ScanDirection dir)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	bool		fwd = ScanDirectionIsForward(dir);
+	IndexTuple	pos;
+
+	if (fwd ? so->chunk.end_fwd : so->chunk.end_bwd)
+		return false;
+	MemoryContextReset(so->poscxt);
+	pos = (IndexTuple) MemoryContextAlloc(so->poscxt,
+										  IndexTupleSize(fwd ? so->chunk.hi : so->chunk.lo));
+	memcpy(pos, fwd ? so->chunk.hi : so->chunk.lo,
+		   IndexTupleSize(fwd ? so->chunk.hi : so->chunk.lo));
+	fr_load_chunk(scan, dir, pos);
+	return true;
+}
+
+void
+fr_rescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
+		  ScanKey orderbys, int norderbys)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	if (scankey && scan->numberOfKeys > 0)
+		memmove(scan->keyData, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
+	MemoryContextReset(so->chunkcxt);
+	MemoryContextReset(so->markcxt);
+	MemoryContextReset(so->poscxt);
+	memset(&so->chunk, 0, sizeof(FrChunk));
+	so->marked = false;
+	so->started = false;
+	fr_make_bounds(scan);
+}
+
+bool
+fr_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	bool		fwd = ScanDirectionIsForward(dir);
+
+	if (so->unsatisfiable)
+		return false;
+	if (!so->started)
+	{
+		pgstat_count_index_scan(scan->indexRelation);
+		so->started = true;
+		fr_load_chunk(scan, dir, NULL);
+		so->chunk.cur = fwd ? -1 : so->chunk.nitems;
+	}
+
+	for (;;)
+	{
+		so->chunk.cur += fwd ? 1 : -1;
+		if (so->chunk.cur >= 0 && so->chunk.cur < so->chunk.nitems)
+		{
+			scan->xs_heaptid = so->chunk.items[so->chunk.cur]->t_tid;
+			scan->xs_recheck = false;
+			return true;
+		}
+		if (!fr_next_chunk(scan, dir))
+		{
+			so->chunk.cur = fwd ? so->chunk.nitems : -1;
+			return false;
+		}
+		so->chunk.cur = fwd ? -1 : so->chunk.nitems;
+	}
+}
+
+int64
+fr_getbitmap(IndexScanDesc scan, TIDBitmap *tbm)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	int64		ntids = 0;
+
+	if (so->unsatisfiable)
+		return 0;
+	pgstat_count_index_scan(scan->indexRelation);
+	fr_load_chunk(scan, ForwardScanDirection, NULL);
+	for (;;)
+	{
+		int			i;
+
+		for (i = 0; i < so->chunk.nitems; i++)
+			tbm_add_tuples(tbm, &so->chunk.items[i]->t_tid, 1, false);
+		ntids += so->chunk.nitems;
+		CHECK_FOR_INTERRUPTS();
+		if (!fr_next_chunk(scan, ForwardScanDirection))
+			break;
+	}
+	return ntids;
+}
+
+void
+fr_endscan(IndexScanDesc scan)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->chunkcxt);
+	MemoryContextDelete(so->markcxt);
+	MemoryContextDelete(so->poscxt);
+	pfree(so);
+	scan->opaque = NULL;
+}
+
+/* deep copy of a chunk into 'cxt' */
+static void
+fr_copy_chunk(FrChunk *dst, FrChunk *src, MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	int			i;
+
+	*dst = *src;
+	dst->items = palloc(sizeof(IndexTuple) * Max(src->nitems, 1));
+	for (i = 0; i < src->nitems; i++)
+		dst->items[i] = CopyIndexTuple(src->items[i]);
+	dst->lo = src->lo ? CopyIndexTuple(src->lo) : NULL;
+	dst->hi = src->hi ? CopyIndexTuple(src->hi) : NULL;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+void
+fr_markpos(IndexScanDesc scan)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	MemoryContextReset(so->markcxt);
+	so->marked = so->started;
+	if (so->started)
+		fr_copy_chunk(&so->mark, &so->chunk, so->markcxt);
+}
+
+void
+fr_restrpos(IndexScanDesc scan)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	if (!so->marked)
+	{
+		/* marked before the first fetch: start over */
+		MemoryContextReset(so->chunkcxt);
+		memset(&so->chunk, 0, sizeof(FrChunk));
+		so->started = false;
+		return;
+	}
+	MemoryContextReset(so->chunkcxt);
+	fr_copy_chunk(&so->chunk, &so->mark, so->chunkcxt);
+	so->started = true;
+}

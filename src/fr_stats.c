@@ -1,0 +1,173 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_stats.c
+ *	  Introspection: fractal_stats(regclass) and
+ *	  fractal_level_stats(regclass).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_am.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+#define FR_STATS_MAX_LEVEL 64
+
+typedef struct FrPageCounts
+{
+	uint32		height;
+	int64		meta,
+				node,
+				chain,
+				leaf,
+				free;
+	int64		messages;
+	int64		entries;
+	double		leaf_fill_sum;
+	int64		level_nodes[FR_STATS_MAX_LEVEL + 1];
+	int64		level_chain[FR_STATS_MAX_LEVEL + 1];
+	int64		level_msgs[FR_STATS_MAX_LEVEL + 1];
+} FrPageCounts;
+
+/*
+ * Open 'relid' and make sure it is a fractal index.
+ */
+static Relation
+fr_open_fractal_index(Oid relid)
+{
+	Relation	index = relation_open(relid, AccessShareLock);
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->ambuild != fr_build)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a fractal index",
+						RelationGetRelationName(index))));
+	if (RELATION_IS_OTHER_TEMP(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot access temporary indexes of other sessions")));
+	return index;
+}
+
+/*
+ * One pass over all pages, each read under a share lock.  The counts are a
+ * snapshot per page, not of the whole index at one instant.
+ */
+static void
+fr_count_pages(Relation index, FrPageCounts *c)
+{
+	BlockNumber blkno,
+				nblocks = RelationGetNumberOfBlocks(index);
+
+	memset(c, 0, sizeof(FrPageCounts));
+	for (blkno = 0; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		FrPageOpaque opaque;
+		uint16		level;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (PageIsNew(page))
+		{
+			c->free++;
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		fr_check_page(index, page, blkno);
+		opaque = FrPageGetOpaque(page);
+		level = Min(opaque->level, FR_STATS_MAX_LEVEL);
+		if (opaque->flags & FR_META)
+		{
+			c->meta++;
+			c->height = FrPageGetMeta(page)->height;
+		}
+		else if (opaque->flags & FR_FREE)
+			c->free++;
+		else if (opaque->flags & FR_NODE)
+		{
+			c->node++;
+			c->level_nodes[level]++;
+		}
+		else if (opaque->flags & FR_CHAIN)
+		{
+			c->chain++;
+			c->messages += PageGetMaxOffsetNumber(page);
+			c->level_chain[level]++;
+			c->level_msgs[level] += PageGetMaxOffsetNumber(page);
+		}
+		else if (opaque->flags & FR_LEAF)
+		{
+			c->leaf++;
+			c->level_nodes[0]++;
+			c->entries += PageGetMaxOffsetNumber(page);
+			c->leaf_fill_sum += 1.0 - (double) PageGetExactFreeSpace(page) / FrPageUsable;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+PG_FUNCTION_INFO_V1(fractal_stats);
+
+Datum
+fractal_stats(PG_FUNCTION_ARGS)
+{
+	Relation	index = fr_open_fractal_index(PG_GETARG_OID(0));
+	FrPageCounts c;
+	TupleDesc	tupdesc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	fr_count_pages(index, &c);
+	relation_close(index, AccessShareLock);
+
+	values[0] = Int32GetDatum((int32) c.height);
+	values[1] = Int64GetDatum(c.meta);
+	values[2] = Int64GetDatum(c.node);
+	values[3] = Int64GetDatum(c.chain);
+	values[4] = Int64GetDatum(c.leaf);
+	values[5] = Int64GetDatum(c.free);
+	values[6] = Int64GetDatum(c.messages);
+	values[7] = Int64GetDatum(c.entries);
+	values[8] = Float8GetDatum(c.leaf > 0 ? c.leaf_fill_sum / c.leaf : 0.0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(fractal_level_stats);
+
+Datum
+fractal_level_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	index = fr_open_fractal_index(PG_GETARG_OID(0));
+	FrPageCounts c;
+	int			level;
+
+	InitMaterializedSRF(fcinfo, 0);
+	fr_count_pages(index, &c);
+	relation_close(index, AccessShareLock);
+
+	for (level = 0; level <= (int) Min(c.height, FR_STATS_MAX_LEVEL); level++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {0};
+
+		values[0] = Int32GetDatum(level);
+		values[1] = Int64GetDatum(c.level_nodes[level]);
+		values[2] = Int64GetDatum(c.level_chain[level]);
+		values[3] = Int64GetDatum(c.level_msgs[level]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

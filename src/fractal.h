@@ -1,0 +1,279 @@
+/*-------------------------------------------------------------------------
+ *
+ * fractal.h
+ *	  Shared declarations of the fractal (B-epsilon tree) index access method.
+ *
+ * The on-disk format, the message flow, the flush policy, the locking order
+ * and the WAL discipline are described in src/README.md; keep the two in
+ * step.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FRACTAL_H
+#define FRACTAL_H
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "access/itup.h"
+#include "access/sdir.h"
+#include "access/skey.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "nodes/tidbitmap.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "utils/rel.h"
+
+/* ------------------------------------------------------------------------
+ * Operator strategies and support functions (btree numbering)
+ * ------------------------------------------------------------------------
+ */
+#define FR_NSTRATEGIES			5	/* <, <=, =, >=, > */
+#define FR_NPROCS				1	/* 1 = three-way comparison */
+#define FR_CMP_PROC				1
+
+/* ------------------------------------------------------------------------
+ * Page layout
+ *
+ * Every page is a standard PostgreSQL page with an FrPageOpaque special
+ * area.  Block 0 is the metapage.  Other pages are one of:
+ *
+ *	LEAF	sorted (key, heap TID) index tuples; no high key, no siblings
+ *	NODE	internal node: FrNodeItem array sorted by pivot; item 0's pivot is
+ *			minus infinity.  A run of items starting with one flagged
+ *			FR_ITEM_PART_START is a "partition"; its message chain is
+ *			described on that first item.
+ *	CHAIN	message buffer page: index tuples in arrival order, linked to
+ *			the previous (older) page of the same chain through 'link'
+ *	FREE	recyclable page (also recorded in the free space map)
+ * ------------------------------------------------------------------------
+ */
+#define FR_META_BLKNO			0
+
+#define FR_META					(1 << 0)
+#define FR_LEAF					(1 << 1)
+#define FR_NODE					(1 << 2)
+#define FR_CHAIN				(1 << 3)
+#define FR_FREE					(1 << 4)
+#define FR_ROOT					(1 << 5)	/* LEAF or NODE that is the root */
+
+#define FR_PAGE_ID				0xFF8A	/* for pg_filedump and sanity checks */
+
+typedef struct FrPageOpaqueData
+{
+	BlockNumber link;			/* CHAIN: previous (older) chain page */
+	uint16		level;			/* 0 = leaf; node level otherwise */
+	uint16		flags;
+	uint16		unused;
+	uint16		page_id;		/* always FR_PAGE_ID */
+} FrPageOpaqueData;
+
+typedef FrPageOpaqueData *FrPageOpaque;
+
+#define FrPageGetOpaque(page) ((FrPageOpaque) PageGetSpecialPointer(page))
+#define FrPageIsLeaf(page)	((FrPageGetOpaque(page)->flags & FR_LEAF) != 0)
+#define FrPageIsNode(page)	((FrPageGetOpaque(page)->flags & FR_NODE) != 0)
+#define FrPageIsChain(page) ((FrPageGetOpaque(page)->flags & FR_CHAIN) != 0)
+#define FrPageIsFree(page)	((FrPageGetOpaque(page)->flags & FR_FREE) != 0)
+#define FrPageIsRoot(page)	((FrPageGetOpaque(page)->flags & FR_ROOT) != 0)
+
+/* Metapage contents, stored at the start of block 0's content area */
+#define FR_MAGIC				0x46524354	/* "FRCT" */
+#define FR_VERSION				1
+
+typedef struct FrMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	BlockNumber root;
+	uint32		height;			/* level of the root; 0 = root is a leaf */
+	uint32		buffer_pages;	/* frozen at build: node buffer budget */
+	uint32		partition_children; /* frozen at build: max children per
+									 * partition before it is split */
+} FrMetaPageData;
+
+typedef FrMetaPageData *FrMetaPage;
+
+#define FrPageGetMeta(page) ((FrMetaPage) PageGetContents(page))
+
+/*
+ * Internal-node item: a fixed header followed by the pivot index tuple
+ * (key columns + heap TID tiebreak in t_tid).  Item 0 of every node is the
+ * minus-infinity item: its pivot is a bare IndexTupleData header with no
+ * attributes and must never be deformed.
+ */
+typedef struct FrNodeItemData
+{
+	BlockNumber child;			/* child page (leaf or node one level down) */
+	BlockNumber chain_tail;		/* PART_START only: newest chain page, or
+								 * InvalidBlockNumber when the chain is empty */
+	uint32		chain_pages;	/* PART_START only: pages in the chain */
+	uint16		flags;
+	uint16		reserved;
+	/* pivot IndexTupleData follows, MAXALIGNed */
+} FrNodeItemData;
+
+typedef FrNodeItemData *FrNodeItem;
+
+#define FR_ITEM_PART_START		(1 << 0)
+#define FR_ITEM_MINUS_INF		(1 << 1)
+
+#define FrNodeItemHeaderSize	MAXALIGN(sizeof(FrNodeItemData))
+#define FrNodeItemGetPivot(item) \
+	((IndexTuple) (((char *) (item)) + FrNodeItemHeaderSize))
+
+/* usable bytes of a page for items (line pointers included) */
+#define FrPageUsable \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(FrPageOpaqueData)))
+
+/*
+ * Largest index tuple accepted: small enough that every node holds at least
+ * eight pivots and every leaf at least eight entries, so that splits and
+ * partition boundaries always exist.
+ */
+#define FR_MAX_ITEM_SIZE \
+	MAXALIGN_DOWN(FrPageUsable / 8 - sizeof(ItemIdData) - FrNodeItemHeaderSize)
+
+/* defaults of the tuning knobs (see fr_options.c) */
+#define FR_DEFAULT_BUFFER_PAGES			24
+#define FR_MIN_BUFFER_PAGES				4
+#define FR_MAX_BUFFER_PAGES				4096
+#define FR_DEFAULT_PARTITION_CHILDREN	16
+#define FR_MIN_PARTITION_CHILDREN		2
+#define FR_MAX_PARTITION_CHILDREN		256
+#define FR_DEFAULT_FILLFACTOR			90
+#define FR_MIN_FILLFACTOR				10
+
+/* a node with less free space than this is split before it is flushed into */
+#define FR_NODE_SPLIT_FREE		(FrPageUsable / 4)
+
+/* reloptions */
+typedef struct FrOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			buffer_pages;	/* node buffer budget, pages */
+	int			partition_children; /* children per buffer partition */
+	int			fillfactor;		/* leaf fill for CREATE INDEX */
+} FrOptions;
+
+/* ------------------------------------------------------------------------
+ * Per-index state used by inserts, flushes and scans
+ * ------------------------------------------------------------------------
+ */
+typedef struct FrState
+{
+	Relation	index;
+	TupleDesc	tupdesc;
+	int			nkeys;
+	FmgrInfo	cmp[INDEX_MAX_KEYS];
+	Oid			collation[INDEX_MAX_KEYS];
+	bool		desc[INDEX_MAX_KEYS];
+	bool		nulls_first[INDEX_MAX_KEYS];
+	int			buffer_pages;
+	int			partition_children;
+	int			fillfactor;
+} FrState;
+
+/* A (key, TID) entry held in backend memory */
+typedef struct FrEntry
+{
+	IndexTuple	itup;			/* palloc'd copy */
+} FrEntry;
+
+/* ------------------------------------------------------------------------
+ * Prototypes
+ * ------------------------------------------------------------------------
+ */
+
+/* fractal_am.c */
+extern Datum fractal_handler(PG_FUNCTION_ARGS);
+
+/* fr_options.c */
+extern void fr_init_reloptions(void);
+extern bytea *fr_options(Datum reloptions, bool validate);
+extern void fr_costestimate(PlannerInfo *root, IndexPath *path,
+							double loop_count, Cost *indexStartupCost,
+							Cost *indexTotalCost, Selectivity *indexSelectivity,
+							double *indexCorrelation, double *indexPages);
+extern char *fr_buildphasename(int64 phasenum);
+
+/* fr_compare.c */
+extern void fr_init_state(FrState *state, Relation index);
+extern int	fr_compare_tuples(FrState *state, IndexTuple a, IndexTuple b);
+extern int	fr_compare_keys(FrState *state, IndexTuple a, IndexTuple b);
+extern int	fr_compare_tuple_entries(const void *a, const void *b, void *arg);
+extern void fr_sort_entries(FrState *state, IndexTuple *items, int nitems);
+extern int	fr_dedup_sorted(FrState *state, IndexTuple *items, int nitems);
+
+/* fr_page.c */
+extern void fr_init_page(Page page, uint16 flags, uint16 level);
+extern void fr_init_metapage(Page page, BlockNumber root, uint32 height,
+							 int buffer_pages, int partition_children);
+extern void fr_check_page(Relation index, Page page, BlockNumber blkno);
+extern Buffer fr_new_buffer(Relation index);
+extern void fr_free_page_in_place(Page page);
+extern void fr_record_free_page(Relation index, BlockNumber blkno);
+extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
+extern FrMetaPageData fr_get_meta(Relation index);
+extern Size fr_node_item_size(IndexTuple pivot);
+extern FrNodeItem fr_make_node_item(IndexTuple pivot, BlockNumber child,
+									uint16 flags, Size *size);
+extern FrNodeItem fr_node_get_item(Page page, OffsetNumber off);
+extern OffsetNumber fr_node_partition_start(Page page, OffsetNumber off);
+extern OffsetNumber fr_node_partition_end(Page page, OffsetNumber start);
+extern void fr_build_empty_index(Relation index, ForkNumber fork);
+
+/* fr_insert.c */
+extern bool fr_insert(Relation index, Datum *values, bool *isnull,
+					  ItemPointer ht_ctid, Relation heapRel,
+					  IndexUniqueCheck checkUnique, bool indexUnchanged,
+					  struct IndexInfo *indexInfo);
+extern IndexTuple fr_form_tuple(FrState *state, Datum *values, bool *isnull,
+								ItemPointer tid);
+extern void fr_insert_tuple(FrState *state, IndexTuple itup);
+extern OffsetNumber fr_node_find_child(FrState *state, Page page,
+									   IndexTuple key);
+extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
+extern void fr_chain_append(Relation index, Buffer nodebuf,
+							OffsetNumber partoff, IndexTuple *msgs, int nmsgs);
+
+/* fr_flush.c */
+extern bool fr_acquire_flush_lock(Relation index, bool wait);
+extern void fr_release_flush_lock(Relation index);
+extern void fr_lock_flush_exclusive(Relation index);
+extern void fr_unlock_flush_exclusive(Relation index);
+extern int	fr_node_buffer_pages(Page page);
+extern void fr_maintain(FrState *state, BlockNumber start);
+extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
+extern IndexTuple *fr_read_chain(Relation index, BlockNumber tail, int *nmsgs,
+								 BlockNumber **blocks, int *nblocks);
+
+/* fr_scan.c */
+extern IndexScanDesc fr_beginscan(Relation r, int nkeys, int norderbys);
+extern void fr_rescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
+					  ScanKey orderbys, int norderbys);
+extern bool fr_gettuple(IndexScanDesc scan, ScanDirection dir);
+extern int64 fr_getbitmap(IndexScanDesc scan, TIDBitmap *tbm);
+extern void fr_endscan(IndexScanDesc scan);
+extern void fr_markpos(IndexScanDesc scan);
+extern void fr_restrpos(IndexScanDesc scan);
+
+/* fr_build.c */
+extern IndexBuildResult *fr_build(Relation heap, Relation index,
+								  struct IndexInfo *indexInfo);
+extern void fr_buildempty(Relation index);
+
+/* fr_vacuum.c */
+extern IndexBulkDeleteResult *fr_bulkdelete(IndexVacuumInfo *info,
+											IndexBulkDeleteResult *stats,
+											IndexBulkDeleteCallback callback,
+											void *callback_state);
+extern IndexBulkDeleteResult *fr_vacuumcleanup(IndexVacuumInfo *info,
+											   IndexBulkDeleteResult *stats);
+
+/* fr_validate.c */
+extern bool fr_validate(Oid opclassoid);
+
+#endif							/* FRACTAL_H */
