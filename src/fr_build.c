@@ -50,7 +50,8 @@ typedef struct FrBuildState
 	Relation	heap;
 	Tuplesortstate *sort;
 	TupleDesc	sortdesc;
-	TupleTableSlot *slot;
+	TupleTableSlot *slot;		/* virtual: feeding the sort */
+	TupleTableSlot *outslot;	/* minimal tuples read back */
 	MemoryContext tmpcxt;
 	double		indtuples;
 	/* loading */
@@ -255,6 +256,7 @@ fr_build_begin_sort(FrBuildState *bs)
 									nullsfirst, maintenance_work_mem, NULL,
 									TUPLESORT_NONE);
 	bs->slot = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsVirtual);
+	bs->outslot = MakeSingleTupleTableSlot(bs->sortdesc, &TTSOpsMinimalTuple);
 }
 
 /*
@@ -316,15 +318,15 @@ fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		int64		done = 0;
 
-		while (tuplesort_gettupleslot(bs->sort, true, false, bs->slot, NULL))
+		while (tuplesort_gettupleslot(bs->sort, true, false, bs->outslot, NULL))
 		{
 			MemoryContext oldcxt = MemoryContextSwitchTo(bs->tmpcxt);
 			IndexTuple	itup;
 
-			slot_getallattrs(bs->slot);
-			itup = index_form_tuple(bs->state.tupdesc, bs->slot->tts_values,
-									bs->slot->tts_isnull);
-			itup->t_tid = *((ItemPointer) DatumGetPointer(bs->slot->tts_values[bs->state.nkeys]));
+			slot_getallattrs(bs->outslot);
+			itup = index_form_tuple(bs->state.tupdesc, bs->outslot->tts_values,
+									bs->outslot->tts_isnull);
+			itup->t_tid = *((ItemPointer) DatumGetPointer(bs->outslot->tts_values[bs->state.nkeys]));
 			MemoryContextSwitchTo(oldcxt);
 			fr_build_add_entry(bs, itup);
 			MemoryContextReset(bs->tmpcxt);
@@ -358,6 +360,7 @@ fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	fr_build_finish(bs, root, height);
 	ExecDropSingleTupleTableSlot(bs->slot);
+	ExecDropSingleTupleTableSlot(bs->outslot);
 	MemoryContextDelete(bs->tmpcxt);
 
 	result = palloc(sizeof(IndexBuildResult));
