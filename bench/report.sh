@@ -1,0 +1,99 @@
+#!/bin/bash
+# report.sh RESULTS_DIR [METHODS] [TOTAL_SECS]: builds summary.txt and insert_rate.png
+# from RESULTS_DIR/<method>/metrics.env and *.rounds (called by run.sh; can be re-run).
+set -u
+RES=$1
+METHODS=${2:-none,btree,fractal}
+TOTAL=${3:-?}
+OUT="$RES/summary.txt"
+
+val() {  # method key
+  local f="$RES/$1/metrics.env"
+  [ -f "$f" ] && awk -F= -v k="$2" '$1==k{v=$2} END{print v}' "$f"
+}
+status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
+
+{
+  echo "fractal benchmark summary  ($RES)"
+  echo "total wall time: ${TOTAL}s"
+  echo
+  cat "$RES/settings.txt"
+  echo
+  for m in none btree fractal; do
+    echo "status $m: $(status $m)"
+    for e in create_extension.txt create_index.err; do
+      [ -s "$RES/$m/$e" ] && grep -m1 ERROR "$RES/$m/$e" | sed 's/^/    /'
+    done
+  done
+  echo
+  printf "%-28s %14s %14s %14s %12s %12s\n" metric none btree fractal frac/btree frac/none
+  printf "%-28s %14s %14s %14s %12s %12s\n" ---------------------------- -------------- -------------- -------------- ------------ ------------
+  for key in iib_rows iib_load_secs iib_rate iib_rate_early iib_rate_late iib_secidx_bytes_early seq_rate \
+             wal_bytes_per_row seq_wal_bytes_per_row secidx_bytes secidx_bytes_per_row seq_secidx_bytes heap_bytes \
+             idx_fpi_per_row buf_written_per_row blks_read_per_row blks_hit_per_row idx_blks_read_per_row \
+             idx_blks_hit_per_row heap_blks_read_per_row checkpoints cg_peak_bytes cg_failcnt \
+             point_tps point_avg_ms point_p50_ms point_p95_ms point_p99_ms \
+             range_tps range_avg_ms range_p50_ms range_p99_ms \
+             mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms; do
+    n=$(val none $key); b=$(val btree $key); f=$(val fractal $key)
+    awk -v k="$key" -v n="${n:--}" -v b="${b:--}" -v f="${f:--}" 'function r(x,y){ return (x=="-"||y=="-"||x==""||y==""||y+0==0) ? "-" : sprintf("%.3f", x/y) }
+      BEGIN { printf "%-28s %14s %14s %14s %12s %12s\n", k, n, b, f, r(f,b), r(f,n) }'
+  done
+  echo
+  echo "Definitions: rate = rows/s (wall clock of pgbench insert rounds); early = rounds within the first 10% of"
+  echo "rows (in-memory phase); late = rounds in the last 25% of rows (out-of-memory phase when --mem is set)."
+  echo "secidx = secondary indexes only (a,b,c; primary key excluded). *_per_row over the iiBench load."
+  echo "idx_fpi_per_row = WAL full-page images of the secondary indexes per row (pg_waldump -w): number of"
+  echo "  distinct index pages dirtied per checkpoint cycle, i.e. a lower bound on index page writes per row"
+  echo "  (each such page is written at least once by the checkpoint). PG15 has no per-relation write counter."
+  echo "buf_written_per_row = pg_stat_bgwriter buffers_checkpoint+buffers_clean+buffers_backend (all relations)."
+  echo "point/range = pgbench latency from per-transaction logs (includes a PK lookup in bench_keys for the key)."
+  echo
+  echo "Targets (fractal vs reference):"
+  target() {  # label  key  op  factor  ref-method   (op: ge = fractal >= factor*ref, le = fractal <= factor*ref)
+    local f r; f=$(val fractal "$2"); r=$(val "$5" "$2")
+    awk -v l="$1" -v f="${f:-}" -v r="${r:-}" -v op="$3" -v x="$4" -v k="$2" -v m="$5" 'BEGIN {
+      if (f=="" || r=="" || f=="-" || r=="-" || r+0==0) { printf "  %-48s n/a    (fractal=%s %s=%s)\n", l, (f==""?"-":f), m, (r==""?"-":r); exit }
+      ratio = f/r; ok = (op=="ge") ? (ratio >= x) : (ratio <= x)
+      printf "  %-48s %-6s (ratio %.4f; need %s %s; fractal=%s %s=%s)\n", l, ok?"MET":"MISSED", ratio, (op=="ge"?">=":"<="), x, f, m, r }'
+  }
+  target "out-of-memory insert rows/s >= 10x btree"   iib_rate_late ge 10  btree
+  target "out-of-memory insert rows/s >= 0.5x none"   iib_rate_late ge 0.5 none
+  target "in-memory insert rows/s >= 1x btree"        iib_rate_early ge 1 btree
+  target "sequential insert rows/s >= 1x btree"       seq_rate ge 1 btree
+  target "point lookup avg latency <= 1.5x btree"     point_avg_ms le 1.5 btree
+  target "range-100 throughput >= 0.8x btree"         range_tps ge 0.8 btree
+  target "WAL bytes/row <= 0.5x btree"                wal_bytes_per_row le 0.5 btree
+  target "secondary index size <= 0.6x btree"         secidx_bytes le 0.6 btree
+  if [ -f "$RES/fractal/fractal_stats.txt" ]; then
+    echo; echo "fractal_stats / fractal_level_stats at end of iiBench load:"; cat "$RES/fractal/fractal_stats.txt"
+  fi
+  echo
+  echo "rows/s per round (iiBench): method round rows_total rows_per_s secidx_MB cgroup_usage_MB"
+  for m in none btree fractal; do
+    [ -f "$RES/$m/iib.rounds" ] && awk -v m=$m '!/^#/ {printf "  %-8s %3d %12d %10d %9.0f %9s\n", m, $1, $2, $5, $6/1048576, ($8=="-"?"-":sprintf("%.0f",$8/1048576))}' "$RES/$m/iib.rounds"
+  done
+} > "$OUT"
+
+# ---- plot
+plots=""
+IFS=, read -r -a ML <<< "$METHODS"
+for m in "${ML[@]}"; do
+  f="$RES/$m/iib.rounds"
+  [ -s "$f" ] && [ "$(grep -vc '^#' "$f")" -gt 0 ] && plots="$plots${plots:+, }'$f' using (\$2/1e6):5 with linespoints lw 2 title '$m'"
+done
+if [ -n "$plots" ] && command -v gnuplot >/dev/null; then
+  mem=$(awk '/^memory limit:/ { if ($3=="cgroup") { n=split($0,a,"="); printf "%s %s limit %.0f MB", $3, $4, a[n]/1048576 } else print "no memory limit" }' "$RES/settings.txt")
+  mem="$mem, $(grep -o 'shared_buffers: *[^ ]*' "$RES/settings.txt" | tr -s ' ')"
+  gnuplot <<EOF 2>"$RES/gnuplot.err"
+set terminal png size 1100,650 noenhanced
+set output '$RES/insert_rate.png'
+set title "iiBench-like insert rate vs rows loaded (3 random secondary indexes)\n$mem"
+set xlabel 'rows loaded (millions)'
+set ylabel 'rows/s'
+set grid
+set key outside right
+set yrange [0:*]
+plot $plots
+EOF
+fi

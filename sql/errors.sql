@@ -1,0 +1,121 @@
+--
+-- errors: what the fractal access method refuses, and how
+--
+SET client_min_messages = warning;
+CREATE SCHEMA fr_errors;
+SET search_path = fr_errors, public;
+\set VERBOSITY terse
+
+CREATE TABLE er (id int, t text, b bytea, p point, j jsonb, a int);
+
+-- oversize keys: incompressible 5000-byte text and bytea values
+CREATE INDEX er_t ON er USING fractal (t);
+INSERT INTO er (id, t) SELECT 1, string_agg(md5(i::text), '') FROM generate_series(1, 157) i;
+SELECT count(*) FROM er;
+-- a key just under the limit is fine, and compressible long keys are too
+INSERT INTO er (id, t) VALUES (2, repeat('z', 900)), (3, repeat('ab', 5000));
+INSERT INTO er (id, t) SELECT 4, string_agg(md5(i::text), '') FROM generate_series(1, 60) i;
+SELECT id, length(t) FROM er ORDER BY id;
+SET enable_seqscan = off;
+SELECT id, length(t) FROM er WHERE t = repeat('ab', 5000);
+SELECT id, length(t) FROM er WHERE t >= 'z' ORDER BY t;
+RESET enable_seqscan;
+-- multi-column: the whole index row counts (640 + 320 bytes of data fit
+-- on their own, not together)
+CREATE TABLE er_mc (t text, b bytea);
+CREATE INDEX er_mc_tb ON er_mc USING fractal (t, b);
+INSERT INTO er_mc SELECT string_agg(md5(i::text), ''), NULL FROM generate_series(1, 20) i;
+INSERT INTO er_mc SELECT NULL, decode(string_agg(md5((-i)::text), ''), 'hex') FROM generate_series(1, 20) i;
+INSERT INTO er_mc
+SELECT string_agg(md5(i::text), ''), decode(string_agg(md5((-i)::text), ''), 'hex')
+  FROM generate_series(1, 20) i;
+SELECT count(*) FROM er_mc;
+-- a bulk build meets the oversize key too
+DROP INDEX er_t;
+INSERT INTO er (id, t) SELECT 6, string_agg(md5(i::text), '') FROM generate_series(1, 157) i;
+CREATE INDEX er_t ON er USING fractal (t);
+DELETE FROM er WHERE id = 6;
+CREATE TABLE er_b (b bytea);
+CREATE INDEX er_b_b ON er_b USING fractal (b);
+INSERT INTO er_b SELECT decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 157) i;
+SELECT count(*) FROM er_b;
+
+-- bad reloptions
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_pages = 0);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_pages = 3);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_pages = 100000);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_pages = 4097);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_pages = 'many');
+CREATE INDEX er_bad ON er USING fractal (a) WITH (partition_children = 1);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (partition_children = 257);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (fillfactor = 5);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (fillfactor = 101);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (no_such_option = 1);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (deduplicate_items = on);
+-- the limits themselves are accepted
+CREATE INDEX er_lim1 ON er USING fractal (a)
+	WITH (buffer_pages = 4, partition_children = 2, fillfactor = 10);
+CREATE INDEX er_lim2 ON er USING fractal (a)
+	WITH (buffer_pages = 4096, partition_children = 256, fillfactor = 100);
+SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'er_lim%' ORDER BY relname;
+ALTER INDEX er_lim1 SET (buffer_pages = 0);
+ALTER INDEX er_lim1 SET (bogus = 1);
+SELECT relname FROM pg_class WHERE relname = 'er_bad';
+
+-- unsupported index features
+CREATE UNIQUE INDEX er_bad ON er USING fractal (a);
+CREATE INDEX er_bad ON er USING fractal (a) INCLUDE (id);
+
+-- exclusion constraints work (amgettuple is all they need): a conflicting
+-- key is found whether it sits in a leaf or in a node buffer
+CREATE TABLE er_ex (id int, a int, EXCLUDE USING fractal (a WITH =) WITH (buffer_pages = 4));
+INSERT INTO er_ex SELECT i, i * 2 FROM generate_series(1, 3000) i;
+INSERT INTO er_ex SELECT i, i * 2 FROM generate_series(3001, 4000) i;
+INSERT INTO er_ex VALUES (0, NULL), (0, NULL);
+SELECT (SELECT count(*) FROM fractal_level_stats('er_ex_a_excl') WHERE level > 0 AND buffered_messages > 0) > 0
+		AS some_buffered,
+	   (SELECT leaf_pages > 1 FROM fractal_stats('er_ex_a_excl')) AS several_leaves;
+INSERT INTO er_ex VALUES (-1, 2);
+INSERT INTO er_ex VALUES (-1, 4000);
+INSERT INTO er_ex VALUES (-1, 8000);
+INSERT INTO er_ex VALUES (-1, 8001), (-2, 8001);
+INSERT INTO er_ex VALUES (-1, 8002);
+UPDATE er_ex SET a = 6 WHERE id = 1;
+SELECT count(*), count(DISTINCT a), max(a) FROM er_ex;
+-- only operators of the family can be used
+ALTER TABLE er ADD CONSTRAINT er_excl EXCLUDE USING fractal (a WITH <>);
+
+-- types without a fractal operator class
+CREATE INDEX er_bad ON er USING fractal (p);
+CREATE INDEX er_bad ON er USING fractal (j);
+CREATE INDEX er_bad ON er USING fractal (a int4_ops, p);
+-- an operator class of another access method
+CREATE INDEX er_bad ON er USING fractal (a int4_minmax_ops);
+-- a fractal operator class that does not fit the column type
+CREATE INDEX er_bad ON er USING fractal (t int4_ops);
+
+-- fractal_stats and fractal_level_stats need a fractal index
+CREATE INDEX er_btree ON er USING btree (a);
+SELECT * FROM fractal_stats('er_btree');
+SELECT * FROM fractal_level_stats('er_btree');
+SELECT * FROM fractal_stats('er');
+SELECT * FROM fractal_stats(NULL);
+SELECT * FROM fractal_stats('no_such_index');
+
+-- operators outside the operator class are not index quals
+CREATE TABLE er_scan (id int, t text);
+CREATE INDEX er_scan_t ON er_scan USING fractal (t);
+INSERT INTO er_scan SELECT i, 'v' || i FROM generate_series(1, 500) i;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM er_scan WHERE t <> 'v42';
+EXPLAIN (COSTS OFF) SELECT * FROM er_scan WHERE t LIKE 'v42%';
+SELECT count(*) FROM er_scan WHERE t <> 'v42';
+SELECT count(*) FROM er_scan WHERE t LIKE 'v42%';
+-- no index-only scans
+EXPLAIN (COSTS OFF) SELECT t FROM er_scan WHERE t = 'v42';
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+RESET search_path;
+DROP SCHEMA fr_errors CASCADE;

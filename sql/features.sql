@@ -1,0 +1,487 @@
+--
+-- features: plain and bitmap scans, unlogged and temp tables, REINDEX,
+-- CREATE INDEX / REINDEX CONCURRENTLY, bulk build on a populated table,
+-- expression and partial indexes, ALTER INDEX SET (...), DELETE + VACUUM,
+-- VACUUM FULL, CLUSTER, partitioned tables, rescans, prepared statements and
+-- the fractal_stats / fractal_level_stats functions.  Every result through
+-- the fractal index is compared with a seqscan.
+--
+SET client_min_messages = warning;
+CREATE SCHEMA fr_features;
+SET search_path = fr_features, public;
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+SET max_parallel_workers_per_gather = 0;
+
+-- Helpers shared (by copy) among the fractal regression tests.
+--
+-- fr_check(q, modes, ordered) runs the query q three times: with plain index
+-- scans only (mode letter i), with bitmap scans only (mode letter b) and with
+-- a sequential scan only, and returns ok = true iff
+--   * every index-mode plan really scans a fractal index (and no Seq Scan),
+--   * the seqscan plan uses no fractal index,
+--   * the results are equal: as multisets of rows (ordered = false), or, for
+--     ordered = true, as arrays of the single output column v in output order
+--     (element equality is the type's own "=", so ties that print
+--     differently, like 1.0 and 1.00, do not matter), and an ordered index
+--     scan has no Sort node above it,
+-- plus nrows, the number of rows the seqscan returned.
+CREATE FUNCTION fr_plan_ok(q text, kind text, forbid_sort boolean)
+RETURNS boolean LANGUAGE plpgsql AS $f$
+DECLARE
+	p jsonb;
+	fam oid := (SELECT oid FROM pg_am WHERE amname = 'fractal');
+	uses_fractal boolean;
+	has_kind boolean;
+	has_seq boolean;
+	has_sort boolean;
+BEGIN
+	EXECUTE 'EXPLAIN (FORMAT JSON, COSTS OFF) ' || q INTO p;
+	SELECT coalesce(bool_or(c.relam = fam AND n->>'Node Type' = kind), false),
+		   coalesce(bool_or(c.relam = fam), false),
+		   coalesce(bool_or(n->>'Node Type' = 'Seq Scan'), false),
+		   coalesce(bool_or(n->>'Node Type' IN ('Sort', 'Incremental Sort')), false)
+	  INTO has_kind, uses_fractal, has_seq, has_sort
+	  FROM jsonb_path_query(p, 'strict $.**') AS n
+	  LEFT JOIN pg_class c ON c.oid = to_regclass(n->>'Index Name')
+	 WHERE jsonb_typeof(n) = 'object' AND n ? 'Node Type';
+	IF kind = 'Seq Scan' THEN
+		RETURN has_seq AND NOT uses_fractal;
+	END IF;
+	RETURN has_kind AND NOT has_seq AND NOT (forbid_sort AND has_sort);
+END
+$f$;
+
+CREATE FUNCTION fr_set_mode(mode text) RETURNS void LANGUAGE sql AS $f$
+	SELECT set_config('enable_seqscan', CASE WHEN mode = 's' THEN 'on' ELSE 'off' END, true),
+		   set_config('enable_indexscan', CASE WHEN mode = 'i' THEN 'on' ELSE 'off' END, true),
+		   set_config('enable_bitmapscan', CASE WHEN mode = 'b' THEN 'on' ELSE 'off' END, true),
+		   set_config('enable_indexonlyscan', 'off', true),
+		   set_config('enable_sort', 'on', true);
+$f$;
+
+CREATE FUNCTION fr_check(q text, modes text DEFAULT 'ib', ordered boolean DEFAULT false,
+						 OUT ok boolean, OUT nrows bigint)
+LANGUAGE plpgsql AS $f$
+DECLARE
+	unordered_q text := format('SELECT array_agg(s::text ORDER BY s::text) FROM (%s) s', q);
+	seq_res text;
+	arrtype text;
+	res text;
+	same boolean;
+	m text;
+BEGIN
+	ok := true;
+	PERFORM fr_set_mode('s');
+	IF NOT fr_plan_ok(q, 'Seq Scan', false) THEN
+		RAISE WARNING 'fr_check: seqscan plan not used for: %', q;
+		ok := false;
+	END IF;
+	IF ordered THEN
+		EXECUTE format('SELECT array_agg(s.v)::text, '
+						   '(SELECT quote_ident(typname) FROM pg_type WHERE oid = pg_typeof(array_agg(s.v))), '
+						   'count(*) FROM (%s) s', q)
+			INTO seq_res, arrtype, nrows;
+	ELSE
+		EXECUTE unordered_q INTO seq_res;
+		nrows := coalesce(cardinality(seq_res::text[]), 0);
+	END IF;
+	FOREACH m IN ARRAY string_to_array(modes, NULL) LOOP
+		PERFORM fr_set_mode(m);
+		IF NOT fr_plan_ok(q, CASE m WHEN 'i' THEN 'Index Scan' ELSE 'Bitmap Index Scan' END,
+						  ordered AND m = 'i') THEN
+			RAISE WARNING 'fr_check: % plan does not use a fractal index (or sorts) for: %',
+				CASE m WHEN 'i' THEN 'index scan' ELSE 'bitmap scan' END, q;
+			ok := false;
+		END IF;
+		IF ordered THEN
+			EXECUTE format('SELECT array_agg(s.v) IS NOT DISTINCT FROM %L::%s FROM (%s) s',
+						   seq_res, arrtype, q) INTO same;
+		ELSE
+			EXECUTE unordered_q INTO res;
+			same := res IS NOT DISTINCT FROM seq_res;
+		END IF;
+		IF NOT same THEN
+			RAISE WARNING 'fr_check: % result differs from seqscan for: %',
+				CASE m WHEN 'i' THEN 'index scan' ELSE 'bitmap scan' END, q;
+			ok := false;
+		END IF;
+	END LOOP;
+	PERFORM set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'on', true),
+			set_config('enable_bitmapscan', 'on', true), set_config('enable_indexonlyscan', 'on', true);
+END
+$f$;
+
+-- EXPLAIN (COSTS OFF) of q as it is planned with plain index scans only
+-- (mode i) or bitmap scans only (mode b).
+CREATE FUNCTION fr_explain(q text, mode text DEFAULT 'i') RETURNS SETOF text
+LANGUAGE plpgsql AS $f$
+DECLARE
+	l text;
+BEGIN
+	PERFORM fr_set_mode(mode);
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		RETURN NEXT l;
+	END LOOP;
+	PERFORM set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'on', true),
+			set_config('enable_bitmapscan', 'on', true), set_config('enable_indexonlyscan', 'on', true);
+END
+$f$;
+
+-- structural invariants of an index: the level stats add up to the whole
+-- index stats and every row of the table is a leaf entry or a buffered
+-- message (true whenever the table has no dead rows)
+CREATE FUNCTION ft_stats_ok(idx regclass, tab regclass, OUT entries_match boolean,
+							OUT levels_match boolean, OUT pages_match boolean)
+LANGUAGE plpgsql AS $f$
+DECLARE
+	n bigint;
+	s record;
+BEGIN
+	EXECUTE format('SELECT count(*) FROM %s', tab) INTO n;
+	SELECT * INTO s FROM fractal_stats(idx);
+	entries_match := s.leaf_entries + s.buffered_messages = n;
+	levels_match := (SELECT sum(l.buffered_messages) = s.buffered_messages
+						AND sum(l.buffer_pages) = s.buffer_pages
+						AND max(l.level) = s.height
+						AND sum(l.nodes) FILTER (WHERE l.level = 0) = s.leaf_pages
+						AND sum(l.nodes) FILTER (WHERE l.level > 0) = s.node_pages
+					   FROM fractal_level_stats(idx) l);
+	pages_match := s.meta_pages = 1 AND
+		s.meta_pages + s.node_pages + s.buffer_pages + s.leaf_pages + s.free_pages
+			= pg_relation_size(idx) / current_setting('block_size')::int;
+END
+$f$;
+
+--
+-- plain and bitmap index scans
+--
+CREATE TABLE ft (id int, a int, t text);
+CREATE INDEX ft_a ON ft USING fractal (a) WITH (buffer_pages = 4);
+INSERT INTO ft SELECT i, (i * 7919) % 2000, 'r' || i FROM generate_series(1, 2500) i;
+INSERT INTO ft SELECT i, (i * 7919) % 2000, 'r' || i FROM generate_series(2501, 5000) i;
+ANALYZE ft;
+SELECT fr_explain('SELECT * FROM ft WHERE a = 42', 'i');
+SELECT fr_explain('SELECT * FROM ft WHERE a = 42', 'b');
+SELECT fr_explain('SELECT * FROM ft WHERE a < 10 OR a > 1990', 'b');
+SELECT fr_explain('SELECT * FROM ft WHERE a IN (1, 2, 3)', 'b');
+SELECT q, (fr_check(q, m)).*
+  FROM (VALUES ('SELECT * FROM ft WHERE a = 42', 'ib'),
+			   ('SELECT * FROM ft WHERE a < 10 OR a > 1990', 'b'),
+			   ('SELECT * FROM ft WHERE a IN (1, 2, 3, 2000)', 'b'),
+			   ('SELECT * FROM ft WHERE a >= 100 AND a < 300 AND t LIKE ''r1%''', 'ib')) v(q, m);
+SELECT * FROM ft_stats_ok('ft_a', 'ft');
+-- count(*) through a bitmap scan
+SET enable_seqscan = off;
+SET enable_indexscan = off;
+SELECT count(*) FROM ft WHERE a BETWEEN 500 AND 599;
+RESET enable_seqscan;
+RESET enable_indexscan;
+SELECT count(*) FROM ft WHERE a BETWEEN 500 AND 599;
+
+-- the same index scanned inside a transaction that inserted and deleted
+BEGIN;
+INSERT INTO ft SELECT i, 42, 'new' FROM generate_series(5001, 5100) i;
+DELETE FROM ft WHERE a = 43;
+SELECT (fr_check('SELECT * FROM ft WHERE a BETWEEN 40 AND 44')).*;
+ROLLBACK;
+SELECT (fr_check('SELECT * FROM ft WHERE a BETWEEN 40 AND 44')).*;
+-- after an aborted insert the index has entries whose heap tuples are dead
+SELECT count(*) FROM ft WHERE a = 42;
+-- non-HOT updates move entries
+UPDATE ft SET a = a + 1 WHERE a % 100 = 7;
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft WHERE a = 7', 'SELECT * FROM ft WHERE a = 8',
+					'SELECT * FROM ft WHERE a % 100 = 8 AND a < 1000 AND a > 0']) q;
+
+-- parameterized inner index scans (a rescan per outer row)
+CREATE TABLE ft_outer (x int);
+INSERT INTO ft_outer SELECT (i * 37) % 2100 FROM generate_series(1, 200) i;
+ANALYZE ft_outer;
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a = o.x;
+CREATE TEMP TABLE ft_nl AS SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a = o.x;
+EXPLAIN (COSTS OFF) SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a > o.x AND ft.a < o.x + 3;
+CREATE TEMP TABLE ft_nl2 AS SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a > o.x AND ft.a < o.x + 3;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) AS nrows,
+	   NOT EXISTS (SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a = o.x
+				   EXCEPT ALL TABLE ft_nl) AND
+	   NOT EXISTS (TABLE ft_nl EXCEPT ALL
+				   SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a = o.x) AS same
+  FROM ft_nl;
+SELECT count(*) AS nrows,
+	   NOT EXISTS (SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a > o.x AND ft.a < o.x + 3
+				   EXCEPT ALL TABLE ft_nl2) AND
+	   NOT EXISTS (TABLE ft_nl2 EXCEPT ALL
+				   SELECT o.x, ft.id FROM ft_outer o JOIN ft ON ft.a > o.x AND ft.a < o.x + 3) AS same
+  FROM ft_nl2;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+
+-- prepared statements, custom and generic plans (runtime scan keys)
+PREPARE ft_p(int, int) AS SELECT count(*), sum(id) FROM ft WHERE a >= $1 AND a < $2;
+SET plan_cache_mode = force_generic_plan;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) EXECUTE ft_p(10, 20);
+EXECUTE ft_p(10, 20);
+EXECUTE ft_p(1990, 5000);
+EXECUTE ft_p(20, 10);
+EXECUTE ft_p(NULL, 10);
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(id) FROM ft WHERE a >= 10 AND a < 20;
+SELECT count(*), sum(id) FROM ft WHERE a >= 1990 AND a < 5000;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+RESET plan_cache_mode;
+DEALLOCATE ft_p;
+
+--
+-- unlogged and temporary tables
+--
+CREATE UNLOGGED TABLE ft_unlogged (id int, a int8);
+CREATE INDEX ft_unlogged_a ON ft_unlogged USING fractal (a) WITH (buffer_pages = 4);
+SELECT relpersistence FROM pg_class WHERE oid = 'ft_unlogged_a'::regclass;
+INSERT INTO ft_unlogged SELECT i, (i * 7919) % 1500 FROM generate_series(1, 4000) i;
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_unlogged WHERE a = 77',
+					'SELECT * FROM ft_unlogged WHERE a > 1400']) q;
+SELECT * FROM ft_stats_ok('ft_unlogged_a', 'ft_unlogged');
+
+CREATE TEMP TABLE ft_temp (id int, a text);
+CREATE INDEX ft_temp_a ON ft_temp USING fractal (a) WITH (buffer_pages = 4);
+SELECT relpersistence FROM pg_class WHERE oid = 'ft_temp_a'::regclass;
+INSERT INTO ft_temp SELECT i, md5((i % 900)::text) FROM generate_series(1, 4000) i;
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_temp WHERE a = md5(''77'')',
+					'SELECT * FROM ft_temp WHERE a < ''3''']) q;
+SELECT * FROM ft_stats_ok('ft_temp_a', 'ft_temp');
+TRUNCATE ft_temp;
+INSERT INTO ft_temp SELECT i, md5((i % 50)::text) FROM generate_series(1, 300) i;
+SELECT (fr_check('SELECT * FROM ft_temp WHERE a = md5(''7'')')).*;
+DROP TABLE ft_temp;
+
+--
+-- bulk build of an index on a populated table
+--
+CREATE TABLE ft_bulk (id int, a int, b text);
+INSERT INTO ft_bulk
+SELECT i, CASE WHEN i % 23 = 0 THEN NULL ELSE (i * 7919) % 3000 END, 'b' || (i % 97)
+  FROM generate_series(1, 20000) i;
+CREATE INDEX ft_bulk_ab ON ft_bulk USING fractal (a, b);
+SELECT s.height >= 1 AS has_root, s.leaf_pages > 10 AS many_leaves,
+	   s.buffered_messages = 0 AS nothing_buffered
+  FROM fractal_stats('ft_bulk_ab') s;
+SELECT * FROM ft_stats_ok('ft_bulk_ab', 'ft_bulk');
+SELECT q, (fr_check(q, m, o)).*
+  FROM (VALUES ('SELECT * FROM ft_bulk WHERE a = 1234', 'ib', false),
+			   ('SELECT * FROM ft_bulk WHERE a >= 2900', 'ib', false),
+			   ('SELECT * FROM ft_bulk WHERE a IS NULL', 'ib', false),
+			   ('SELECT * FROM ft_bulk WHERE a = 1234 AND b > ''b5''', 'ib', false),
+			   ('SELECT a AS v FROM ft_bulk ORDER BY a', 'i', true),
+			   ('SELECT a AS v FROM ft_bulk ORDER BY a DESC', 'i', true)) v(q, m, o);
+-- inserts into the bulk-built index go through its buffers
+INSERT INTO ft_bulk SELECT i, (i * 7919) % 3000, 'c' FROM generate_series(20001, 23000) i;
+SELECT s.buffered_messages > 0 AS buffered FROM fractal_stats('ft_bulk_ab') s;
+SELECT * FROM ft_stats_ok('ft_bulk_ab', 'ft_bulk');
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_bulk WHERE a = 1234',
+					'SELECT * FROM ft_bulk WHERE a BETWEEN 100 AND 140 AND b = ''c''']) q;
+-- a fillfactor and a DESC build
+CREATE INDEX ft_bulk_ff ON ft_bulk USING fractal (a DESC NULLS LAST) WITH (fillfactor = 50);
+SELECT a.leaf_pages > b.leaf_pages AS lower_fill_more_leaves
+  FROM fractal_stats('ft_bulk_ff') a, fractal_stats('ft_bulk_ab') b;
+DROP INDEX ft_bulk_ab;
+SELECT q, (fr_check(q, m, o)).*
+  FROM (VALUES ('SELECT * FROM ft_bulk WHERE a = 1234', 'ib', false),
+			   ('SELECT a AS v FROM ft_bulk ORDER BY a DESC NULLS LAST', 'i', true),
+			   ('SELECT a AS v FROM ft_bulk ORDER BY a NULLS FIRST', 'i', true)) v(q, m, o);
+
+--
+-- REINDEX
+--
+REINDEX INDEX ft_a;
+SELECT * FROM ft_stats_ok('ft_a', 'ft');
+SELECT (fr_check('SELECT * FROM ft WHERE a BETWEEN 40 AND 44')).*;
+CREATE INDEX ft_t ON ft USING fractal (t);
+REINDEX TABLE ft;
+SELECT * FROM ft_stats_ok('ft_a', 'ft');
+SELECT * FROM ft_stats_ok('ft_t', 'ft');
+DROP INDEX ft_a;
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft WHERE t = ''r4242''',
+					'SELECT * FROM ft WHERE t >= ''r999''']) q;
+
+--
+-- CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY
+--
+CREATE INDEX CONCURRENTLY ft_a_cc ON ft USING fractal (a);
+SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'ft_a_cc'::regclass;
+SELECT * FROM ft_stats_ok('ft_a_cc', 'ft');
+SELECT (fr_check('SELECT * FROM ft WHERE a BETWEEN 40 AND 44')).*;
+REINDEX INDEX CONCURRENTLY ft_a_cc;
+SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'ft_a_cc'::regclass;
+SELECT (fr_check('SELECT * FROM ft WHERE a BETWEEN 40 AND 44')).*;
+REINDEX TABLE CONCURRENTLY ft;
+SELECT count(*) FROM pg_index WHERE indrelid = 'ft'::regclass AND indisvalid;
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft WHERE a BETWEEN 40 AND 44',
+					'SELECT * FROM ft WHERE t < ''r11''']) q;
+
+--
+-- expression and partial indexes
+--
+CREATE TABLE ft_expr (id int, t text);
+CREATE INDEX ft_expr_lower ON ft_expr USING fractal (lower(t)) WITH (buffer_pages = 4);
+CREATE INDEX ft_expr_part ON ft_expr USING fractal (id) WHERE t LIKE 'A%';
+INSERT INTO ft_expr SELECT i, CASE WHEN i % 3 = 0 THEN 'A' ELSE 'b' END || (i % 400)
+  FROM generate_series(1, 4000) i;
+SELECT fr_explain('SELECT * FROM ft_expr WHERE lower(t) = ''a42''');
+SELECT fr_explain('SELECT * FROM ft_expr WHERE t LIKE ''A%'' AND id < 100');
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_expr WHERE lower(t) = ''a42''',
+					'SELECT * FROM ft_expr WHERE lower(t) >= ''b9''',
+					'SELECT * FROM ft_expr WHERE t LIKE ''A%'' AND id < 100',
+					'SELECT * FROM ft_expr WHERE t LIKE ''A%'' AND id > 3900']) q;
+-- the partial index holds only the rows matching its predicate
+SELECT s.leaf_entries + s.buffered_messages AS entries,
+	   (SELECT count(*) FROM ft_expr WHERE t LIKE 'A%') AS matching_rows
+  FROM fractal_stats('ft_expr_part') s;
+
+--
+-- ALTER INDEX ... SET / RESET reloptions
+--
+CREATE TABLE ft_opt (id int, a int);
+CREATE INDEX ft_opt_a ON ft_opt USING fractal (a)
+	WITH (buffer_pages = 4, partition_children = 4, fillfactor = 70);
+INSERT INTO ft_opt SELECT i, (i * 7919) % 1000 FROM generate_series(1, 3000) i;
+SELECT reloptions FROM pg_class WHERE oid = 'ft_opt_a'::regclass;
+ALTER INDEX ft_opt_a SET (buffer_pages = 8);
+SELECT reloptions FROM pg_class WHERE oid = 'ft_opt_a'::regclass;
+INSERT INTO ft_opt SELECT i, (i * 7919) % 1000 FROM generate_series(3001, 8000) i;
+SELECT * FROM ft_stats_ok('ft_opt_a', 'ft_opt');
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_opt WHERE a = 77', 'SELECT * FROM ft_opt WHERE a < 20']) q;
+ALTER INDEX ft_opt_a RESET (buffer_pages, partition_children);
+SELECT reloptions FROM pg_class WHERE oid = 'ft_opt_a'::regclass;
+INSERT INTO ft_opt SELECT i, (i * 7919) % 1000 FROM generate_series(8001, 9000) i;
+SELECT * FROM ft_stats_ok('ft_opt_a', 'ft_opt');
+SELECT (fr_check('SELECT * FROM ft_opt WHERE a BETWEEN 500 AND 510')).*;
+
+--
+-- DELETE + VACUUM
+--
+CREATE TABLE ft_vac (id int, a int) WITH (autovacuum_enabled = off);
+CREATE INDEX ft_vac_a ON ft_vac USING fractal (a) WITH (buffer_pages = 4);
+INSERT INTO ft_vac SELECT i, (i * 7919) % 2000 FROM generate_series(1, 6000) i;
+INSERT INTO ft_vac SELECT i, (i * 7919) % 2000 FROM generate_series(6001, 8000) i;
+DELETE FROM ft_vac WHERE id % 3 = 0 OR a BETWEEN 1000 AND 1499;
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_vac WHERE a < 1100', 'SELECT * FROM ft_vac WHERE a = 999']) q;
+VACUUM ft_vac;
+SELECT * FROM ft_stats_ok('ft_vac_a', 'ft_vac');
+SELECT q, (fr_check(q)).*
+  FROM unnest(ARRAY['SELECT * FROM ft_vac WHERE a < 1100',
+					'SELECT * FROM ft_vac WHERE a = 999',
+					'SELECT * FROM ft_vac WHERE a BETWEEN 1400 AND 1600']) q;
+-- the space is reused
+INSERT INTO ft_vac SELECT i, (i * 7919) % 2000 FROM generate_series(8001, 10000) i;
+SELECT * FROM ft_stats_ok('ft_vac_a', 'ft_vac');
+SELECT (fr_check('SELECT * FROM ft_vac WHERE a BETWEEN 1400 AND 1600')).*;
+-- delete everything
+DELETE FROM ft_vac;
+VACUUM ft_vac;
+SELECT leaf_entries, buffered_messages FROM fractal_stats('ft_vac_a');
+SELECT count(*) FROM ft_vac WHERE a > 0;
+INSERT INTO ft_vac SELECT i, i FROM generate_series(1, 100) i;
+SELECT (fr_check('SELECT * FROM ft_vac WHERE a > 50')).*;
+
+--
+-- VACUUM FULL and CLUSTER
+--
+CREATE TABLE ft_cl (id int, a int, pad text);
+CREATE INDEX ft_cl_a ON ft_cl USING fractal (a) WITH (buffer_pages = 4);
+INSERT INTO ft_cl SELECT i, (i * 7919) % 5000, repeat('x', 50) FROM generate_series(1, 5000) i;
+DELETE FROM ft_cl WHERE id % 5 = 0;
+VACUUM FULL ft_cl;
+SELECT * FROM ft_stats_ok('ft_cl_a', 'ft_cl');
+SELECT (fr_check('SELECT id, a FROM ft_cl WHERE a BETWEEN 100 AND 300')).*;
+CLUSTER ft_cl USING ft_cl_a;
+SELECT indisclustered FROM pg_index WHERE indexrelid = 'ft_cl_a'::regclass;
+-- the heap is now in index order
+SELECT bool_and(a > prev) AS heap_in_index_order, count(*)
+  FROM (SELECT a, lag(a) OVER (ORDER BY ctid) AS prev FROM ft_cl) s
+ WHERE prev IS NOT NULL;
+SELECT * FROM ft_stats_ok('ft_cl_a', 'ft_cl');
+SELECT (fr_check('SELECT id, a FROM ft_cl WHERE a BETWEEN 100 AND 300')).*;
+-- CLUSTER without USING reuses the marked index
+INSERT INTO ft_cl SELECT i, 5000 - i, 'y' FROM generate_series(5001, 5100) i;
+CLUSTER ft_cl;
+SELECT bool_and(a >= prev) AS heap_in_index_order
+  FROM (SELECT a, lag(a) OVER (ORDER BY ctid) AS prev FROM ft_cl) s;
+
+--
+-- partitioned table
+--
+CREATE TABLE ft_part (id int, a int) PARTITION BY RANGE (id);
+CREATE TABLE ft_part_1 PARTITION OF ft_part FOR VALUES FROM (0) TO (3000);
+CREATE TABLE ft_part_2 PARTITION OF ft_part FOR VALUES FROM (3000) TO (6000);
+CREATE INDEX ft_part_a ON ft_part USING fractal (a) WITH (buffer_pages = 4);
+INSERT INTO ft_part SELECT i, (i * 7919) % 1000 FROM generate_series(0, 5999) i;
+-- a populated partition attached later gets its index built
+CREATE TABLE ft_part_3 (id int, a int);
+INSERT INTO ft_part_3 SELECT i, (i * 7919) % 1000 FROM generate_series(6000, 8999) i;
+ALTER TABLE ft_part ATTACH PARTITION ft_part_3 FOR VALUES FROM (6000) TO (9000);
+SELECT c.relname, a.amname
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_am a ON a.oid = c.relam
+ WHERE i.inhparent = 'ft_part_a'::regclass
+ ORDER BY c.relname;
+SELECT fr_explain('SELECT * FROM ft_part WHERE a = 42');
+SELECT fr_explain('SELECT * FROM ft_part WHERE a = 42 AND id < 3000');
+SELECT q, (fr_check(q, m, o)).*
+  FROM (VALUES ('SELECT * FROM ft_part WHERE a = 42', 'ib', false),
+			   ('SELECT * FROM ft_part WHERE a < 20 AND id >= 2000', 'ib', false),
+			   ('SELECT a AS v FROM ft_part ORDER BY a', 'i', true)) v(q, m, o);
+SELECT * FROM ft_stats_ok('ft_part_3_a_idx', 'ft_part_3');
+
+--
+-- fractal_stats / fractal_level_stats on a bigger tree
+--
+CREATE TABLE ft_stats (id int, a int, b text);
+CREATE INDEX ft_stats_ab ON ft_stats USING fractal (a, b) WITH (buffer_pages = 4);
+INSERT INTO ft_stats SELECT i, (i * 7919) % 3000, repeat('s', 200) || (i % 7)
+  FROM generate_series(1, 4000) i;
+INSERT INTO ft_stats SELECT i, (i * 7919) % 3000, repeat('s', 200) || (i % 7)
+  FROM generate_series(4001, 8000) i;
+SELECT * FROM ft_stats_ok('ft_stats_ab', 'ft_stats');
+SELECT s.height >= 2 AS multi_level, s.avg_leaf_fill > 0.3 AND s.avg_leaf_fill <= 1 AS fill_sane,
+	   s.leaf_entries > 0 AS has_entries, s.buffered_messages > 0 AS has_buffered
+  FROM fractal_stats('ft_stats_ab') s;
+SELECT level, nodes > 0 AS has_nodes,
+	   (level = 0) = (buffer_pages = 0 AND buffered_messages = 0) AS only_nodes_have_buffers
+  FROM fractal_level_stats('ft_stats_ab') ORDER BY level;
+-- the root level is a single node
+SELECT nodes FROM fractal_level_stats('ft_stats_ab')
+ WHERE level = (SELECT height FROM fractal_stats('ft_stats_ab'));
+-- an empty index
+CREATE TABLE ft_empty (a int);
+CREATE INDEX ft_empty_a ON ft_empty USING fractal (a);
+SELECT * FROM fractal_stats('ft_empty_a');
+SELECT * FROM fractal_level_stats('ft_empty_a');
+SELECT count(*) FROM ft_empty WHERE a = 1;
+
+RESET search_path;
+DROP SCHEMA fr_features CASCADE;

@@ -1,0 +1,95 @@
+# Crash recovery: kill the server (immediate stop) in the middle of a
+# concurrent insert load that keeps flushing buffers and splitting pages,
+# restart, and check that every committed row is found through each fractal
+# index exactly once, and that an unlogged table's index comes back empty
+# and usable.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+
+my $node = PostgreSQL::Test::Cluster->new('crash');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_buffers = 16MB
+checkpoint_timeout = 30s
+max_wal_size = 64MB
+log_min_messages = warning
+});
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION fractal;
+CREATE TABLE c (id bigserial, a int8, b text);
+CREATE INDEX c_a ON c USING fractal (a) WITH (buffer_pages = 6, partition_children = 4);
+CREATE INDEX c_ba ON c USING fractal (b, a) WITH (buffer_pages = 8);
+CREATE UNLOGGED TABLE u (a int8);
+CREATE INDEX u_a ON u USING fractal (a) WITH (buffer_pages = 4);
+});
+
+my $script = $node->basedir . '/load.sql';
+PostgreSQL::Test::Utils::append_to_file($script, q{
+INSERT INTO c (a, b) SELECT (random() * 1e12)::int8, md5(random()::text) FROM generate_series(1, 40);
+INSERT INTO u SELECT (random() * 1e9)::int8 FROM generate_series(1, 20);
+});
+
+# digest of the rows found with the given planner settings
+sub digest
+{
+	my ($settings, $where) = @_;
+	return $node->safe_psql('postgres',
+		"$settings SELECT count(*) || ':' || coalesce(sum(id), 0) || ':' || coalesce(sum(a % 1000003), 0) FROM c WHERE $where");
+}
+my $seq = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+my $idx = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
+my $bmp = 'SET enable_seqscan = off; SET enable_indexscan = off;';
+
+for my $round (1 .. 5)
+{
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', '4', '-j', '2', '-T', '120',
+			'-f', $script, '-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'>', \$out, '2>', \$err);
+	# let the load run; flushes happen every few hundred inserts
+	sleep(2 + $round);
+	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM c');
+	$node->stop('immediate');
+	$h->kill_kill;
+	$node->start;
+
+	my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM c');
+	cmp_ok($rows, '>=', $before, "round $round: committed rows survived the crash ($rows)");
+
+	my $want = digest($seq, 'a IS NOT NULL');
+	is(digest($idx, 'a >= 0'), $want, "round $round: index scan on c_a finds every row once");
+	is(digest($bmp, 'a >= 0'), $want, "round $round: bitmap scan on c_a finds every row once");
+	my $want_b = digest($seq, "b >= ''");
+	is(digest($idx, "b >= ''"), $want_b, "round $round: index scan on c_ba finds every row once");
+
+	# point lookups of a sample of committed rows through the index
+	my $missing = $node->safe_psql('postgres', qq{
+		SET enable_seqscan = off; SET enable_bitmapscan = off;
+		SELECT count(*) FROM (SELECT a FROM c TABLESAMPLE SYSTEM (5) LIMIT 200) s
+		WHERE (SELECT count(*) FROM c c2 WHERE c2.a = s.a) = 0});
+	is($missing, '0', "round $round: sampled rows are found by point lookups");
+
+	# the unlogged table and its index come back empty and usable
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), '0',
+		"round $round: unlogged table is empty after the crash");
+	$node->safe_psql('postgres',
+		'INSERT INTO u SELECT g FROM generate_series(1, 3000) g');
+	is($node->safe_psql('postgres',
+		"$idx SELECT count(*) FROM u WHERE a BETWEEN 100 AND 199"),
+		'100', "round $round: unlogged index usable after the crash");
+}
+
+my $stats = $node->safe_psql('postgres',
+	"SELECT height >= 1 AND buffered_messages + leaf_entries >= (SELECT count(*) FROM c) FROM fractal_stats('c_a')");
+is($stats, 't', 'index holds at least every row after the crashes');
+
+$node->stop;
+done_testing();
