@@ -23,6 +23,7 @@ void
 _PG_init(void)
 {
 	fr_init_reloptions();
+	fr_xlog_register();
 }
 
 PG_FUNCTION_INFO_V1(fractal_handler);

@@ -317,18 +317,16 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 
 	if (need <= PageGetExactFreeSpace(lpage))
 	{
-		GenericXLogState *xs = GenericXLogStart(index);
-		Page		lp = GenericXLogRegisterBuffer(xs, lbuf, 0);
+		/*
+		 * Insert in ascending order: new item k lands after the k new items
+		 * before it, so its final offset is its position among the old
+		 * entries plus k.
+		 */
+		OffsetNumber *offs = palloc(sizeof(OffsetNumber) * nn);
 
 		for (k = 0; k < nn; k++)
-		{
-			OffsetNumber pos = fr_leaf_search(state, lp, newi[k]);
-
-			if (PageAddItem(lp, (Item) newi[k], IndexTupleSize(newi[k]), pos,
-							false, false) == InvalidOffsetNumber)
-				elog(ERROR, "failed to add entry to fractal leaf");
-		}
-		GenericXLogFinish(xs);
+			offs[k] = fr_leaf_search(state, lpage, newi[k]) + k;
+		fr_page_add_items(index, lbuf, newi, offs, nn);
 		UnlockReleaseBuffer(lbuf);
 		return n;
 	}

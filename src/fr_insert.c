@@ -119,20 +119,17 @@ fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
 		if (!FrPageIsChain(BufferGetPage(tbuf)))
 			elog(ERROR, "fractal index \"%s\": block %u is not a buffer page",
 				 RelationGetRelationName(index), tail);
-		if (PageGetFreeSpace(BufferGetPage(tbuf)) >= MAXALIGN(IndexTupleSize(msgs[0])))
 		{
-			GenericXLogState *xs = GenericXLogStart(index);
-			Page		tpage = GenericXLogRegisterBuffer(xs, tbuf, 0);
+			Page		tpage = BufferGetPage(tbuf);
+			Size		avail = PageGetExactFreeSpace(tpage);
 
 			while (i < nmsgs &&
-				   PageGetFreeSpace(tpage) >= MAXALIGN(IndexTupleSize(msgs[i])))
+				   MAXALIGN(IndexTupleSize(msgs[i])) + sizeof(ItemIdData) <= avail)
 			{
-				if (PageAddItem(tpage, (Item) msgs[i], IndexTupleSize(msgs[i]),
-								InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
-					elog(ERROR, "failed to add message to fractal buffer page");
+				avail -= MAXALIGN(IndexTupleSize(msgs[i])) + sizeof(ItemIdData);
 				i++;
 			}
-			GenericXLogFinish(xs);
+			fr_page_add_items(index, tbuf, msgs, NULL, i);
 		}
 		UnlockReleaseBuffer(tbuf);
 	}
@@ -163,21 +160,9 @@ fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
- * Read the root from the metapage; *level gets the tree height.
- */
-static BlockNumber
-fr_get_root(Relation index, uint32 *level)
-{
-	FrMetaPageData meta = fr_get_meta(index);
-
-	*level = meta.height;
-	return meta.root;
-}
-
-/*
  * Insert one (key, TID) entry.
  *
- * Locking: metapage share (released), then the root share, then the chain
+ * Locking: the root (from the cached metapage) share, then the chain
  * tail page exclusive.  Holding the root while appending keeps a flush,
  * which needs the root exclusively, from detaching the chain under us.
  * When the tail page is full, the root is relocked exclusively to link a new
@@ -188,11 +173,11 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 {
 	Relation	index = state->index;
 	Size		itemsz = MAXALIGN(IndexTupleSize(itup));
+	bool		refresh = false;
 
 	for (;;)
 	{
-		uint32		height;
-		BlockNumber root = fr_get_root(index, &height);
+		BlockNumber root = fr_get_root(index, NULL, refresh);
 		Buffer		rbuf;
 		Page		page;
 		OffsetNumber off,
@@ -203,9 +188,10 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 		CHECK_FOR_INTERRUPTS();
 		rbuf = fr_read_buffer(index, root, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(rbuf);
+		refresh = true;			/* if we come round again */
 		if (!FrPageIsRoot(page))
 		{
-			/* the tree grew since we read the metapage */
+			/* the tree grew since the metapage was cached */
 			UnlockReleaseBuffer(rbuf);
 			continue;
 		}
@@ -222,14 +208,9 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 			}
 			if (PageGetFreeSpace(page) >= itemsz)
 			{
-				GenericXLogState *xs = GenericXLogStart(index);
-				Page		lp = GenericXLogRegisterBuffer(xs, rbuf, 0);
-				OffsetNumber pos = fr_leaf_search(state, lp, itup);
+				OffsetNumber pos = fr_leaf_search(state, page, itup);
 
-				if (PageAddItem(lp, (Item) itup, IndexTupleSize(itup), pos,
-								false, false) == InvalidOffsetNumber)
-					elog(ERROR, "failed to add entry to fractal leaf");
-				GenericXLogFinish(xs);
+				fr_page_add_items(index, rbuf, &itup, &pos, 1);
 				UnlockReleaseBuffer(rbuf);
 				return;
 			}
@@ -253,13 +234,7 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 					 RelationGetRelationName(index), pitem->chain_tail);
 			if (PageGetFreeSpace(tpage) >= itemsz)
 			{
-				GenericXLogState *xs = GenericXLogStart(index);
-				Page		cp = GenericXLogRegisterBuffer(xs, tbuf, 0);
-
-				if (PageAddItem(cp, (Item) itup, IndexTupleSize(itup),
-								InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
-					elog(ERROR, "failed to add message to fractal buffer page");
-				GenericXLogFinish(xs);
+				fr_page_add_items(index, tbuf, &itup, NULL, 1);
 				UnlockReleaseBuffer(tbuf);
 				UnlockReleaseBuffer(rbuf);
 				return;

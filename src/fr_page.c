@@ -163,6 +163,30 @@ fr_get_meta(Relation index)
 }
 
 /*
+ * The root and height, from a copy of the metapage cached in rd_amcache.
+ * The copy can be stale: callers lock the page and check FR_ROOT, and call
+ * again with refresh = true when it is not the root any more.
+ */
+BlockNumber
+fr_get_root(Relation index, uint32 *height, bool refresh)
+{
+	FrMetaPage	cached = (FrMetaPage) index->rd_amcache;
+
+	if (cached == NULL || refresh)
+	{
+		FrMetaPageData meta = fr_get_meta(index);
+
+		if (cached == NULL)
+			cached = MemoryContextAlloc(index->rd_indexcxt, sizeof(FrMetaPageData));
+		*cached = meta;
+		index->rd_amcache = cached;
+	}
+	if (height)
+		*height = cached->height;
+	return cached->root;
+}
+
+/*
  * Get a page to fill: a recycled one from the free space map when there is
  * one, otherwise a new block at the end.  The buffer is returned
  * exclusively locked; the caller must initialise and WAL-log the page.

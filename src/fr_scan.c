@@ -429,11 +429,10 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	MemoryContextReset(so->chunkcxt);
 	oldcxt = MemoryContextSwitchTo(so->chunkcxt);
 
-	for (;;)
+	for (bool refresh = false;; refresh = true)
 	{
-		FrMetaPageData meta = fr_get_meta(index);
-
-		buf = fr_read_buffer(index, meta.root, BUFFER_LOCK_SHARE);
+		buf = fr_read_buffer(index, fr_get_root(index, NULL, refresh),
+							 BUFFER_LOCK_SHARE);
 		if (FrPageIsRoot(BufferGetPage(buf)))
 			break;
 		UnlockReleaseBuffer(buf);

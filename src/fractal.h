@@ -15,6 +15,7 @@
 #include "access/amapi.h"
 #include "access/generic_xlog.h"
 #include "access/itup.h"
+#include "access/rmgr.h"
 #include "access/sdir.h"
 #include "access/skey.h"
 #include "fmgr.h"
@@ -217,6 +218,7 @@ extern void fr_free_page_in_place(Page page);
 extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern FrMetaPageData fr_get_meta(Relation index);
+extern BlockNumber fr_get_root(Relation index, uint32 *height, bool refresh);
 extern Size fr_node_item_size(IndexTuple pivot);
 extern FrNodeItem fr_make_node_item(IndexTuple pivot, BlockNumber child,
 									uint16 flags, Size *size);
@@ -272,6 +274,13 @@ extern IndexBulkDeleteResult *fr_bulkdelete(IndexVacuumInfo *info,
 											void *callback_state);
 extern IndexBulkDeleteResult *fr_vacuumcleanup(IndexVacuumInfo *info,
 											   IndexBulkDeleteResult *stats);
+
+/* fr_xlog.c */
+#define FR_RMGR_ID				RM_EXPERIMENTAL_ID
+extern bool fr_custom_wal;
+extern void fr_xlog_register(void);
+extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
+							  OffsetNumber *offs, int n);
 
 /* fr_validate.c */
 extern bool fr_validate(Oid opclassoid);

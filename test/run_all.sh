@@ -172,7 +172,9 @@ print_server_log() {
 
 if [ ${#SQL_TESTS[@]} -gt 0 ] || [ ${#SPEC_TESTS[@]} -gt 0 ]; then
     banner "throwaway cluster"
-    if ! fr_cluster_start runall "$PORT"; then
+    # preloaded, so the suites exercise the custom WAL records; the TAP
+    # tests cover the generic-WAL mode (no preload) as well
+    if ! fr_cluster_start runall "$PORT" "shared_preload_libraries = 'fractal'"; then
         [ ${#SQL_TESTS[@]} -gt 0 ] && fail "regress"
         [ ${#SPEC_TESTS[@]} -gt 0 ] && fail "isolation"
     else

@@ -2,7 +2,9 @@
 # concurrent insert load that keeps flushing buffers and splitting pages,
 # restart, and check that every committed row is found through each fractal
 # index exactly once, and that an unlogged table's index comes back empty
-# and usable.
+# and usable.  Rounds 1-3 run without shared_preload_libraries (generic WAL
+# only), rounds 4-6 with the library preloaded (custom WAL records for the
+# hot paths).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -45,9 +47,16 @@ my $seq = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
 my $idx = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
 my $bmp = 'SET enable_seqscan = off; SET enable_indexscan = off;';
 
-for my $round (1 .. 5)
+for my $round (1 .. 6)
 {
 	my ($out, $err) = ('', '');
+	if ($round == 4)
+	{
+		$node->append_conf('postgresql.conf', "shared_preload_libraries = 'fractal'");
+		$node->restart;
+		is($node->safe_psql('postgres', "SELECT count(*) FROM pg_get_wal_resource_managers() WHERE rm_name = 'fractal'"),
+			'1', 'custom resource manager registered');
+	}
 	my $h = IPC::Run::start(
 		[
 			'pgbench', '-n', '-c', '4', '-j', '2', '-T', '120',

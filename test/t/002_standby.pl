@@ -2,86 +2,98 @@
 # splits, root growth, VACUUM, REINDEX and CREATE INDEX of fractal indexes
 # while the primary runs with wal_consistency_checking = 'all' (so every
 # replayed record is compared with a full-page image), and queries on the
-# standby return what the primary returns.
+# standby return what the primary returns.  Run twice: generic WAL only,
+# and with the library preloaded on both servers (custom WAL records).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-wal_consistency_checking = 'all'
-shared_buffers = 32MB
-});
-$primary->start;
-# every record carries a full-page image: keep WAL for the standby
-$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('sb')");
-$primary->backup('bk');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'bk', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "primary_slot_name = 'sb'");
-$standby->start;
-
-$primary->safe_psql('postgres', q{
-CREATE EXTENSION fractal;
-CREATE TABLE s (id int, a int8, t text);
-CREATE INDEX s_a ON s USING fractal (a) WITH (buffer_pages = 4, partition_children = 4);
-CREATE INDEX s_ta ON s USING fractal (t DESC, a);
-});
-
-my @queries = (
-	'SELECT count(*), sum(id) FROM s WHERE a < 300000000000',
-	'SELECT count(*), sum(id) FROM s WHERE a BETWEEN 500000000000 AND 520000000000',
-	'SELECT array_agg(a) FROM (SELECT a FROM s WHERE a > 900000000000 ORDER BY a LIMIT 30) x',
-	'SELECT array_agg(a) FROM (SELECT a FROM s ORDER BY a DESC LIMIT 30) x',
-	"SELECT count(*), sum(id) FROM s WHERE t >= 'c'",
-	'SELECT count(*) FROM s2 WHERE a < 50000',
-);
-
-sub compare
+for my $mode ('generic', 'custom')
 {
-	my ($what) = @_;
-	$primary->wait_for_catchup($standby);
-	for my $q (@queries)
+	my $primary = PostgreSQL::Test::Cluster->new("primary_$mode");
+	$primary->init(allows_streaming => 1);
+	$primary->append_conf('postgresql.conf', qq{
+	wal_consistency_checking = 'all'
+	shared_buffers = 32MB
+	});
+	$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'fractal'")
+	  if $mode eq 'custom';
+	$primary->start;
+	if ($mode eq 'custom')
 	{
-		my $sql = "SET enable_seqscan = off; $q";
-		my $p = $primary->safe_psql('postgres', $sql);
-		my $s = $standby->safe_psql('postgres', $sql);
-		is($s, $p, "$what: $q");
+		is($primary->safe_psql('postgres', "SELECT count(*) FROM pg_get_wal_resource_managers() WHERE rm_name = 'fractal'"),
+			'1', 'custom resource manager registered');
 	}
+	# every record carries a full-page image: keep WAL for the standby
+	$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('sb')");
+	$primary->backup('bk');
+	my $standby = PostgreSQL::Test::Cluster->new("standby_$mode");
+	$standby->init_from_backup($primary, 'bk', has_streaming => 1);
+	$standby->append_conf('postgresql.conf', "primary_slot_name = 'sb'");
+	$standby->start;
+
+	$primary->safe_psql('postgres', q{
+	CREATE EXTENSION fractal;
+	CREATE TABLE s (id int, a int8, t text);
+	CREATE INDEX s_a ON s USING fractal (a) WITH (buffer_pages = 4, partition_children = 4);
+	CREATE INDEX s_ta ON s USING fractal (t DESC, a);
+	});
+
+	my @queries = (
+		'SELECT count(*), sum(id) FROM s WHERE a < 300000000000',
+		'SELECT count(*), sum(id) FROM s WHERE a BETWEEN 500000000000 AND 520000000000',
+		'SELECT array_agg(a) FROM (SELECT a FROM s WHERE a > 900000000000 ORDER BY a LIMIT 30) x',
+		'SELECT array_agg(a) FROM (SELECT a FROM s ORDER BY a DESC LIMIT 30) x',
+		"SELECT count(*), sum(id) FROM s WHERE t >= 'c'",
+		'SELECT count(*) FROM s2 WHERE a < 50000',
+	);
+
+	my $compare = sub
+	{
+		my ($what) = @_;
+		$primary->wait_for_catchup($standby);
+		for my $q (@queries)
+		{
+			my $sql = "SET enable_seqscan = off; $q";
+			my $p = $primary->safe_psql('postgres', $sql);
+			my $s = $standby->safe_psql('postgres', $sql);
+			is($s, $p, "$mode, $what: $q");
+		}
+	};
+
+	$primary->safe_psql('postgres', 'CREATE TABLE s2 (a int8); INSERT INTO s2 SELECT g FROM generate_series(1, 60000) g');
+	$primary->safe_psql('postgres', 'CREATE INDEX s2_a ON s2 USING fractal (a)');
+	# wide text keys make the (t, a) tree three levels high with few rows
+	for my $batch (1 .. 6)
+	{
+		$primary->safe_psql('postgres', qq{
+			INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text)
+			FROM generate_series(($batch - 1) * 6000 + 1, $batch * 6000) g});
+	}
+	my $height = $primary->safe_psql('postgres', "SELECT height FROM fractal_stats('s_ta')");
+	cmp_ok($height, '>=', 2, "$mode: tree grew to at least three levels");
+	my $levels = $primary->safe_psql('postgres', "SELECT count(*) FROM fractal_level_stats('s_ta') WHERE buffered_messages > 0");
+	cmp_ok($levels, '>=', 1, "$mode: messages are buffered");
+	$compare->('after inserts');
+
+	$primary->safe_psql('postgres', 'DELETE FROM s WHERE id % 3 = 0; VACUUM s');
+	$compare->('after delete and vacuum');
+
+	$primary->safe_psql('postgres', 'REINDEX INDEX s_a; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(100001, 110000) g');
+	$compare->('after reindex and more inserts');
+
+	$primary->safe_psql('postgres', 'CHECKPOINT; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(120001, 125000) g');
+	$compare->('after checkpoint and more inserts');
+
+	ok($standby->poll_query_until('postgres', 'SELECT pg_is_in_recovery()'), "$mode: standby still up");
+	my $log = slurp_file($standby->logfile);
+	unlike($log, qr/inconsistent page found/, "$mode: no wal_consistency_checking failure on the standby");
+	unlike($log, qr/PANIC|FATAL:.*startup/, "$mode: no replay failure on the standby");
+
+	$standby->stop;
+	$primary->stop;
 }
 
-$primary->safe_psql('postgres', 'CREATE TABLE s2 (a int8); INSERT INTO s2 SELECT g FROM generate_series(1, 60000) g');
-$primary->safe_psql('postgres', 'CREATE INDEX s2_a ON s2 USING fractal (a)');
-# wide text keys make the (t, a) tree three levels high with few rows
-for my $batch (1 .. 6)
-{
-	$primary->safe_psql('postgres', qq{
-		INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text)
-		FROM generate_series(($batch - 1) * 6000 + 1, $batch * 6000) g});
-}
-my $height = $primary->safe_psql('postgres', "SELECT height FROM fractal_stats('s_ta')");
-cmp_ok($height, '>=', 2, 'tree grew to at least three levels');
-my $levels = $primary->safe_psql('postgres', "SELECT count(*) FROM fractal_level_stats('s_ta') WHERE buffered_messages > 0");
-cmp_ok($levels, '>=', 1, 'messages are buffered');
-compare('after inserts');
-
-$primary->safe_psql('postgres', 'DELETE FROM s WHERE id % 3 = 0; VACUUM s');
-compare('after delete and vacuum');
-
-$primary->safe_psql('postgres', 'REINDEX INDEX s_a; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(100001, 110000) g');
-compare('after reindex and more inserts');
-
-$primary->safe_psql('postgres', 'CHECKPOINT; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(120001, 125000) g');
-compare('after checkpoint and more inserts');
-
-ok($standby->poll_query_until('postgres', 'SELECT pg_is_in_recovery()'), 'standby still up');
-my $log = slurp_file($standby->logfile);
-unlike($log, qr/inconsistent page found/, 'no wal_consistency_checking failure on the standby');
-unlike($log, qr/PANIC|FATAL:.*startup/, 'no replay failure on the standby');
-
-$standby->stop;
-$primary->stop;
 done_testing();

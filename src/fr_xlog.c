@@ -1,0 +1,267 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_xlog.c
+ *	  WAL of the fractal index.
+ *
+ * Every page change is logged.  Structural steps (new pages, splits, root
+ * growth, freeing chains, VACUUM deletions) use generic WAL.  The two hot
+ * operations, adding messages to a buffer chain page and merging entries
+ * into a leaf in place, go through fr_page_add_items, which writes one of
+ * two forms:
+ *
+ *	- a "fractal" custom resource manager record (XLOG_FR_ADD_ITEMS: the
+ *	  tuples and their offsets) when the library was loaded through
+ *	  shared_preload_libraries, which is the only time a custom resource
+ *	  manager can be registered;
+ *	- a generic WAL record otherwise.
+ *
+ * Generic WAL computes its record by diffing the whole page before and
+ * after, which for a single appended message costs more than everything
+ * else an insert does; the custom record costs nothing but the tuple.  A
+ * cluster that preloads the library writes custom records, so its standbys
+ * and any server replaying its WAL must preload it too (replay stops with
+ * an error about an unknown resource manager otherwise).  A cluster that
+ * does not preload never writes them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/bufmask.h"
+#include "access/generic_xlog.h"
+#include "access/xlog_internal.h"
+#include "access/xloginsert.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+/* record types (high 4 bits of xl_info) */
+#define XLOG_FR_ADD_ITEMS	0x10
+
+/* main data of XLOG_FR_ADD_ITEMS; block 0's data: offsets, then tuples */
+typedef struct xl_fr_add_items
+{
+	uint16		ntuples;
+	bool		has_offsets;	/* false: every tuple appended at the end */
+} xl_fr_add_items;
+
+bool		fr_custom_wal = false;
+
+static void fr_redo(XLogReaderState *record);
+static void fr_desc(StringInfo buf, XLogReaderState *record);
+static const char *fr_identify(uint8 info);
+static void fr_mask(char *pagedata, BlockNumber blkno);
+
+static RmgrData fr_rmgr = {
+	.rm_name = "fractal",
+	.rm_redo = fr_redo,
+	.rm_desc = fr_desc,
+	.rm_identify = fr_identify,
+	.rm_mask = fr_mask,
+};
+
+/*
+ * Register the resource manager; called from _PG_init, effective only while
+ * shared_preload_libraries are being processed.
+ */
+void
+fr_xlog_register(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	RegisterCustomRmgr(FR_RMGR_ID, &fr_rmgr);
+	fr_custom_wal = true;
+}
+
+/*
+ * Add tuples to the page in 'buf' (exclusively locked by the caller, who
+ * has checked that they fit) and log the change.  offs[i] is the offset
+ * tuple i goes to, in order of insertion (each later offset refers to the
+ * page as changed by the earlier ones); NULL appends them all at the end.
+ */
+void
+fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
+				  OffsetNumber *offs, int n)
+{
+	int			i;
+
+	if (n <= 0)
+		return;
+
+	if (!fr_custom_wal)
+	{
+		GenericXLogState *xs = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(xs, buf, 0);
+
+		for (i = 0; i < n; i++)
+			if (PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
+							offs ? offs[i] : InvalidOffsetNumber,
+							false, false) == InvalidOffsetNumber)
+				elog(ERROR, "failed to add item to fractal index page");
+		GenericXLogFinish(xs);
+		return;
+	}
+
+	{
+		Page		page = BufferGetPage(buf);
+		Size		need = 0,
+					datalen = 0;
+		char	   *data = NULL,
+				   *p;
+		bool		needwal = RelationNeedsWAL(index);
+		xl_fr_add_items xlrec;
+
+		for (i = 0; i < n; i++)
+		{
+			need += MAXALIGN(IndexTupleSize(tups[i])) + sizeof(ItemIdData);
+			datalen += IndexTupleSize(tups[i]);
+		}
+		if (need > PageGetExactFreeSpace(page) || n > PG_UINT16_MAX)
+			elog(ERROR, "fractal index page has no room for %d items", n);
+
+		/* the record's block data, built before the critical section */
+		if (needwal)
+		{
+			if (offs)
+				datalen += sizeof(OffsetNumber) * n;
+			data = p = palloc(datalen);
+			if (offs)
+			{
+				memcpy(p, offs, sizeof(OffsetNumber) * n);
+				p += sizeof(OffsetNumber) * n;
+			}
+			for (i = 0; i < n; i++)
+			{
+				memcpy(p, tups[i], IndexTupleSize(tups[i]));
+				p += IndexTupleSize(tups[i]);
+			}
+		}
+
+		START_CRIT_SECTION();
+		for (i = 0; i < n; i++)
+			if (PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
+							offs ? offs[i] : InvalidOffsetNumber,
+							false, false) == InvalidOffsetNumber)
+				elog(PANIC, "failed to add item to fractal index page");
+		MarkBufferDirty(buf);
+		if (needwal)
+		{
+			XLogRecPtr	recptr;
+
+			xlrec.ntuples = (uint16) n;
+			xlrec.has_offsets = (offs != NULL);
+			XLogBeginInsert();
+			XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+			XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+			XLogRegisterBufData(0, data, datalen);
+			recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_ADD_ITEMS);
+			PageSetLSN(page, recptr);
+		}
+		END_CRIT_SECTION();
+		if (data)
+			pfree(data);
+	}
+}
+
+static void
+fr_redo_add_items(XLogReaderState *record)
+{
+	XLogRecPtr	lsn = record->EndRecPtr;
+	xl_fr_add_items *xlrec = (xl_fr_add_items *) XLogRecGetData(record);
+	Buffer		buf;
+
+	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		len;
+		char	   *ptr = XLogRecGetBlockData(record, 0, &len);
+		char	   *end = ptr + len;
+		OffsetNumber *offs = NULL;
+		int			i;
+
+		if (xlrec->has_offsets)
+		{
+			offs = palloc(sizeof(OffsetNumber) * xlrec->ntuples);
+			memcpy(offs, ptr, sizeof(OffsetNumber) * xlrec->ntuples);
+			ptr += sizeof(OffsetNumber) * xlrec->ntuples;
+		}
+		for (i = 0; i < xlrec->ntuples; i++)
+		{
+			IndexTupleData hdr;
+			Size		sz;
+
+			if (ptr + sizeof(IndexTupleData) > end)
+				elog(PANIC, "fractal redo: truncated record");
+			memcpy(&hdr, ptr, sizeof(IndexTupleData));
+			sz = IndexTupleSize(&hdr);
+			if (ptr + sz > end)
+				elog(PANIC, "fractal redo: truncated tuple");
+			if (PageAddItem(page, (Item) ptr, sz,
+							offs ? offs[i] : InvalidOffsetNumber,
+							false, false) == InvalidOffsetNumber)
+				elog(PANIC, "fractal redo: failed to add item");
+			ptr += sz;
+		}
+		PageSetLSN(page, lsn);
+		MarkBufferDirty(buf);
+		if (offs)
+			pfree(offs);
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+static void
+fr_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	switch (info)
+	{
+		case XLOG_FR_ADD_ITEMS:
+			fr_redo_add_items(record);
+			break;
+		default:
+			elog(PANIC, "fractal redo: unknown op code %u", info);
+	}
+}
+
+static void
+fr_desc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	if (info == XLOG_FR_ADD_ITEMS)
+	{
+		xl_fr_add_items *xlrec = (xl_fr_add_items *) XLogRecGetData(record);
+
+		appendStringInfo(buf, "ntuples %u, %s", xlrec->ntuples,
+						 xlrec->has_offsets ? "at offsets" : "appended");
+	}
+}
+
+static const char *
+fr_identify(uint8 info)
+{
+	switch (info & ~XLR_INFO_MASK)
+	{
+		case XLOG_FR_ADD_ITEMS:
+			return "ADD_ITEMS";
+	}
+	return NULL;
+}
+
+/*
+ * wal_consistency_checking: only the LSN, checksum and the unused hole may
+ * differ between a page and its replay.
+ */
+static void
+fr_mask(char *pagedata, BlockNumber blkno)
+{
+	Page		page = (Page) pagedata;
+
+	mask_page_lsn_and_checksum(page);
+	mask_unused_space(page);
+}
