@@ -3,7 +3,7 @@ MODULE_big = fractal
 OBJS = fractal_am.o \
 	src/fr_page.o src/fr_compare.o src/fr_insert.o src/fr_flush.o \
 	src/fr_scan.o src/fr_build.o src/fr_vacuum.o src/fr_options.o \
-	src/fr_validate.o src/fr_stats.o src/fr_xlog.o
+	src/fr_validate.o src/fr_stats.o src/fr_xlog.o src/fr_check.o src/fr_compress.o
 
 EXTENSION = fractal
 DATA = fractal--1.0.sql
@@ -24,3 +24,7 @@ SHLIB_LINK = -lzstd
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every object depends on the shared
+# header, or a struct change leaves objects built with the old layout
+$(OBJS): $(srcdir)/src/fractal.h

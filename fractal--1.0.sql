@@ -11,8 +11,16 @@ COMMENT ON ACCESS METHOD fractal IS 'write-optimized B-epsilon (fractal) tree in
 CREATE FUNCTION fractal_stats(index regclass,
     OUT height int4, OUT meta_pages int8, OUT node_pages int8,
     OUT buffer_pages int8, OUT leaf_pages int8, OUT free_pages int8,
-    OUT buffered_messages int8, OUT leaf_entries int8, OUT avg_leaf_fill float8)
+    OUT buffered_messages int8, OUT leaf_entries int8, OUT avg_leaf_fill float8,
+    OUT compressed_leaf_pages int8, OUT leaf_raw_bytes int8,
+    OUT leaf_stored_bytes int8, OUT compression_ratio float8)
 RETURNS record AS 'MODULE_PATHNAME', 'fractal_stats' LANGUAGE C STRICT;
+
+CREATE FUNCTION fractal_check(index regclass, heapallindexed boolean DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'fractal_check' LANGUAGE C STRICT;
+COMMENT ON FUNCTION fractal_check(regclass, boolean) IS
+  'verify the structure of a fractal index (and, with heapallindexed, that every heap tuple has its entry); raises index_corrupted on failure';
+REVOKE ALL ON FUNCTION fractal_check(regclass, boolean) FROM PUBLIC;
 
 CREATE FUNCTION fractal_level_stats(index regclass,
     OUT level int4, OUT nodes int8, OUT buffer_pages int8, OUT buffered_messages int8)

@@ -192,6 +192,11 @@ max_connections = 50
 logging_collector = off
 jit = off
 EOF
+  # preload fractal (when installed) for every method alike: it registers
+  # the custom WAL records of the fractal index and changes nothing else
+  if [ -f "$("$BIN/pg_config" --pkglibdir)/fractal.so" ]; then
+    echo "shared_preload_libraries = 'fractal'" >>"$DATA/postgresql.conf"
+  fi
   [ -n "$CG_DIR" ] && cg_reset_peak
   local start="'$BIN/pg_ctl' -D '$DATA' -l '$PGLOG' -w -t 120 start"
   if [ -n "$CG_DIR" ]; then

@@ -57,7 +57,14 @@ typedef struct FrBuildState
 	/* loading */
 	PGAlignedBlock page;
 	bool		page_has_data;
+	bool		last_leaf_compressed;
 	FrBuildLevel leaves;
+	/* compressed leaves: entries waiting for a page */
+	IndexTuple *pending;
+	int			npending;
+	int			pending_cap;
+	Size		pending_raw;
+	double		zratio;			/* raw bytes per page byte of the last page */
 } FrBuildState;
 
 static void
@@ -105,8 +112,61 @@ fr_build_flush_leaf(FrBuildState *bs)
 	first = bs->leaves.n == 0 ? NULL :
 		CopyIndexTuple((IndexTuple) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber)));
 	fr_level_add(&bs->leaves, fr_build_write_page(bs->state.index, page), first);
+	bs->last_leaf_compressed = false;
 	fr_init_page(page, FR_LEAF, 0);
 	bs->page_has_data = false;
+}
+
+/*
+ * Compressed leaves: write the longest prefix of the pending entries that
+ * compresses into fillfactor of a page.
+ */
+static void
+fr_build_emit_compressed(FrBuildState *bs)
+{
+	Page		page = bs->page.data;
+	Size		target = FrPageUsable * bs->state.fillfactor / 100;
+	int			k = fr_leaf_max_prefix(&bs->state, bs->pending, bs->npending, target);
+	Size		raw = 0;
+	int			i;
+
+	fr_init_page(page, FR_LEAF, 0);
+	if (!fr_leaf_fill(&bs->state, page, bs->pending, k, true))
+		elog(ERROR, "fractal build could not fill a leaf");
+	bs->last_leaf_compressed = (FrPageGetOpaque(page)->flags & FR_COMPRESSED) != 0;
+	fr_level_add(&bs->leaves, fr_build_write_page(bs->state.index, page),
+				 bs->leaves.n == 0 ? NULL : CopyIndexTuple(bs->pending[0]));
+	for (i = 0; i < k; i++)
+	{
+		raw += IndexTupleSize(bs->pending[i]);
+		pfree(bs->pending[i]);
+	}
+	bs->zratio = Max(1.0, (double) raw / target);
+	bs->pending_raw -= raw;
+	bs->npending -= k;
+	memmove(bs->pending, bs->pending + k, sizeof(IndexTuple) * bs->npending);
+	fr_init_page(page, FR_LEAF, 0);
+}
+
+/* add one sorted entry when leaves are compressed */
+static void
+fr_build_add_compressed(FrBuildState *bs, IndexTuple itup)
+{
+	Size		target = FrPageUsable * bs->state.fillfactor / 100;
+
+	if (bs->npending >= bs->pending_cap)
+	{
+		bs->pending_cap = Max(1024, bs->pending_cap * 2);
+		bs->pending = bs->pending ? repalloc(bs->pending, sizeof(IndexTuple) * bs->pending_cap)
+			: palloc(sizeof(IndexTuple) * bs->pending_cap);
+	}
+	bs->pending[bs->npending++] = CopyIndexTuple(itup);
+	bs->pending_raw += IndexTupleSize(itup);
+	/* try a page once the pending entries probably fill one */
+	if (bs->pending_raw > target * bs->zratio * 1.25 ||
+		bs->pending_raw > FR_Z_MAX_RAW - FR_MAX_ITEM_SIZE ||
+		bs->npending >= PG_UINT16_MAX)
+		fr_build_emit_compressed(bs);
 }
 
 /* add one sorted entry to the leaf level */
@@ -114,6 +174,13 @@ static void
 fr_build_add_entry(FrBuildState *bs, IndexTuple itup)
 {
 	Page		page = bs->page.data;
+
+	if (bs->state.compression == FR_COMPRESSION_ZSTD)
+	{
+		fr_build_add_compressed(bs, itup);
+		return;
+	}
+	{
 	Size		space = MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
 	Size		target = FrPageUsable * bs->state.fillfactor / 100;
 
@@ -125,6 +192,7 @@ fr_build_add_entry(FrBuildState *bs, IndexTuple itup)
 					false, false) == InvalidOffsetNumber)
 		elog(ERROR, "failed to add entry to fractal leaf during build");
 	bs->page_has_data = true;
+	}
 }
 
 /*
@@ -141,7 +209,8 @@ fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
 	PGAlignedBlock pagebuf;
 	Page		page = pagebuf.data;
 
-	while (lower->n > 1)
+	/* at least one level: the root is never a compressed leaf */
+	while (lower->n > 1 || level == 0)
 	{
 		FrBuildLevel upper = {NULL, NULL, 0, 0};
 		int			i = 0;
@@ -295,6 +364,7 @@ fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	bs = palloc0(sizeof(FrBuildState));
 	fr_init_state(&bs->state, index);
+	bs->zratio = 1.0;
 	bs->heap = heap;
 	bs->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fractal build",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -339,13 +409,15 @@ fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	}
 	tuplesort_end(bs->sort);
 
+	while (bs->npending > 0)
+		fr_build_emit_compressed(bs);
 	/* an empty index still has one (empty) leaf */
 	if (bs->page_has_data || bs->leaves.n == 0)
 	{
 		bs->page_has_data = true;
 		fr_build_flush_leaf(bs);
 	}
-	if (bs->leaves.n == 1)
+	if (bs->leaves.n == 1 && !bs->last_leaf_compressed)
 	{
 		Buffer		buf = ReadBuffer(index, bs->leaves.blocks[0]);
 

@@ -49,6 +49,9 @@ fr_init_state(FrState *state, Relation index)
 	state->partition_children = opts ? opts->partition_children :
 		FR_DEFAULT_PARTITION_CHILDREN;
 	state->fillfactor = opts ? opts->fillfactor : FR_DEFAULT_FILLFACTOR;
+	state->compression = opts ? opts->compression : FR_DEFAULT_COMPRESSION;
+	state->compression_level = opts ? opts->compression_level :
+		FR_DEFAULT_COMPRESSION_LEVEL;
 }
 
 /*

@@ -201,7 +201,7 @@ fr_read_chain(Relation index, BlockNumber tail, int *nmsgs,
  * record also moving the partition's tail pointer to the next surviving
  * page, so the chain is valid after every record.
  */
-static void
+void
 fr_chain_release(Relation index, Buffer nodebuf, OffsetNumber partoff,
 				 BlockNumber *blocks, int nblocks)
 {
@@ -256,19 +256,115 @@ fr_fill_leaf(Page page, IndexTuple *items, int from, int to)
 			elog(ERROR, "failed to add entry to fractal leaf");
 }
 
+/* first position in view whose entry is >= key */
+static int
+fr_view_search(FrState *state, FrLeafView *view, IndexTuple key)
+{
+	int			lo = 0,
+				hi = view->n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (fr_compare_tuples(state, view->items[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* does items[0..n) fit in one (non-root) leaf? */
+static bool
+fr_leaf_fits(FrState *state, IndexTuple *items, int n)
+{
+	return fr_leaf_max_prefix(state, items, n, FrPageUsable) == n;
+}
+
+/*
+ * Cut merged[0..n) into at most three leaves; returns the number of pages
+ * (cuts[] gets the start of pages 2 and 3) or 0 if three are not enough.
+ * Appending at the node's right end (sequential keys) fills pages to
+ * fillfactor from the left; otherwise pages get equal shares of the raw
+ * bytes, so a page split by a random batch is left half empty, as in a
+ * B-tree.
+ */
+static int
+fr_leaf_partition(FrState *state, IndexTuple *merged, int n, bool rightmost,
+				  int *cuts)
+{
+	int			k;
+
+	if (fr_leaf_fits(state, merged, n))
+		return 1;
+	if (rightmost)
+	{
+		Size		target = FrPageUsable * state->fillfactor / 100;
+		int			pos = 0;
+
+		for (k = 1; k <= 3; k++)
+		{
+			int			take = fr_leaf_max_prefix(state, merged + pos, n - pos,
+												  k == 3 ? FrPageUsable : target);
+
+			if (pos + take >= n)
+				return (take == n - pos && fr_leaf_fits(state, merged + pos, n - pos)) ? k : 0;
+			pos += take;
+			if (k < 3)
+				cuts[k - 1] = pos;
+		}
+		return 0;
+	}
+	for (k = 2; k <= 3; k++)
+	{
+		Size		total = 0,
+					cum = 0;
+		int			i,
+					c = 0,
+					prev = 0;
+		bool		ok = true;
+
+		for (i = 0; i < n; i++)
+			total += IndexTupleSize(merged[i]);
+		for (i = 0; i < n && c < k - 1; i++)
+		{
+			cum += IndexTupleSize(merged[i]);
+			if (cum * k >= total * (c + 1) && i + 1 < n)
+				cuts[c++] = i + 1;
+		}
+		if (c < k - 1)
+			continue;
+		for (i = 0; i < k && ok; i++)
+		{
+			int			from = (i == 0) ? 0 : cuts[i - 1];
+			int			to = (i == k - 1) ? n : cuts[i];
+
+			ok = to > from && fr_leaf_fits(state, merged + from, to - from);
+			prev = to;
+		}
+		(void) prev;
+		if (ok)
+			return k;
+	}
+	return 0;
+}
+
 /*
  * Apply sorted, duplicate-free messages msgs[0..n) to the leaf child at
  * 'off' of the level-1 node in 'nodebuf' (held exclusively).
  *
  * Messages already present in the leaf are skipped (this is what makes a
- * repeated flush harmless).  When everything fits, the entries are inserted
- * in place.  Otherwise the leaf is split in two in one record with the node
- * (node, leaf, new leaf): as many messages as make two pages are merged,
- * and the caller comes back for the rest, which now route through the new
- * pivot.
+ * repeated flush harmless).  A plain leaf that takes them all, with
+ * compression off, gets them inserted in place (one ADD_ITEMS record).
+ * Otherwise the leaf is rewritten (compressed when the compression option
+ * says so): in one page if everything fits, else split into two or three
+ * pages in one record (node, leaf, new leaves).  If even three pages
+ * cannot take all the messages, a prefix of them is merged and the caller
+ * comes back for the rest, which then route through the new pivots.
  *
  * Returns how many messages were consumed (applied or found present), or -1
- * if the node has no room for the new pivot.
+ * if the node has no room for the new pivots.
  */
 static int
 fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
@@ -281,10 +377,11 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	Page		lpage = BufferGetPage(lbuf);
 	IndexTuple *newi = palloc(sizeof(IndexTuple) * n);
 	int		   *newidx = palloc(sizeof(int) * n);
+	int		   *pos = palloc(sizeof(int) * n);
 	int			nn = 0,
 				k;
 	Size		need = 0;
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(lpage);
+	FrLeafView	view;
 
 	if (!FrPageIsLeaf(lpage))
 		ereport(ERROR,
@@ -293,107 +390,89 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 						RelationGetRelationName(index), leafblk),
 				 errdetail_internal("level-1 node points to a page that is not a leaf"),
 				 errhint("Please REINDEX it.")));
+	fr_leaf_view(index, lpage, leafblk, &view);
 
 	for (k = 0; k < n; k++)
 	{
-		OffsetNumber pos = fr_leaf_search(state, lpage, msgs[k]);
+		int			p = fr_view_search(state, &view, msgs[k]);
 
-		if (pos <= maxoff &&
-			fr_compare_tuples(state,
-							  (IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, pos)),
-							  msgs[k]) == 0)
+		if (p < view.n && fr_compare_tuples(state, view.items[p], msgs[k]) == 0)
 			continue;			/* already applied */
 		newi[nn] = msgs[k];
 		newidx[nn] = k;
+		pos[nn] = p;
 		nn++;
-		need += fr_item_space(msgs[k]);
+		need += MAXALIGN(IndexTupleSize(msgs[k])) + sizeof(ItemIdData);
 	}
 
 	if (nn == 0)
 	{
+		fr_leaf_view_release(&view);
 		UnlockReleaseBuffer(lbuf);
 		return n;
 	}
 
-	if (need <= PageGetExactFreeSpace(lpage))
+	if (!view.compressed && state->compression == FR_COMPRESSION_NONE &&
+		need <= PageGetExactFreeSpace(lpage))
 	{
 		/*
-		 * Insert in ascending order: new item k lands after the k new items
-		 * before it, so its final offset is its position among the old
-		 * entries plus k.
+		 * In place, ascending: new item k lands after the k new items before
+		 * it, so its final offset is its position among the old entries
+		 * plus k (plus one: offsets start at 1).
 		 */
 		OffsetNumber *offs = palloc(sizeof(OffsetNumber) * nn);
 
 		for (k = 0; k < nn; k++)
-			offs[k] = fr_leaf_search(state, lpage, newi[k]) + k;
+			offs[k] = (OffsetNumber) (pos[k] + k + 1);
+		fr_leaf_view_release(&view);
 		fr_page_add_items(index, lbuf, newi, offs, nn);
 		UnlockReleaseBuffer(lbuf);
 		return n;
 	}
 
-	/* split: merge existing entries with a prefix of the new ones */
 	{
-		int			nold = maxoff;
+		int			nold = view.n;
+		IndexTuple *old = palloc(sizeof(IndexTuple) * Max(nold, 1));
 		IndexTuple *merged = palloc(sizeof(IndexTuple) * (nold + nn));
-		Size		total = 0;
-		Size		limit,
-					leftcap;
 		bool		rightmost;
 		int			take,
-					nmerged,
-					i,
-					j,
-					split;
-		Size		cum;
-		IndexTuple	pivot;
-		Size		itemsz;
-		FrNodeItem	nitem;
-		Buffer		rbuf;
+					nmerged = 0,
+					npages = 0,
+					cuts[2];
+		Buffer		newbufs[2] = {InvalidBuffer, InvalidBuffer};
 		GenericXLogState *xs;
 		Page		np,
-					lp,
-					rp;
-		int			consumed;
+					lp;
+		Size		pivots_size = 0;
+		FrNodeItem	pitems[2] = {NULL, NULL};
+		Size		pitem_sz[2] = {0, 0};
+		FrState    *wstate;
+		FrState		zstate;
 
-		for (i = 0; i < nold; i++)
-		{
-			IndexTuple	it = (IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, i + 1));
+		for (k = 0; k < nold; k++)
+			old[k] = CopyIndexTuple(view.items[k]);
+		fr_leaf_view_release(&view);
 
-			merged[i] = CopyIndexTuple(it);
-			total += fr_item_space(it);
-		}
+		rightmost = (off == PageGetMaxOffsetNumber(npage)) &&
+			(nold == 0 || fr_compare_tuples(state, newi[0], old[nold - 1]) > 0);
 
 		/*
-		 * Appending past the end of the node's last leaf (sequential keys):
-		 * keep the old entries and fill the left page to fillfactor instead
-		 * of halving.  In both modes the right page ends up no fuller than a
-		 * page minus one maximal item.
+		 * Merge old entries with newi[0..take), shrinking take until the
+		 * result fits in at most three pages.  A compressed leaf can hold
+		 * more than three plain pages' worth of entries: when compression
+		 * has since been switched off and the plain form cannot take even
+		 * one new entry, the leaf is rewritten compressed all the same
+		 * (REINDEX rewrites everything with the current setting).
 		 */
-		rightmost = (off == PageGetMaxOffsetNumber(npage)) &&
-			(nold == 0 || fr_compare_tuples(state, newi[0], merged[nold - 1]) > 0);
-		leftcap = rightmost ? Max(FrPageUsable * state->fillfactor / 100, total) : 0;
-		if (rightmost)
-			limit = leftcap + (FrPageUsable - FR_MAX_ITEM_SIZE - sizeof(ItemIdData));
-		else
-			limit = 2 * (FrPageUsable - FR_MAX_ITEM_SIZE - sizeof(ItemIdData));
-
-		take = 0;
-		while (take < nn && total + fr_item_space(newi[take]) <= limit)
+		wstate = state;
+retry:
+		take = nn;
+		while (take > 0)
 		{
-			total += fr_item_space(newi[take]);
-			take++;
-		}
-		if (take == 0)
-			elog(ERROR, "fractal leaf split could not place any entry");
+			int			i = 0,
+						j = 0;
 
-		/* merge old entries with newi[0..take) */
-		i = 0;
-		j = 0;
-		nmerged = 0;
-		{
-			IndexTuple *old = palloc(sizeof(IndexTuple) * nold);
-
-			memcpy(old, merged, sizeof(IndexTuple) * nold);
+			nmerged = 0;
 			while (i < nold || j < take)
 			{
 				if (j >= take ||
@@ -402,51 +481,62 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 				else
 					merged[nmerged++] = newi[j++];
 			}
+			npages = fr_leaf_partition(wstate, merged, nmerged, rightmost, cuts);
+			if (npages > 0)
+				break;
+			take = (take > 1) ? take / 2 : 0;
 		}
-
-		/* choose the split point */
-		cum = 0;
-		split = 0;
-		if (rightmost)
+		if (take == 0 && wstate == state && state->compression == FR_COMPRESSION_NONE)
 		{
-			while (split < nmerged - 1 && cum + fr_item_space(merged[split]) <= leftcap)
-				cum += fr_item_space(merged[split++]);
+			zstate = *state;
+			zstate.compression = FR_COMPRESSION_ZSTD;
+			wstate = &zstate;
+			goto retry;
 		}
-		else
-		{
-			while (split < nmerged - 1 && cum + fr_item_space(merged[split]) <= total / 2)
-				cum += fr_item_space(merged[split++]);
-		}
-		if (split == 0)
-			split = 1;
+		if (take == 0)
+			elog(ERROR, "fractal leaf %u cannot take a single new entry", leafblk);
 
-		pivot = merged[split];
-		itemsz = fr_node_item_size(pivot);
-		if (itemsz + sizeof(ItemIdData) > PageGetExactFreeSpace(npage))
+		for (k = 0; k < npages - 1; k++)
+		{
+			pitems[k] = fr_make_node_item(merged[cuts[k]], InvalidBlockNumber, 0,
+										  &pitem_sz[k]);
+			pivots_size += pitem_sz[k] + sizeof(ItemIdData);
+		}
+		if (pivots_size > PageGetExactFreeSpace(npage))
 		{
 			UnlockReleaseBuffer(lbuf);
 			return -1;
 		}
-		nitem = NULL;
+		for (k = 0; k < npages - 1; k++)
+		{
+			newbufs[k] = fr_new_buffer(index);
+			pitems[k]->child = BufferGetBlockNumber(newbufs[k]);
+		}
 
-		rbuf = fr_new_buffer(index);
 		xs = GenericXLogStart(index);
-		np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+		np = (npages > 1) ? GenericXLogRegisterBuffer(xs, nodebuf, 0) : NULL;
 		lp = GenericXLogRegisterBuffer(xs, lbuf, GENERIC_XLOG_FULL_IMAGE);
-		rp = GenericXLogRegisterBuffer(xs, rbuf, GENERIC_XLOG_FULL_IMAGE);
 		fr_init_page(lp, FR_LEAF, 0);
-		fr_fill_leaf(lp, merged, 0, split);
-		fr_init_page(rp, FR_LEAF, 0);
-		fr_fill_leaf(rp, merged, split, nmerged);
-		nitem = fr_make_node_item(pivot, BufferGetBlockNumber(rbuf), 0, &itemsz);
-		if (PageAddItem(np, (Item) nitem, itemsz, off + 1, false, false) == InvalidOffsetNumber)
-			elog(ERROR, "failed to add pivot to fractal node");
+		if (!fr_leaf_fill(wstate, lp, merged, npages > 1 ? cuts[0] : nmerged, true))
+			elog(ERROR, "fractal leaf rewrite does not fit");
+		for (k = 0; k < npages - 1; k++)
+		{
+			Page		rp = GenericXLogRegisterBuffer(xs, newbufs[k], GENERIC_XLOG_FULL_IMAGE);
+			int			to = (k + 1 < npages - 1) ? cuts[k + 1] : nmerged;
+
+			fr_init_page(rp, FR_LEAF, 0);
+			if (!fr_leaf_fill(wstate, rp, merged + cuts[k], to - cuts[k], true))
+				elog(ERROR, "fractal leaf split does not fit");
+			if (PageAddItem(np, (Item) pitems[k], pitem_sz[k], off + 1 + k,
+							false, false) == InvalidOffsetNumber)
+				elog(ERROR, "failed to add pivot to fractal node");
+		}
 		GenericXLogFinish(xs);
-		UnlockReleaseBuffer(rbuf);
+		for (k = 0; k < npages - 1; k++)
+			UnlockReleaseBuffer(newbufs[k]);
 		UnlockReleaseBuffer(lbuf);
 
-		consumed = (take == nn) ? n : newidx[take];
-		return consumed;
+		return (take == nn) ? n : newidx[take];
 	}
 }
 

@@ -206,6 +206,13 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 				UnlockReleaseBuffer(rbuf);
 				continue;
 			}
+			if (FrPageGetOpaque(page)->flags & FR_COMPRESSED)
+				ereport(ERROR,
+						(errcode(ERRCODE_INDEX_CORRUPTED),
+						 errmsg("index \"%s\" contains corrupted page at block %u",
+								RelationGetRelationName(index), root),
+						 errdetail_internal("the root leaf is compressed"),
+						 errhint("Please REINDEX it.")));
 			if (PageGetFreeSpace(page) >= itemsz)
 			{
 				OffsetNumber pos = fr_leaf_search(state, page, itup);

@@ -21,6 +21,12 @@
 
 static relopt_kind fr_relopt_kind;
 
+static relopt_enum_elt_def fr_compression_values[] = {
+	{"none", FR_COMPRESSION_NONE},
+	{"zstd", FR_COMPRESSION_ZSTD},
+	{(const char *) NULL}
+};
+
 /*
  * Register the reloptions; called once from _PG_init.
  */
@@ -40,6 +46,15 @@ fr_init_reloptions(void)
 					  "Packs leaf pages built by CREATE INDEX to this percentage",
 					  FR_DEFAULT_FILLFACTOR, FR_MIN_FILLFACTOR, 100,
 					  ShareUpdateExclusiveLock);
+	add_enum_reloption(fr_relopt_kind, "compression",
+					   "Compression of leaf pages written from now on (none or zstd)",
+					   fr_compression_values, FR_DEFAULT_COMPRESSION,
+					   "Valid values are \"none\" and \"zstd\".",
+					   ShareUpdateExclusiveLock);
+	add_int_reloption(fr_relopt_kind, "compression_level",
+					  "zstd compression level of leaf pages",
+					  FR_DEFAULT_COMPRESSION_LEVEL, FR_MIN_COMPRESSION_LEVEL,
+					  FR_MAX_COMPRESSION_LEVEL, ShareUpdateExclusiveLock);
 }
 
 bytea *
@@ -49,6 +64,8 @@ fr_options(Datum reloptions, bool validate)
 		{"buffer_pages", RELOPT_TYPE_INT, offsetof(FrOptions, buffer_pages)},
 		{"partition_children", RELOPT_TYPE_INT, offsetof(FrOptions, partition_children)},
 		{"fillfactor", RELOPT_TYPE_INT, offsetof(FrOptions, fillfactor)},
+		{"compression", RELOPT_TYPE_ENUM, offsetof(FrOptions, compression)},
+		{"compression_level", RELOPT_TYPE_INT, offsetof(FrOptions, compression_level)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, fr_relopt_kind,

@@ -124,24 +124,44 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 }
 
 /*
+ * What an index keeps in rd_amcache: a copy of the metapage and the
+ * relation size last seen.  Both may be stale; see their users.
+ */
+typedef struct FrAmCache
+{
+	FrMetaPageData meta;
+	bool		meta_valid;
+	BlockNumber nblocks;
+} FrAmCache;
+
+static FrAmCache *
+fr_amcache(Relation index)
+{
+	if (index->rd_amcache == NULL)
+		index->rd_amcache = MemoryContextAllocZero(index->rd_indexcxt,
+												   sizeof(FrAmCache));
+	return (FrAmCache *) index->rd_amcache;
+}
+
+/*
  * Read and lock a page, checking it.  mode is BUFFER_LOCK_SHARE or
- * BUFFER_LOCK_EXCLUSIVE.
+ * BUFFER_LOCK_EXCLUSIVE.  A reference past the end of the relation is
+ * reported as corruption naming the index; the relation size is cached (an
+ * index never shrinks) and re-read only for a block beyond it.
  */
 Buffer
 fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 {
 	Buffer		buf;
+	FrAmCache  *cache = fr_amcache(index);
 
-	/*
-	 * A pointer past the end of the relation makes ReadBuffer fail with an
-	 * ERROR of its own; checking the relation size here would cost a system
-	 * call per page.
-	 */
-	if (blkno == InvalidBlockNumber)
+	if (blkno == InvalidBlockNumber ||
+		(blkno >= cache->nblocks &&
+		 blkno >= (cache->nblocks = RelationGetNumberOfBlocks(index))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" contains an invalid block reference",
-						RelationGetRelationName(index)),
+				 errmsg("index \"%s\" refers to block %u, past its end (%u blocks)",
+						RelationGetRelationName(index), blkno, cache->nblocks),
 				 errhint("Please REINDEX it.")));
 	buf = ReadBuffer(index, blkno);
 	LockBuffer(buf, mode);
@@ -170,20 +190,20 @@ fr_get_meta(Relation index)
 BlockNumber
 fr_get_root(Relation index, uint32 *height, bool refresh)
 {
-	FrMetaPage	cached = (FrMetaPage) index->rd_amcache;
+	FrAmCache  *cache = fr_amcache(index);
 
-	if (cached == NULL || refresh)
+	if (!cache->meta_valid || refresh)
 	{
 		FrMetaPageData meta = fr_get_meta(index);
 
-		if (cached == NULL)
-			cached = MemoryContextAlloc(index->rd_indexcxt, sizeof(FrMetaPageData));
-		*cached = meta;
-		index->rd_amcache = cached;
+		/* fr_get_meta may have replaced rd_amcache's contents, not itself */
+		cache = fr_amcache(index);
+		cache->meta = meta;
+		cache->meta_valid = true;
 	}
 	if (height)
-		*height = cached->height;
-	return cached->root;
+		*height = cache->meta.height;
+	return cache->meta.root;
 }
 
 /*

@@ -504,16 +504,13 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	nmsgs = col.n;
 	TestForOldSnapshot(scan->xs_snapshot, index, page);
 	{
-		OffsetNumber off,
-					maxoff = PageGetMaxOffsetNumber(page);
+		FrLeafView view;
 
-		for (off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			IndexTuple	it = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
-
-			if (fr_tuple_matches(scan, it))
-				fr_collect_add(&col, it);
-		}
+		fr_leaf_view(index, page, BufferGetBlockNumber(buf), &view);
+		for (i = 0; i < view.n; i++)
+			if (fr_tuple_matches(scan, view.items[i]))
+				fr_collect_add(&col, view.items[i]);
+		fr_leaf_view_release(&view);
 	}
 	UnlockReleaseBuffer(buf);
 

@@ -30,6 +30,10 @@ typedef struct FrPageCounts
 	int64		messages;
 	int64		entries;
 	double		leaf_fill_sum;
+	int64		zleaf;			/* compressed leaves */
+	int64		zraw;			/* their entries' bytes uncompressed */
+	int64		zstored;		/* their bytes stored */
+	int64		plain_bytes;	/* bytes used by plain leaves */
 	int64		level_nodes[FR_STATS_MAX_LEVEL + 1];
 	int64		level_chain[FR_STATS_MAX_LEVEL + 1];
 	int64		level_msgs[FR_STATS_MAX_LEVEL + 1];
@@ -109,8 +113,24 @@ fr_count_pages(Relation index, FrPageCounts *c)
 		{
 			c->leaf++;
 			c->level_nodes[0]++;
-			c->entries += PageGetMaxOffsetNumber(page);
 			c->leaf_fill_sum += 1.0 - (double) PageGetExactFreeSpace(page) / FrPageUsable;
+			if (opaque->flags & FR_COMPRESSED)
+			{
+				FrLeafView view;
+
+				/* decompressing also validates the page */
+				fr_leaf_view(index, page, blkno, &view);
+				c->entries += view.n;
+				c->zleaf++;
+				c->zraw += view.rawsize + view.n * sizeof(ItemIdData);
+				c->zstored += view.csize + sizeof(FrZHeader);
+				fr_leaf_view_release(&view);
+			}
+			else
+			{
+				c->entries += PageGetMaxOffsetNumber(page);
+				c->plain_bytes += FrPageUsable - PageGetExactFreeSpace(page);
+			}
 		}
 		UnlockReleaseBuffer(buf);
 	}
@@ -124,8 +144,8 @@ fractal_stats(PG_FUNCTION_ARGS)
 	Relation	index = fr_open_fractal_index(PG_GETARG_OID(0));
 	FrPageCounts c;
 	TupleDesc	tupdesc;
-	Datum		values[9];
-	bool		nulls[9] = {0};
+	Datum		values[13];
+	bool		nulls[13] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -141,6 +161,12 @@ fractal_stats(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(c.messages);
 	values[7] = Int64GetDatum(c.entries);
 	values[8] = Float8GetDatum(c.leaf > 0 ? c.leaf_fill_sum / c.leaf : 0.0);
+	/* entries' bytes as plain leaves would hold them, and as stored */
+	values[9] = Int64GetDatum(c.zleaf);
+	values[10] = Int64GetDatum(c.zraw + c.plain_bytes);
+	values[11] = Int64GetDatum(c.zstored + c.plain_bytes);
+	values[12] = Float8GetDatum((c.zstored + c.plain_bytes) > 0 ?
+								(double) (c.zraw + c.plain_bytes) / (c.zstored + c.plain_bytes) : 1.0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -18,10 +18,81 @@
 #include "access/generic_xlog.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
+#include "nodes/bitmapset.h"
 #include "storage/indexfsm.h"
 #include "utils/rel.h"
 
 #include "fractal.h"
+
+/*
+ * Remove dead entries from the compressed leaf in 'buf' (exclusively
+ * locked) by rewriting it with the survivors.  Returns the entries left.
+ * A subset of a page's entries practically always compresses into the page
+ * again (pages are written 5% below full); should it not, with the
+ * compression option since set to none or not, stronger zstd levels are
+ * tried before giving up with an ERROR, which leaves the heap's dead
+ * tuples in place for a later VACUUM (never a lost or wrong entry).
+ */
+static int
+fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
+						  IndexBulkDeleteCallback callback, void *callback_state,
+						  IndexBulkDeleteResult *stats)
+{
+	Relation	index = state->index;
+	Page		page = BufferGetPage(buf);
+	FrLeafView	view;
+	IndexTuple *keep;
+	int			nkeep = 0,
+				i;
+	static const int levels[] = {0, 9, FR_MAX_COMPRESSION_LEVEL};
+
+	fr_leaf_view(index, page, blkno, &view);
+	if (!callback)
+	{
+		int			n = view.n;
+
+		fr_leaf_view_release(&view);
+		return n;
+	}
+	keep = palloc(sizeof(IndexTuple) * Max(view.n, 1));
+	for (i = 0; i < view.n; i++)
+		if (!callback(&view.items[i]->t_tid, callback_state))
+			keep[nkeep++] = view.items[i];
+	if (nkeep < view.n)
+	{
+		FrState		zstate = *state;
+		int			attempt;
+
+		for (attempt = 0; attempt < lengthof(levels); attempt++)
+		{
+			GenericXLogState *xs = GenericXLogStart(index);
+			Page		p = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
+			uint16		flags = FrPageGetOpaque(page)->flags & ~FR_COMPRESSED;
+
+			if (attempt > 0)
+			{
+				zstate.compression = FR_COMPRESSION_ZSTD;
+				zstate.compression_level = Max(levels[attempt], state->compression_level);
+			}
+			fr_init_page(p, flags, 0);
+			if (fr_leaf_fill(&zstate, p, keep, nkeep, true))
+			{
+				GenericXLogFinish(xs);
+				break;
+			}
+			GenericXLogAbort(xs);
+			if (attempt == lengthof(levels) - 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("entries left in compressed leaf %u of index \"%s\" no longer fit in a page",
+								blkno, RelationGetRelationName(index)),
+						 errhint("REINDEX the index.")));
+		}
+		stats->tuples_removed += view.n - nkeep;
+	}
+	fr_leaf_view_release(&view);
+	return nkeep;
+}
 
 /*
  * Scan every page; with a callback, delete the entries it reports dead.
@@ -29,9 +100,12 @@
  */
 static void
 fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
-			   IndexBulkDeleteCallback callback, void *callback_state)
+			   IndexBulkDeleteCallback callback, void *callback_state,
+			   Bitmapset **empty_leaves)
 {
 	Relation	index = info->index;
+	FrState		statedata;
+	FrState    *state = &statedata;
 	BlockNumber blkno = FR_META_BLKNO + 1;
 	BlockNumber nblocks;
 
@@ -40,6 +114,7 @@ fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	stats->pages_deleted = 0;
 	stats->pages_free = 0;
 	stats->estimated_count = false;
+	fr_init_state(state, index);
 
 	for (;;)
 	{
@@ -70,7 +145,17 @@ fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			}
 			fr_check_page(index, page, blkno);
 
-			if (FrPageIsLeaf(page) || FrPageIsChain(page))
+			if (FrPageIsLeaf(page) && (FrPageGetOpaque(page)->flags & FR_COMPRESSED))
+			{
+				int			left = fr_vacuum_compressed_leaf(state, buf, blkno,
+															 callback, callback_state,
+															 stats);
+
+				stats->num_index_tuples += left;
+				if (empty_leaves && left == 0 && !FrPageIsRoot(page))
+					*empty_leaves = bms_add_member(*empty_leaves, (int) blkno);
+			}
+			else if (FrPageIsLeaf(page) || FrPageIsChain(page))
 			{
 				OffsetNumber off,
 							maxoff = PageGetMaxOffsetNumber(page);
@@ -100,6 +185,9 @@ fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				stats->num_index_tuples += maxoff - ndead;
 				if (dead)
 					pfree(dead);
+				if (empty_leaves && FrPageIsLeaf(page) && !FrPageIsRoot(page) &&
+					PageGetMaxOffsetNumber(page) == 0)
+					*empty_leaves = bms_add_member(*empty_leaves, (int) blkno);
 			}
 			stats->num_pages++;
 			UnlockReleaseBuffer(buf);
@@ -111,15 +199,163 @@ fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		IndexFreeSpaceMapVacuum(index);
 }
 
+/*
+ * Unlink the empty leaves of the level-1 node in 'buf' (held exclusively)
+ * that pass 1 found, freeing their pages.  A leaf's key range is merged
+ * into a neighbour inside the same partition, so every buffered message
+ * stays within its partition's range:
+ *
+ *	- a leaf that does not start its partition is removed with its pivot;
+ *	  its left neighbour's range grows over it;
+ *	- a leaf that starts its partition takes over its right neighbour's
+ *	  page (same partition) and that neighbour's item is removed;
+ *	- a partition's only leaf is removed only when the partition's chain is
+ *	  empty and it is not the node's first item (its range then joins the
+ *	  previous partition).
+ *
+ * Each removal is one record: node + freed leaf.  No scan can reach the
+ * leaf afterwards (every descent goes through this node), and no flush or
+ * split runs, since bulk delete holds the flush lock exclusively.
+ */
+static void
+fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
+						IndexBulkDeleteResult *stats)
+{
+	Page		page = BufferGetPage(buf);
+	OffsetNumber off = FirstOffsetNumber;
+
+	while (off <= PageGetMaxOffsetNumber(page) && PageGetMaxOffsetNumber(page) > 1)
+	{
+		FrNodeItem	item = fr_node_get_item(page, off);
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+		bool		partstart = (item->flags & FR_ITEM_PART_START) != 0;
+		bool		next_same = off < maxoff &&
+			!(fr_node_get_item(page, off + 1)->flags & FR_ITEM_PART_START);
+		BlockNumber leafblk = item->child;
+		Buffer		lbuf;
+		GenericXLogState *xs;
+		Page		np;
+
+		/*
+		 * A partition whose chain VACUUM emptied of every message gives its
+		 * chain pages back, so that its last empty leaf can go too.
+		 */
+		if (partstart && !next_same && item->chain_tail != InvalidBlockNumber &&
+			bms_is_member((int) leafblk, empty))
+		{
+			BlockNumber *blocks;
+			int			nblocks,
+						nmsgs;
+
+			(void) fr_read_chain(index, item->chain_tail, &nmsgs, &blocks, &nblocks);
+			if (nmsgs == 0)
+			{
+				fr_chain_release(index, buf, off, blocks, nblocks);
+				stats->pages_newly_deleted += nblocks;
+				stats->pages_deleted += nblocks;
+				stats->pages_free += nblocks;
+				item = fr_node_get_item(page, off);
+			}
+		}
+
+		if (!bms_is_member((int) leafblk, empty) ||
+			(partstart && !next_same &&
+			 (off == FirstOffsetNumber || item->chain_tail != InvalidBlockNumber)))
+		{
+			off++;
+			continue;
+		}
+		lbuf = fr_read_buffer(index, leafblk, BUFFER_LOCK_EXCLUSIVE);
+		if (!FrPageIsLeaf(BufferGetPage(lbuf)) ||
+			PageGetMaxOffsetNumber(BufferGetPage(lbuf)) != 0)
+		{
+			UnlockReleaseBuffer(lbuf);
+			off++;
+			continue;
+		}
+		xs = GenericXLogStart(index);
+		np = GenericXLogRegisterBuffer(xs, buf, 0);
+		if (partstart && next_same)
+		{
+			/* take over the right neighbour's page, drop its item */
+			fr_node_get_item(np, off)->child = fr_node_get_item(np, off + 1)->child;
+			PageIndexTupleDelete(np, off + 1);
+		}
+		else
+			PageIndexTupleDelete(np, off);
+		fr_free_page_in_place(GenericXLogRegisterBuffer(xs, lbuf, 0));
+		GenericXLogFinish(xs);
+		UnlockReleaseBuffer(lbuf);
+		fr_record_free_page(index, leafblk);
+		stats->pages_newly_deleted++;
+		stats->pages_deleted++;
+		stats->pages_free++;
+		/* stay at 'off': it now holds the next candidate */
+	}
+}
+
+/*
+ * Pass 2 of bulk delete: walk the internal levels top-down (share locks
+ * above level 1, the level-1 node exclusively) and unlink the empty
+ * leaves.
+ */
+static void
+fr_vacuum_pass2(Relation index, BlockNumber blkno, Bitmapset *empty,
+				IndexBulkDeleteResult *stats)
+{
+	Buffer		buf;
+	Page		page;
+
+	CHECK_FOR_INTERRUPTS();
+	check_stack_depth();
+	buf = fr_read_buffer(index, blkno, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (!FrPageIsNode(page))
+	{
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	if (FrPageGetOpaque(page)->level == 1)
+	{
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		fr_vacuum_unlink_leaves(index, buf, empty, stats);
+		UnlockReleaseBuffer(buf);
+	}
+	else
+	{
+		OffsetNumber off,
+					maxoff = PageGetMaxOffsetNumber(page);
+		BlockNumber *children = palloc(sizeof(BlockNumber) * maxoff);
+		int			n = 0,
+					i;
+
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+			children[n++] = fr_node_get_item(page, off)->child;
+		UnlockReleaseBuffer(buf);
+		for (i = 0; i < n; i++)
+			fr_vacuum_pass2(index, children[i], empty, stats);
+		pfree(children);
+	}
+}
+
 IndexBulkDeleteResult *
 fr_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			  IndexBulkDeleteCallback callback, void *callback_state)
 {
+	Bitmapset  *empty = NULL;
+
 	if (stats == NULL)
 		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
 	/* on ERROR, transaction abort releases the flush lock */
 	fr_lock_flush_exclusive(info->index);
-	fr_vacuum_scan(info, stats, callback, callback_state);
+	fr_vacuum_scan(info, stats, callback, callback_state, &empty);
+	if (empty != NULL)
+	{
+		fr_vacuum_pass2(info->index, fr_get_root(info->index, NULL, true),
+						empty, stats);
+		IndexFreeSpaceMapVacuum(info->index);
+	}
 	fr_unlock_flush_exclusive(info->index);
 	return stats;
 }

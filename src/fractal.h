@@ -59,6 +59,7 @@
 #define FR_CHAIN				(1 << 3)
 #define FR_FREE					(1 << 4)
 #define FR_ROOT					(1 << 5)	/* LEAF or NODE that is the root */
+#define FR_COMPRESSED			(1 << 6)	/* LEAF stored as a zstd frame */
 
 #define FR_PAGE_ID				0xFF8A	/* for pg_filedump and sanity checks */
 
@@ -146,6 +147,12 @@ typedef FrNodeItemData *FrNodeItem;
 #define FR_MAX_PARTITION_CHILDREN		256
 #define FR_DEFAULT_FILLFACTOR			90
 #define FR_MIN_FILLFACTOR				10
+#define FR_COMPRESSION_NONE				0
+#define FR_COMPRESSION_ZSTD				1
+#define FR_DEFAULT_COMPRESSION			FR_COMPRESSION_NONE
+#define FR_DEFAULT_COMPRESSION_LEVEL	3
+#define FR_MIN_COMPRESSION_LEVEL		1
+#define FR_MAX_COMPRESSION_LEVEL		19
 
 /* a node with less free space than this is split before it is flushed into */
 #define FR_NODE_SPLIT_FREE		(FrPageUsable / 4)
@@ -157,7 +164,37 @@ typedef struct FrOptions
 	int			buffer_pages;	/* node buffer budget, pages */
 	int			partition_children; /* children per buffer partition */
 	int			fillfactor;		/* leaf fill for CREATE INDEX */
+	int			compression;	/* FR_COMPRESSION_* for leaves written */
+	int			compression_level;	/* zstd level */
 } FrOptions;
+
+/*
+ * Compressed leaf (see fr_compress.c): at pd_upper, this header and then
+ * one zstd frame of the entries.
+ */
+typedef struct FrZHeader
+{
+	uint16		nitems;
+	uint8		format;			/* FR_Z_CONCAT or FR_Z_SHUFFLED */
+	uint8		unused;
+	uint32		rawsize;		/* decompressed bytes */
+	uint32		csize;			/* bytes of the zstd frame */
+} FrZHeader;
+
+#define FR_Z_CONCAT				1
+#define FR_Z_SHUFFLED			2
+#define FR_Z_MAX_RAW			(8 * BLCKSZ)
+
+/* the entries of a leaf, whatever its format */
+typedef struct FrLeafView
+{
+	IndexTuple *items;
+	int			n;
+	bool		compressed;
+	char	   *buf;			/* decompressed data, if compressed */
+	Size		rawsize;
+	Size		csize;
+} FrLeafView;
 
 /* ------------------------------------------------------------------------
  * Per-index state used by inserts, flushes and scans
@@ -175,6 +212,8 @@ typedef struct FrState
 	int			buffer_pages;
 	int			partition_children;
 	int			fillfactor;
+	int			compression;
+	int			compression_level;
 } FrState;
 
 /* A (key, TID) entry held in backend memory */
@@ -251,6 +290,9 @@ extern void fr_maintain(FrState *state, BlockNumber start);
 extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
 extern IndexTuple *fr_read_chain(Relation index, BlockNumber tail, int *nmsgs,
 								 BlockNumber **blocks, int *nblocks);
+extern void fr_chain_release(Relation index, Buffer nodebuf,
+							 OffsetNumber partoff, BlockNumber *blocks,
+							 int nblocks);
 
 /* fr_scan.c */
 extern IndexScanDesc fr_beginscan(Relation r, int nkeys, int norderbys);
@@ -281,6 +323,18 @@ extern bool fr_custom_wal;
 extern void fr_xlog_register(void);
 extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							  OffsetNumber *offs, int n);
+
+/* fr_compress.c */
+extern Size fr_compress_entries(IndexTuple *items, int n, int level,
+								char *out, Size outcap);
+extern void fr_leaf_view(Relation index, Page page, BlockNumber blkno,
+						 FrLeafView *view);
+extern void fr_leaf_view_release(FrLeafView *view);
+extern bool fr_leaf_fill(FrState *state, Page page, IndexTuple *items, int n,
+						 bool allow_compress);
+extern int	fr_leaf_max_prefix(FrState *state, IndexTuple *items, int n,
+							   Size target);
+extern int	fr_leaf_count(Page page);
 
 /* fr_validate.c */
 extern bool fr_validate(Oid opclassoid);

@@ -1,0 +1,115 @@
+# Corruption: damage pages of a fractal index on disk (server stopped) and
+# check that fractal_check and queries report it as a clean ERROR, and the
+# server stays up.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Copy;
+
+my $node = PostgreSQL::Test::Cluster->new('corrupt');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION fractal;
+CREATE EXTENSION pageinspect;
+CREATE TABLE cr (id int, a int8);
+CREATE INDEX cr_a ON cr USING fractal (a) WITH (buffer_pages = 4);
+INSERT INTO cr SELECT g, (g::int8 * 7919) % 1000003 FROM generate_series(1, 100000) g;
+CHECKPOINT;
+});
+$node->safe_psql('postgres', "SELECT fractal_check('cr_a', true)");
+pass('the intact index verifies');
+
+my $pgdata = $node->data_dir;
+my $file = $pgdata . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('cr_a')");
+my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('cr_a') / 8192");
+
+# the special area is the last 16 bytes: link(4) level(2) flags(2) unused(2) page_id(2)
+sub page_flags
+{
+	my ($blk) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('cr_a', $blk), 8182) + 256 * get_byte(get_raw_page('cr_a', $blk), 8183)");
+}
+my ($leaf, $node_blk);
+for my $blk (1 .. $nblocks - 1)
+{
+	my $f = page_flags($blk);
+	$leaf //= $blk if ($f & 2) && !($f & 32);
+	$node_blk //= $blk if ($f & 4) && !($f & 32);
+}
+ok(defined $leaf && defined $node_blk, "found a leaf ($leaf) and a non-root node ($node_blk)");
+$node->stop;
+copy($file, "$file.orig") or die "copy: $!";
+
+sub poke
+{
+	my ($blk, $offset, $bytes) = @_;
+	open(my $fh, '+<', $file) or die "open: $!";
+	binmode $fh;
+	seek($fh, $blk * 8192 + $offset, 0) or die;
+	print $fh $bytes;
+	close $fh;
+}
+
+sub check_case
+{
+	my ($name, $check_re, $query_re) = @_;
+	$node->start;
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT fractal_check('cr_a', true)");
+	isnt($ret, 0, "$name: fractal_check fails");
+	like($stderr, $check_re, "$name: fractal_check names the problem");
+	($ret, $stdout, $stderr) = $node->psql('postgres',
+		'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM cr WHERE a >= 0');
+	if (defined $query_re)
+	{
+		isnt($ret, 0, "$name: a full index scan fails");
+		like($stderr, $query_re, "$name: the query reports it cleanly");
+	}
+	is($node->safe_psql('postgres', 'SELECT 1'), '1', "$name: the server is still up");
+	$node->stop;
+	copy("$file.orig", $file) or die "restore: $!";
+}
+
+# 1. a leaf whose page id is wrong
+poke($leaf, 8186, pack('v', 0x1234));
+check_case('bad page id',
+	qr/index "cr_a" contains corrupted page at block $leaf/,
+	qr/index "cr_a" contains corrupted page at block $leaf/);
+
+# 2. two entries of a leaf swapped (line pointers 1 and 2): order broken
+{
+	open(my $fh, '<', $file) or die;
+	binmode $fh;
+	seek($fh, $leaf * 8192 + 24, 0);
+	my $lp;
+	read($fh, $lp, 8);
+	close $fh;
+	poke($leaf, 24, substr($lp, 4, 4) . substr($lp, 0, 4));
+}
+check_case('entries out of order', qr/corrupted at block $leaf: entries 1 and 2 are out of order/, undef);
+
+# 3. a node's first child pointer aimed far past the end of the index
+{
+	open(my $fh, '<', $file) or die;
+	binmode $fh;
+	seek($fh, $node_blk * 8192 + 24, 0);
+	my $lp;
+	read($fh, $lp, 4);
+	close $fh;
+	my $item_off = unpack('V', $lp) & 0x7fff;
+	poke($node_blk, $item_off, pack('V', 4000000));
+}
+check_case('child pointer past the end', qr/reference to invalid block 4000000/,
+	qr/index "cr_a" refers to block 4000000, past its end/);
+
+# 4. a leaf turned into garbage: PostgreSQL's own page header check or ours
+poke($leaf, 0, 'x' x 8192);
+check_case('garbage page', qr/corrupted page at block $leaf|invalid page in block $leaf/,
+	qr/corrupted page at block $leaf|invalid page in block $leaf/);
+
+my $log = slurp_file($node->logfile);
+unlike($log, qr/terminated by signal|server process .* was terminated/, 'no backend crashed');
+done_testing();
