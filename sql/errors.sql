@@ -50,6 +50,8 @@ CREATE INDEX er_bad ON er USING fractal (a) WITH (partition_children = 1);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (partition_children = 257);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (fillfactor = 5);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (fillfactor = 101);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_percent = 0);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_percent = 101);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (no_such_option = 1);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (deduplicate_items = on);
 -- the limits themselves are accepted

@@ -15,10 +15,48 @@
 
 #include "access/genam.h"
 #include "catalog/index.h"
+#include "access/nbtree.h"
+#include "access/stratnum.h"
 #include "lib/qunique.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "fractal.h"
+
+/*
+ * Use btree's sort support for key column i when the btree family that owns
+ * the column's '<' operator compares with exactly our support function 1
+ * (true of every operator class this extension ships): a direct comparator
+ * call, with btree's fast paths, instead of an fmgr call per comparison.
+ */
+static void
+fr_init_sortsupport(FrState *state, Relation index, int i)
+{
+	Oid			opcintype = index->rd_opcintype[i];
+	Oid			lt = get_opfamily_member(index->rd_opfamily[i], opcintype,
+										 opcintype, BTLessStrategyNumber);
+	Oid			btfamily,
+				bttype;
+	int16		strategy;
+	SortSupport ssup = &state->ssup[i];
+
+	state->use_ssup[i] = false;
+	if (!OidIsValid(lt) ||
+		!get_ordering_op_properties(lt, &btfamily, &bttype, &strategy) ||
+		strategy != BTLessStrategyNumber ||
+		get_opfamily_proc(btfamily, opcintype, opcintype, BTORDER_PROC) !=
+		index_getprocid(index, i + 1, FR_CMP_PROC))
+		return;
+	memset(ssup, 0, sizeof(SortSupportData));
+	ssup->ssup_cxt = CurrentMemoryContext;
+	ssup->ssup_collation = state->collation[i];
+	ssup->ssup_nulls_first = state->nulls_first[i];
+	ssup->ssup_attno = i + 1;
+	ssup->abbreviate = false;
+	PrepareSortSupportFromOrderingOp(lt, ssup);
+	ssup->ssup_reverse = state->desc[i];
+	state->use_ssup[i] = true;
+}
 
 /*
  * Fill 'state' for 'index': comparison functions, collations, column
@@ -44,8 +82,10 @@ fr_init_state(FrState *state, Relation index)
 		state->collation[i] = index->rd_indcollation[i];
 		state->desc[i] = (opt & INDOPTION_DESC) != 0;
 		state->nulls_first[i] = (opt & INDOPTION_NULLS_FIRST) != 0;
+		fr_init_sortsupport(state, index, i);
 	}
 	state->buffer_pages = opts ? opts->buffer_pages : FR_DEFAULT_BUFFER_PAGES;
+	state->buffer_percent = opts ? opts->buffer_percent : FR_DEFAULT_BUFFER_PERCENT;
 	state->partition_children = opts ? opts->partition_children :
 		FR_DEFAULT_PARTITION_CHILDREN;
 	state->fillfactor = opts ? opts->fillfactor : FR_DEFAULT_FILLFACTOR;
@@ -63,6 +103,8 @@ fr_compare_column(FrState *state, int i, Datum a, bool anull, Datum b,
 {
 	int32		r;
 
+	if (state->use_ssup[i])
+		return ApplySortComparator(a, anull, b, bnull, &state->ssup[i]);
 	if (anull || bnull)
 	{
 		if (anull && bnull)

@@ -3,7 +3,7 @@
  * fr_flush.c
  *	  Moving messages down the fractal tree, and splitting.
  *
- * A node whose buffer chains hold more than buffer_pages pages flushes its
+ * A node whose buffer chains hold more than its budget (fr_node_budget) flushes its
  * fullest partition: the whole chain is read, sorted, and applied to the
  * partition's children in one batch (appended to the children's chains, or
  * merged into leaves), then the chain pages are freed.  Children that went
@@ -128,6 +128,22 @@ fr_node_buffer_pages(Page page)
 			total += item->chain_pages;
 	}
 	return total;
+}
+
+/*
+ * The buffer budget of the node on 'page': buffer_percent of its children
+ * in pages, at least FR_MIN_BUFFER_PAGES and at most buffer_pages.  Scaling
+ * with the fanout keeps the buffers above the leaves a fixed fraction of
+ * the leaves, whatever the key width, which is what decides both the
+ * batching (messages per leaf write) and the memory the buffers need.
+ */
+int
+fr_node_budget(FrState *state, Page page)
+{
+	int			children = PageGetMaxOffsetNumber(page);
+	int			budget = (children * state->buffer_percent + 99) / 100;
+
+	return Max(FR_MIN_BUFFER_PAGES, Min(state->buffer_pages, budget));
 }
 
 /*
@@ -721,7 +737,7 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		fr_chain_append(index, cbuf, cpart, msgs + k, e - k);
 		k = e;
 	}
-	if (fr_node_buffer_pages(cpage) > state->buffer_pages)
+	if (fr_node_buffer_pages(cpage) > fr_node_budget(state, cpage))
 		res->overfull = lappend_int(res->overfull, (int) cblk);
 	UnlockReleaseBuffer(cbuf);
 	return n;
@@ -902,7 +918,7 @@ fr_maintain(FrState *state, BlockNumber start)
 			UnlockReleaseBuffer(buf);
 			continue;
 		}
-		while (fr_node_buffer_pages(page) > state->buffer_pages && rounds < 4)
+		while (fr_node_buffer_pages(page) > fr_node_budget(state, page) && rounds < 4)
 		{
 			FrFlushResult res = {NIL, false};
 			OffsetNumber part = fr_fullest_partition(page);

@@ -260,7 +260,7 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 		off = fr_node_find_child(state, page, itup);
 		part = fr_node_partition_start(page, off);
 		fr_chain_append(index, rbuf, part, &itup, 1);
-		over_budget = fr_node_buffer_pages(page) > state->buffer_pages;
+		over_budget = fr_node_buffer_pages(page) > fr_node_budget(state, page);
 		UnlockReleaseBuffer(rbuf);
 		if (over_budget)
 			fr_maintain(state, root);

@@ -34,8 +34,12 @@ void
 fr_init_reloptions(void)
 {
 	fr_relopt_kind = add_reloption_kind();
+	add_int_reloption(fr_relopt_kind, "buffer_percent",
+					  "Message buffer pages an internal node may hold before it flushes its fullest partition, as a percentage of its children",
+					  FR_DEFAULT_BUFFER_PERCENT, FR_MIN_BUFFER_PERCENT,
+					  FR_MAX_BUFFER_PERCENT, ShareUpdateExclusiveLock);
 	add_int_reloption(fr_relopt_kind, "buffer_pages",
-					  "Message buffer pages an internal node may hold before it flushes its fullest partition",
+					  "Most message buffer pages an internal node may hold before it flushes its fullest partition",
 					  FR_DEFAULT_BUFFER_PAGES, FR_MIN_BUFFER_PAGES,
 					  FR_MAX_BUFFER_PAGES, ShareUpdateExclusiveLock);
 	add_int_reloption(fr_relopt_kind, "partition_children",
@@ -62,6 +66,7 @@ fr_options(Datum reloptions, bool validate)
 {
 	static const relopt_parse_elt tab[] = {
 		{"buffer_pages", RELOPT_TYPE_INT, offsetof(FrOptions, buffer_pages)},
+		{"buffer_percent", RELOPT_TYPE_INT, offsetof(FrOptions, buffer_percent)},
 		{"partition_children", RELOPT_TYPE_INT, offsetof(FrOptions, partition_children)},
 		{"fillfactor", RELOPT_TYPE_INT, offsetof(FrOptions, fillfactor)},
 		{"compression", RELOPT_TYPE_ENUM, offsetof(FrOptions, compression)},

@@ -26,6 +26,7 @@
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "utils/rel.h"
+#include "utils/sortsupport.h"
 
 /* ------------------------------------------------------------------------
  * Operator strategies and support functions (btree numbering)
@@ -139,9 +140,12 @@ typedef FrNodeItemData *FrNodeItem;
 	MAXALIGN_DOWN(FrPageUsable / 8 - sizeof(ItemIdData) - FrNodeItemHeaderSize)
 
 /* defaults of the tuning knobs (see fr_options.c) */
-#define FR_DEFAULT_BUFFER_PAGES			24
+#define FR_DEFAULT_BUFFER_PAGES			64
 #define FR_MIN_BUFFER_PAGES				4
 #define FR_MAX_BUFFER_PAGES				4096
+#define FR_DEFAULT_BUFFER_PERCENT		10
+#define FR_MIN_BUFFER_PERCENT			1
+#define FR_MAX_BUFFER_PERCENT			100
 #define FR_DEFAULT_PARTITION_CHILDREN	16
 #define FR_MIN_PARTITION_CHILDREN		2
 #define FR_MAX_PARTITION_CHILDREN		256
@@ -161,7 +165,8 @@ typedef FrNodeItemData *FrNodeItem;
 typedef struct FrOptions
 {
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
-	int			buffer_pages;	/* node buffer budget, pages */
+	int			buffer_pages;	/* cap of a node's buffer budget, pages */
+	int			buffer_percent; /* budget as a percentage of the children */
 	int			partition_children; /* children per buffer partition */
 	int			fillfactor;		/* leaf fill for CREATE INDEX */
 	int			compression;	/* FR_COMPRESSION_* for leaves written */
@@ -206,10 +211,13 @@ typedef struct FrState
 	TupleDesc	tupdesc;
 	int			nkeys;
 	FmgrInfo	cmp[INDEX_MAX_KEYS];
+	SortSupportData ssup[INDEX_MAX_KEYS];	/* used when use_ssup[i] */
+	bool		use_ssup[INDEX_MAX_KEYS];
 	Oid			collation[INDEX_MAX_KEYS];
 	bool		desc[INDEX_MAX_KEYS];
 	bool		nulls_first[INDEX_MAX_KEYS];
 	int			buffer_pages;
+	int			buffer_percent;
 	int			partition_children;
 	int			fillfactor;
 	int			compression;
@@ -286,6 +294,7 @@ extern void fr_release_flush_lock(Relation index);
 extern void fr_lock_flush_exclusive(Relation index);
 extern void fr_unlock_flush_exclusive(Relation index);
 extern int	fr_node_buffer_pages(Page page);
+extern int	fr_node_budget(FrState *state, Page page);
 extern void fr_maintain(FrState *state, BlockNumber start);
 extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
 extern IndexTuple *fr_read_chain(Relation index, BlockNumber tail, int *nmsgs,
