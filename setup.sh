@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15
-          postgresql-contrib libzstd-dev libipc-run-perl make gcc gnuplot-nox)
+# shellcheck source=test/deps.sh
+source test/deps.sh
 
 RUN_BENCH=0
 for arg in "$@"; do
@@ -23,37 +23,15 @@ for arg in "$@"; do
     esac
 done
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "setup.sh: need root for: $*" >&2
-        exit 1
-    fi
-}
 
 echo "== [1/4] packages"
-missing=()
-for p in "${PACKAGES[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != installed ]; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "all packages already installed"
-else
-    echo "installing: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${PACKAGES[@]}"
-fi
+fr_install_deps
 
 echo "== [2/4] build"
 make -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
 
 echo "== [3/4] install"
-as_root make install PG_CONFIG="$PG_CONFIG"
+fr_as_root make install PG_CONFIG="$PG_CONFIG"
 
 echo "== [4/4] demo"
 bash test/demo.sh

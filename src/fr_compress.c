@@ -103,17 +103,6 @@ fr_compress_entries(IndexTuple *items, int n, int level, char *out, Size outcap)
 	return csize;
 }
 
-static void
-fr_z_corrupt(Relation index, BlockNumber blkno, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INDEX_CORRUPTED),
-			 errmsg("index \"%s\" contains corrupted page at block %u",
-					RelationGetRelationName(index), blkno),
-			 errdetail_internal("compressed leaf: %s", detail),
-			 errhint("Please REINDEX it.")));
-}
-
 /*
  * Fill 'view' with the entries of the leaf 'page' (locked by the caller).
  * For a plain leaf the pointers point into the page and are valid while
@@ -145,24 +134,24 @@ fr_leaf_view(Relation index, Page page, BlockNumber blkno, FrLeafView *view)
 
 		view->compressed = true;
 		if (ph->pd_upper + sizeof(FrZHeader) > ph->pd_special)
-			fr_z_corrupt(index, blkno, "header does not fit");
+			fr_report_corrupt(index, blkno, "compressed leaf: header does not fit");
 		memcpy(&hdr, (char *) page + ph->pd_upper, sizeof(FrZHeader));
 		if (hdr.csize == 0 ||
 			ph->pd_upper + sizeof(FrZHeader) + hdr.csize > ph->pd_special)
-			fr_z_corrupt(index, blkno, "compressed size exceeds the page");
+			fr_report_corrupt(index, blkno, "compressed leaf: compressed size exceeds the page");
 		if (hdr.rawsize == 0 || hdr.rawsize > FR_Z_MAX_RAW || hdr.nitems == 0 ||
 			hdr.rawsize < hdr.nitems * sizeof(IndexTupleData) ||
 			(hdr.format != FR_Z_CONCAT && hdr.format != FR_Z_SHUFFLED))
-			fr_z_corrupt(index, blkno, "impossible sizes in header");
+			fr_report_corrupt(index, blkno, "compressed leaf: impossible sizes in header");
 		if (hdr.format == FR_Z_SHUFFLED && hdr.rawsize % hdr.nitems != 0)
-			fr_z_corrupt(index, blkno, "shuffled size is not a multiple of the entry count");
+			fr_report_corrupt(index, blkno, "compressed leaf: shuffled size is not a multiple of the entry count");
 
 		raw = palloc(hdr.rawsize);
 		got = ZSTD_decompress(raw, hdr.rawsize,
 							  (char *) page + ph->pd_upper + sizeof(FrZHeader),
 							  hdr.csize);
 		if (ZSTD_isError(got) || got != hdr.rawsize)
-			fr_z_corrupt(index, blkno, "zstd frame does not decompress to the recorded size");
+			fr_report_corrupt(index, blkno, "compressed leaf: zstd frame does not decompress to the recorded size");
 
 		if (hdr.format == FR_Z_SHUFFLED)
 		{
@@ -189,16 +178,16 @@ fr_leaf_view(Relation index, Page page, BlockNumber blkno, FrLeafView *view)
 				Size		sz;
 
 				if (pos + sizeof(IndexTupleData) > hdr.rawsize)
-					fr_z_corrupt(index, blkno, "entries overrun the decompressed data");
+					fr_report_corrupt(index, blkno, "compressed leaf: entries overrun the decompressed data");
 				sz = IndexTupleSize(it);
 				if (sz < sizeof(IndexTupleData) || sz > FR_MAX_ITEM_SIZE ||
 					pos + sz > hdr.rawsize || sz != MAXALIGN(sz))
-					fr_z_corrupt(index, blkno, "an entry has an impossible size");
+					fr_report_corrupt(index, blkno, "compressed leaf: an entry has an impossible size");
 				view->items[i] = it;
 				pos += sz;
 			}
 			if (pos != hdr.rawsize)
-				fr_z_corrupt(index, blkno, "entries do not fill the decompressed data");
+				fr_report_corrupt(index, blkno, "compressed leaf: entries do not fill the decompressed data");
 		}
 		view->rawsize = hdr.rawsize;
 		view->csize = hdr.csize;

@@ -165,18 +165,11 @@ fr_read_chain(Relation index, BlockNumber tail, int *nmsgs,
 
 	while (blkno != InvalidBlockNumber)
 	{
-		Buffer		buf = fr_read_buffer(index, blkno, BUFFER_LOCK_SHARE);
+		Buffer		buf = fr_read_chain_buffer(index, blkno, BUFFER_LOCK_SHARE);
 		Page		page = BufferGetPage(buf);
 		OffsetNumber off,
 					maxoff = PageGetMaxOffsetNumber(page);
 
-		if (!FrPageIsChain(page))
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" contains corrupted page at block %u",
-							RelationGetRelationName(index), blkno),
-					 errdetail_internal("buffer chain leads to a page that is not a buffer page"),
-					 errhint("Please REINDEX it.")));
 		if (nb >= bcap)
 		{
 			bcap *= 2;
@@ -400,12 +393,8 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	FrLeafView	view;
 
 	if (!FrPageIsLeaf(lpage))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" contains corrupted page at block %u",
-						RelationGetRelationName(index), leafblk),
-				 errdetail_internal("level-1 node points to a page that is not a leaf"),
-				 errhint("Please REINDEX it.")));
+		fr_report_corrupt(index, leafblk,
+						  "level-1 node points to a page that is not a leaf");
 	fr_leaf_view(index, lpage, leafblk, &view);
 
 	for (k = 0; k < n; k++)
@@ -700,12 +689,8 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	int			k = 0;
 
 	if (!FrPageIsNode(cpage))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" contains corrupted page at block %u",
-						RelationGetRelationName(index), cblk),
-				 errdetail_internal("internal node points to a page that is not a node"),
-				 errhint("Please REINDEX it.")));
+		fr_report_corrupt(index, cblk,
+						  "internal node points to a page that is not a node");
 
 	if (PageGetExactFreeSpace(cpage) < FR_NODE_SPLIT_FREE)
 	{

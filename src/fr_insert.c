@@ -114,11 +114,8 @@ fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
 
 	if (tail != InvalidBlockNumber)
 	{
-		Buffer		tbuf = fr_read_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
+		Buffer		tbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
 
-		if (!FrPageIsChain(BufferGetPage(tbuf)))
-			elog(ERROR, "fractal index \"%s\": block %u is not a buffer page",
-				 RelationGetRelationName(index), tail);
 		{
 			Page		tpage = BufferGetPage(tbuf);
 			Size		avail = PageGetExactFreeSpace(tpage);
@@ -157,6 +154,70 @@ fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
 		GenericXLogFinish(xs);
 		UnlockReleaseBuffer(nbuf);
 	}
+}
+
+/*
+ * The sequential-insert fast path.  Entries are the only kind of message
+ * and messages commute, so an entry may go straight into its leaf while
+ * other messages for that leaf's range wait in ancestor buffers: readers
+ * merge both, flushes skip what a leaf already holds.
+ *
+ * Called with the root node share-locked in 'rbuf' and 'itup' routing to
+ * its last child; walks the right edge with share-lock coupling, locks the
+ * rightmost leaf exclusively (no flush can reach it: that needs its parent
+ * exclusively, which we hold shared) and appends when the leaf is plain and
+ * has room.  Returns true when done.  Releases rbuf in every case.
+ */
+static bool
+fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
+{
+	Relation	index = state->index;
+	Buffer		buf = rbuf;
+	Page		page = BufferGetPage(buf);
+
+	for (;;)
+	{
+		OffsetNumber off = fr_node_find_child(state, page, itup);
+		BlockNumber child;
+		bool		leaf_next = FrPageGetOpaque(page)->level == 1;
+		Buffer		cbuf;
+		Page		cpage;
+
+		if (off != PageGetMaxOffsetNumber(page))
+			break;
+		child = fr_node_get_item(page, off)->child;
+		cbuf = fr_read_buffer(index, child,
+							  leaf_next ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+		cpage = BufferGetPage(cbuf);
+		if (leaf_next)
+		{
+			bool		done = false;
+
+			if (FrPageIsLeaf(cpage) &&
+				!(FrPageGetOpaque(cpage)->flags & FR_COMPRESSED) &&
+				PageGetFreeSpace(cpage) >= MAXALIGN(IndexTupleSize(itup)))
+			{
+				OffsetNumber pos = fr_leaf_search(state, cpage, itup);
+
+				if (pos > PageGetMaxOffsetNumber(cpage) ||
+					fr_compare_tuples(state,
+									  (IndexTuple) PageGetItem(cpage, PageGetItemId(cpage, pos)),
+									  itup) != 0)
+					fr_page_add_items(index, cbuf, &itup, &pos, 1);
+				done = true;
+			}
+			UnlockReleaseBuffer(cbuf);
+			UnlockReleaseBuffer(buf);
+			return done;
+		}
+		UnlockReleaseBuffer(buf);
+		buf = cbuf;
+		page = cpage;
+		if (!FrPageIsNode(page))
+			break;
+	}
+	UnlockReleaseBuffer(buf);
+	return false;
 }
 
 /*
@@ -207,12 +268,7 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 				continue;
 			}
 			if (FrPageGetOpaque(page)->flags & FR_COMPRESSED)
-				ereport(ERROR,
-						(errcode(ERRCODE_INDEX_CORRUPTED),
-						 errmsg("index \"%s\" contains corrupted page at block %u",
-								RelationGetRelationName(index), root),
-						 errdetail_internal("the root leaf is compressed"),
-						 errhint("Please REINDEX it.")));
+				fr_report_corrupt(index, root, "the root leaf is compressed");
 			if (PageGetFreeSpace(page) >= itemsz)
 			{
 				OffsetNumber pos = fr_leaf_search(state, page, itup);
@@ -226,19 +282,36 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 			continue;
 		}
 
-		/* buffered insert into the root's partition chain */
 		off = fr_node_find_child(state, page, itup);
+
+		/* appending at the right end, again and again: try the leaf */
+		if (off == PageGetMaxOffsetNumber(page))
+		{
+			FrAmCache  *cache = fr_amcache(index);
+
+			if (cache->rightmost_run < FR_RIGHTMOST_RUN)
+				cache->rightmost_run++;
+			else if (fr_insert_rightmost(state, rbuf, itup))
+				return;			/* fr_insert_rightmost released rbuf */
+			else
+			{
+				/* rbuf was released: start over on the buffered path */
+				cache->rightmost_run = 0;
+				continue;
+			}
+		}
+		else
+			fr_amcache(index)->rightmost_run = 0;
+
+		/* buffered insert into the root's partition chain */
 		part = fr_node_partition_start(page, off);
 		pitem = fr_node_get_item(page, part);
 		if (pitem->chain_tail != InvalidBlockNumber)
 		{
-			Buffer		tbuf = fr_read_buffer(index, pitem->chain_tail,
-											  BUFFER_LOCK_EXCLUSIVE);
+			Buffer		tbuf = fr_read_chain_buffer(index, pitem->chain_tail,
+													BUFFER_LOCK_EXCLUSIVE);
 			Page		tpage = BufferGetPage(tbuf);
 
-			if (!FrPageIsChain(tpage))
-				elog(ERROR, "fractal index \"%s\": block %u is not a buffer page",
-					 RelationGetRelationName(index), pitem->chain_tail);
 			if (PageGetFreeSpace(tpage) >= itemsz)
 			{
 				fr_page_add_items(index, tbuf, &itup, NULL, 1);

@@ -59,10 +59,11 @@ fr_init_metapage(Page page, BlockNumber root, uint32 height,
 }
 
 /*
- * Report a corrupted page.
+ * Report a corrupted page of 'index' at 'blkno' (ERRCODE_INDEX_CORRUPTED,
+ * with a REINDEX hint).
  */
-static void
-fr_corrupt(Relation index, BlockNumber blkno, const char *detail)
+void
+fr_report_corrupt(Relation index, BlockNumber blkno, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -86,27 +87,27 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 	PageHeader	ph = (PageHeader) page;
 
 	if (PageIsNew(page))
-		fr_corrupt(index, blkno, "unexpected all-zero page");
+		fr_report_corrupt(index, blkno, "unexpected all-zero page");
 	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FrPageOpaqueData)))
-		fr_corrupt(index, blkno, "wrong special area size");
+		fr_report_corrupt(index, blkno, "wrong special area size");
 	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
 		ph->pd_upper > ph->pd_special || ph->pd_special > BLCKSZ)
-		fr_corrupt(index, blkno, "page header bounds are inconsistent");
+		fr_report_corrupt(index, blkno, "page header bounds are inconsistent");
 	opaque = FrPageGetOpaque(page);
 	if (opaque->page_id != FR_PAGE_ID)
-		fr_corrupt(index, blkno, "wrong page id");
+		fr_report_corrupt(index, blkno, "wrong page id");
 	kind = opaque->flags & (FR_META | FR_LEAF | FR_NODE | FR_CHAIN | FR_FREE);
 	if (kind != FR_META && kind != FR_LEAF && kind != FR_NODE &&
 		kind != FR_CHAIN && kind != FR_FREE)
-		fr_corrupt(index, blkno, "invalid page kind flags");
+		fr_report_corrupt(index, blkno, "invalid page kind flags");
 	if ((blkno == FR_META_BLKNO) != (kind == FR_META))
-		fr_corrupt(index, blkno, "metapage is not at block 0");
+		fr_report_corrupt(index, blkno, "metapage is not at block 0");
 	if (kind == FR_META)
 	{
 		FrMetaPage meta = FrPageGetMeta(page);
 
 		if (meta->magic != FR_MAGIC)
-			fr_corrupt(index, blkno, "metapage has a wrong magic number");
+			fr_report_corrupt(index, blkno, "metapage has a wrong magic number");
 		if (meta->version != FR_VERSION)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -118,23 +119,16 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 	if ((kind == FR_LEAF && opaque->level != 0) ||
 		(kind == FR_NODE && opaque->level == 0) ||
 		opaque->level > 64)
-		fr_corrupt(index, blkno, "page level does not match its kind");
+		fr_report_corrupt(index, blkno, "page level does not match its kind");
 	if (kind == FR_NODE && PageGetMaxOffsetNumber(page) < FirstOffsetNumber)
-		fr_corrupt(index, blkno, "internal node has no items");
+		fr_report_corrupt(index, blkno, "internal node has no items");
 }
 
 /*
  * What an index keeps in rd_amcache: a copy of the metapage and the
  * relation size last seen.  Both may be stale; see their users.
  */
-typedef struct FrAmCache
-{
-	FrMetaPageData meta;
-	bool		meta_valid;
-	BlockNumber nblocks;
-} FrAmCache;
-
-static FrAmCache *
+FrAmCache *
 fr_amcache(Relation index)
 {
 	if (index->rd_amcache == NULL)
@@ -166,6 +160,21 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 	buf = ReadBuffer(index, blkno);
 	LockBuffer(buf, mode);
 	fr_check_page(index, BufferGetPage(buf), blkno);
+	return buf;
+}
+
+/*
+ * Read and lock a page of a buffer chain, reporting corruption if it is
+ * not a buffer page.
+ */
+Buffer
+fr_read_chain_buffer(Relation index, BlockNumber blkno, int mode)
+{
+	Buffer		buf = fr_read_buffer(index, blkno, mode);
+
+	if (!FrPageIsChain(BufferGetPage(buf)))
+		fr_report_corrupt(index, blkno,
+						  "buffer chain leads to a page that is not a buffer page");
 	return buf;
 }
 

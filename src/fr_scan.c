@@ -451,12 +451,8 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 		if (FrPageIsLeaf(page))
 			break;
 		if (!FrPageIsNode(page))
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" contains corrupted page at block %u",
-							RelationGetRelationName(index), BufferGetBlockNumber(buf)),
-					 errdetail_internal("descent reached a page that is neither node nor leaf"),
-					 errhint("Please REINDEX it.")));
+			fr_report_corrupt(index, BufferGetBlockNumber(buf),
+							  "descent reached a page that is neither node nor leaf");
 
 		maxoff = PageGetMaxOffsetNumber(page);
 		off = fr_scan_choose_child(so, page, target, pos);
@@ -470,18 +466,11 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 		blkno = fr_node_get_item(page, part)->chain_tail;
 		while (blkno != InvalidBlockNumber)
 		{
-			Buffer		mbuf = fr_read_buffer(index, blkno, BUFFER_LOCK_SHARE);
+			Buffer		mbuf = fr_read_chain_buffer(index, blkno, BUFFER_LOCK_SHARE);
 			Page		mpage = BufferGetPage(mbuf);
 			OffsetNumber moff,
 						mmax = PageGetMaxOffsetNumber(mpage);
 
-			if (!FrPageIsChain(mpage))
-				ereport(ERROR,
-						(errcode(ERRCODE_INDEX_CORRUPTED),
-						 errmsg("index \"%s\" contains corrupted page at block %u",
-								RelationGetRelationName(index), blkno),
-						 errdetail_internal("buffer chain leads to a page that is not a buffer page"),
-						 errhint("Please REINDEX it.")));
 			for (moff = FirstOffsetNumber; moff <= mmax; moff++)
 			{
 				IndexTuple	m = (IndexTuple) PageGetItem(mpage, PageGetItemId(mpage, moff));

@@ -201,6 +201,22 @@ typedef struct FrLeafView
 	Size		csize;
 } FrLeafView;
 
+/*
+ * What an index keeps in rd_amcache (per backend): a copy of the metapage,
+ * the relation size last seen, and how many inserts in a row went to the
+ * root's last child.  All may be stale; see their users.
+ */
+typedef struct FrAmCache
+{
+	FrMetaPageData meta;
+	bool		meta_valid;
+	BlockNumber nblocks;
+	uint32		rightmost_run;
+} FrAmCache;
+
+/* consecutive rightmost inserts after which they go straight to the leaf */
+#define FR_RIGHTMOST_RUN		100
+
 /* ------------------------------------------------------------------------
  * Per-index state used by inserts, flushes and scans
  * ------------------------------------------------------------------------
@@ -260,12 +276,16 @@ extern void fr_init_page(Page page, uint16 flags, uint16 level);
 extern void fr_init_metapage(Page page, BlockNumber root, uint32 height,
 							 int buffer_pages, int partition_children);
 extern void fr_check_page(Relation index, Page page, BlockNumber blkno);
+extern void fr_report_corrupt(Relation index, BlockNumber blkno,
+							  const char *detail) pg_attribute_noreturn();
+extern Buffer fr_read_chain_buffer(Relation index, BlockNumber blkno, int mode);
 extern Buffer fr_new_buffer(Relation index);
 extern void fr_free_page_in_place(Page page);
 extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern FrMetaPageData fr_get_meta(Relation index);
 extern BlockNumber fr_get_root(Relation index, uint32 *height, bool refresh);
+extern FrAmCache *fr_amcache(Relation index);
 extern Size fr_node_item_size(IndexTuple pivot);
 extern FrNodeItem fr_make_node_item(IndexTuple pivot, BlockNumber child,
 									uint16 flags, Size *size);

@@ -27,8 +27,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 1
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15
-          postgresql-contrib libzstd-dev libipc-run-perl make gcc gnuplot-nox)
+# shellcheck source=deps.sh
+source test/deps.sh
 SUITE_TIMEOUT=${FRACTAL_SUITE_TIMEOUT:-3600}
 PORT=${FRACTAL_TEST_PORT:-54615}
 export FRACTAL_TEST_QUICK=${FRACTAL_TEST_QUICK:-0}
@@ -59,16 +59,6 @@ finish() {
     exit $?
 }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "need root for: $*" >&2
-        return 1
-    fi
-}
 
 # cleanup of everything this script started
 TAP_DIR=
@@ -117,21 +107,9 @@ trap on_signal INT TERM
 
 # ---------------------------------------------------------------- deps
 banner "build dependencies"
-missing=()
-for p in "${PACKAGES[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "all packages installed"
-else
-    echo "installing: ${missing[*]}"
-    if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update &&
-           as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${PACKAGES[@]}"; }; then
-        fail "dependencies"
-        finish
-    fi
+if ! fr_install_deps; then
+    fail "dependencies"
+    finish
 fi
 
 # ---------------------------------------------------------------- build
@@ -140,7 +118,7 @@ if ! make -j"$(nproc)" PG_CONFIG="$PG_CONFIG"; then
     fail "build"
     finish
 fi
-if ! as_root make install PG_CONFIG="$PG_CONFIG"; then
+if ! fr_as_root make install PG_CONFIG="$PG_CONFIG"; then
     fail "make install"
     finish
 fi
