@@ -242,4 +242,18 @@ else
     stop_tap_leftovers
 fi
 
+# ---------------------------------------------------------------- bench
+# The benchmark's quick variant proves the scripts work end to end (tiny
+# sizes; no timing is asserted).  Its results go to a scratch directory so
+# the committed bench/results stay those of the last full run.
+banner "bench/run.sh --quick"
+BENCH_OUT=$(mktemp -d /tmp/fractal-bench-quick.XXXXXX)
+if run_limited bash bench/run.sh --quick --results "$BENCH_OUT" &&
+        grep -q "^status fractal: ok" "$BENCH_OUT"/*/summary.txt; then
+    pass "bench-quick"
+else
+    fail "bench-quick"
+fi
+rm -rf "$BENCH_OUT"
+
 finish
