@@ -22,6 +22,7 @@ BATCH=100
 PADLEN=32
 READ_SECS=""       # duration of each read workload
 NKEYS=""
+FRACTAL_OPTS=""     # reloptions of the fractal indexes (--fractal-opts)
 MAX_WAL="1GB"       # max_wal_size: PostgreSQL's default, so checkpoints (and full-page images) come as often as in a default install
 PORT=${BENCH_PORT:-54329}
 KEEP=0
@@ -45,6 +46,7 @@ usage: $0 [options]
   --port P              private port (default $PORT)
   --no-waldump          skip per-index full-page-image counting with pg_waldump
   --keep                keep the scratch data directory
+  --fractal-opts OPTS   reloptions for the fractal indexes, e.g. "compression=zstd"
   --results DIR         results base directory (default bench/results)
 EOF
 }
@@ -66,6 +68,7 @@ while [ $# -gt 0 ]; do
     --port) PORT=$2; shift 2;;
     --no-waldump) WALDUMP=0; shift;;
     --keep) KEEP=1; shift;;
+    --fractal-opts) FRACTAL_OPTS=$2; shift 2;;
     --results) RESULTS_BASE=$2; shift 2;;
     -h|--help) usage; exit 0;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2;;
@@ -312,12 +315,13 @@ run_method() {
       echo "status=unavailable(CREATE EXTENSION failed)" >> "$M"; stop_pg; return 0
     fi
   fi
-  local idxm=$m
+  local idxm=$m with=""
+  [ "$m" = fractal ] && [ -n "$FRACTAL_OPTS" ] && with=" WITH ($FRACTAL_OPTS)"
   # ---- (a) iiBench random-key load
   q "CREATE TABLE iib (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text)"
   if [ "$m" != none ]; then
     for col in a b c; do
-      q "CREATE INDEX iib_$col ON iib USING $idxm ($col)" 2>"$md/create_index.err" ||
+      q "CREATE INDEX iib_$col ON iib USING $idxm ($col)$with" 2>"$md/create_index.err" ||
         { log "$m: CREATE INDEX failed: $(head -1 "$md/create_index.err")"; echo "status=unavailable(CREATE INDEX failed)" >> "$M"; stop_pg; return 0; }
     done
   fi
@@ -401,7 +405,7 @@ run_method() {
   # ---- (b) sequential keys
   q "CREATE TABLE iis (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text); CREATE SEQUENCE iis_a_seq"
   if [ "$m" != none ]; then
-    q "CREATE INDEX iis_ts ON iis USING $idxm (ts); CREATE INDEX iis_a ON iis USING $idxm (a)" 2>"$md/create_index_seq.err" ||
+    q "CREATE INDEX iis_ts ON iis USING $idxm (ts)$with; CREATE INDEX iis_a ON iis USING $idxm (a)$with" 2>"$md/create_index_seq.err" ||
       log "$m: sequential CREATE INDEX failed: $(head -1 "$md/create_index_seq.err")"
   fi
   local srounds=$(( ROUNDS / 4 < 2 ? 2 : ROUNDS / 4 ))
@@ -436,6 +440,7 @@ PGVER=$("$BIN/postgres" --version)
   echo "postgres:        $PGVER"
   echo "memory limit:    $CG_NOTE"
   echo "shared_buffers:  $SHARED_BUFFERS   max_wal_size: $MAX_WAL   synchronous_commit=off autovacuum=off"
+  echo "fractal options: ${FRACTAL_OPTS:-(defaults)}"
   echo "rows:            iiBench $ROWS in $ROUNDS rounds; sequential $SEQ_ROWS; batch $BATCH rows/txn; pad $PADLEN bytes"
   echo "clients:         $CLIENTS (threads $JOBS); read workloads ${READ_SECS}s each; sampled keys $NKEYS"
   echo "mode:            $([ "$QUICK" = 1 ] && echo quick || echo full)   methods: $METHODS"
