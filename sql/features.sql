@@ -304,7 +304,14 @@ CREATE INDEX ft_cl_a ON ft_cl USING fractal (a) WITH (buffer_pages = 4);
 INSERT INTO ft_cl SELECT i, (i * 7919) % 5000, repeat('x', 50) FROM generate_series(1, 5000) i;
 DELETE FROM ft_cl WHERE id % 5 = 0;
 VACUUM FULL ft_cl;
-SELECT * FROM ft_stats_ok('ft_cl_a', 'ft_cl');
+-- VACUUM FULL and CLUSTER keep rows that are only recently dead while
+-- another session's snapshot may need them (an autovacuum worker elsewhere
+-- can hold the horizon back) and index them like live ones, so the exact
+-- entries = rows check would be timing-dependent here: completeness is
+-- checked by fractal_check instead, and the counts with >=.
+SELECT fractal_check('ft_cl_a', true);
+SELECT (SELECT leaf_entries + buffered_messages FROM fractal_stats('ft_cl_a')) >=
+	   (SELECT count(*) FROM ft_cl) AS all_rows_indexed;
 SELECT (fr_check('SELECT id, a FROM ft_cl WHERE a BETWEEN 100 AND 300')).*;
 CLUSTER ft_cl USING ft_cl_a;
 SELECT indisclustered FROM pg_index WHERE indexrelid = 'ft_cl_a'::regclass;
@@ -312,7 +319,9 @@ SELECT indisclustered FROM pg_index WHERE indexrelid = 'ft_cl_a'::regclass;
 SELECT bool_and(a > prev) AS heap_in_index_order, count(*)
   FROM (SELECT a, lag(a) OVER (ORDER BY ctid) AS prev FROM ft_cl) s
  WHERE prev IS NOT NULL;
-SELECT * FROM ft_stats_ok('ft_cl_a', 'ft_cl');
+SELECT fractal_check('ft_cl_a', true);
+SELECT (SELECT leaf_entries + buffered_messages FROM fractal_stats('ft_cl_a')) >=
+	   (SELECT count(*) FROM ft_cl) AS all_rows_indexed;
 SELECT (fr_check('SELECT id, a FROM ft_cl WHERE a BETWEEN 100 AND 300')).*;
 -- CLUSTER without USING reuses the marked index
 INSERT INTO ft_cl SELECT i, 5000 - i, 'y' FROM generate_series(5001, 5100) i;

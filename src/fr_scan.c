@@ -475,7 +475,14 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 			{
 				IndexTuple	m = (IndexTuple) PageGetItem(mpage, PageGetItemId(mpage, moff));
 
-				if (fr_tuple_matches(scan, m))
+				/*
+				 * Keys first (they reject most messages of a selective
+				 * scan), then this child's range, before anything is
+				 * copied; the leaf's narrower range is applied below.
+				 */
+				if (fr_tuple_matches(scan, m) &&
+					(lo == NULL || fr_compare_tuples(state, m, lo) >= 0) &&
+					(hi == NULL || fr_compare_tuples(state, m, hi) < 0))
 					fr_collect_add(&col, m);
 			}
 			blkno = FrPageGetOpaque(mpage)->link;
