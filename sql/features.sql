@@ -379,5 +379,29 @@ SELECT * FROM fractal_stats('ft_empty_a');
 SELECT * FROM fractal_level_stats('ft_empty_a');
 SELECT count(*) FROM ft_empty WHERE a = 1;
 
+--
+-- cost estimate: with default planner settings the index is chosen for
+-- selective predicates and ORDER BY ... LIMIT, and not for unselective ones
+--
+SELECT setseed(0.5);
+CREATE TABLE ft_cost (id int, a int8, pad text);
+INSERT INTO ft_cost SELECT g, (random() * 1e6)::int8, repeat('x', 40) FROM generate_series(1, 200000) g;
+CREATE INDEX ft_cost_a ON ft_cost USING fractal (a);
+ANALYZE ft_cost;
+CREATE FUNCTION ft_plan_uses_index(q text) RETURNS boolean LANGUAGE plpgsql AS $f$
+DECLARE line text; found boolean := false;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+		found := found OR position('ft_cost_a' IN line) > 0;
+	END LOOP;
+	RETURN found;
+END $f$;
+SELECT q, ft_plan_uses_index(q) AS uses_fractal_index
+FROM (VALUES ('SELECT * FROM ft_cost WHERE a = 42'),
+			 ('SELECT * FROM ft_cost WHERE a BETWEEN 1000 AND 1200'),
+			 ('SELECT * FROM ft_cost ORDER BY a LIMIT 10'),
+			 ('SELECT * FROM ft_cost WHERE a > 100'),
+			 ('SELECT * FROM ft_cost WHERE a < 900000')) v(q);
+
 RESET search_path;
 DROP SCHEMA fr_features CASCADE;
