@@ -251,20 +251,6 @@ fr_item_space(IndexTuple itup)
 	return MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
 }
 
-/*
- * Rebuild page 'page' (already initialised) from items[from..to).
- */
-static void
-fr_fill_leaf(Page page, IndexTuple *items, int from, int to)
-{
-	int			i;
-
-	for (i = from; i < to; i++)
-		if (PageAddItem(page, (Item) items[i], IndexTupleSize(items[i]),
-						InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
-			elog(ERROR, "failed to add entry to fractal leaf");
-}
-
 /* first position in view whose entry is >= key */
 static int
 fr_view_search(FrState *state, FrLeafView *view, IndexTuple key)
@@ -1085,9 +1071,11 @@ fr_split_root_leaf(FrState *state, IndexTuple itup)
 			PageAddItem(rootp, (Item) right, rsz, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 			elog(ERROR, "failed to build new fractal root");
 		fr_init_page(lp, FR_LEAF, 0);
-		fr_fill_leaf(lp, items, 0, split);
 		fr_init_page(rp, FR_LEAF, 0);
-		fr_fill_leaf(rp, items, split, maxoff);
+		/* plain, like every leaf that can become a root leaf again */
+		if (!fr_leaf_fill(state, lp, items, split, false) ||
+			!fr_leaf_fill(state, rp, items + split, maxoff - split, false))
+			elog(ERROR, "fractal root leaf split does not fit");
 		FrPageGetMeta(mp)->root = BufferGetBlockNumber(rootbuf);
 		FrPageGetMeta(mp)->height = 1;
 		GenericXLogFinish(xs);
