@@ -133,7 +133,7 @@ fr_build_emit_compressed(FrBuildState *bs)
 	fr_init_page(page, FR_LEAF, 0);
 	if (!fr_leaf_fill(&bs->state, page, bs->pending, k, true))
 		elog(ERROR, "fractal build could not fill a leaf");
-	bs->last_leaf_compressed = (FrPageGetOpaque(page)->flags & FR_COMPRESSED) != 0;
+	bs->last_leaf_compressed = FrPageIsCompressed(page);
 	fr_level_add(&bs->leaves, fr_build_write_page(bs->state.index, page),
 				 bs->leaves.n == 0 ? NULL : CopyIndexTuple(bs->pending[0]));
 	for (i = 0; i < k; i++)
@@ -181,7 +181,7 @@ fr_build_add_entry(FrBuildState *bs, IndexTuple itup)
 		return;
 	}
 	{
-	Size		space = MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
+	Size		space = fr_item_space(itup);
 	Size		target = FrPageUsable * bs->state.fillfactor / 100;
 
 	if (bs->page_has_data &&
@@ -349,7 +349,7 @@ fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height)
 }
 
 IndexBuildResult *
-fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
+frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	IndexBuildResult *result;
 	FrBuildState *bs;
@@ -445,7 +445,7 @@ fr_build(Relation heap, Relation index, IndexInfo *indexInfo)
  * ambuildempty: the init fork of an unlogged index.
  */
 void
-fr_buildempty(Relation index)
+frbuildempty(Relation index)
 {
 	fr_build_empty_index(index, INIT_FORKNUM);
 }

@@ -221,7 +221,7 @@ fr_check_leaf(FrCheckState *cs, BlockNumber blkno, Page page,
 	FrLeafView view;
 	int			i;
 
-	if (!(FrPageGetOpaque(page)->flags & FR_COMPRESSED))
+	if (!FrPageIsCompressed(page))
 	{
 		OffsetNumber off,
 					maxoff = PageGetMaxOffsetNumber(page);
@@ -409,7 +409,7 @@ fractal_check(PG_FUNCTION_ARGS)
 	/* table first, as everywhere else; ShareLock keeps all writers out */
 	cs.heap = table_open(heapoid, ShareLock);
 	cs.index = index_open(indexoid, AccessShareLock);
-	if (cs.index->rd_indam->ambuild != fr_build)
+	if (cs.index->rd_indam->ambuild != frbuild)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a fractal index",

@@ -156,7 +156,7 @@ fr_compare_tuples(FrState *state, IndexTuple a, IndexTuple b)
 }
 
 /* qsort_arg comparator over an array of IndexTuple */
-int
+static int
 fr_compare_tuple_entries(const void *a, const void *b, void *arg)
 {
 	return fr_compare_tuples((FrState *) arg, *(IndexTuple *) a,

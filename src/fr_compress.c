@@ -113,7 +113,7 @@ void
 fr_leaf_view(Relation index, Page page, BlockNumber blkno, FrLeafView *view)
 {
 	memset(view, 0, sizeof(FrLeafView));
-	if (!(FrPageGetOpaque(page)->flags & FR_COMPRESSED))
+	if (!FrPageIsCompressed(page))
 	{
 		OffsetNumber off,
 					maxoff = PageGetMaxOffsetNumber(page);
@@ -212,7 +212,7 @@ fr_plain_size(IndexTuple *items, int n)
 	int			i;
 
 	for (i = 0; i < n; i++)
-		total += MAXALIGN(IndexTupleSize(items[i])) + sizeof(ItemIdData);
+		total += fr_item_space(items[i]);
 	return total;
 }
 
@@ -311,23 +311,4 @@ fr_leaf_max_prefix(FrState *state, IndexTuple *items, int n, Size target)
 			hi = mid - 1;
 	}
 	return lo;
-}
-
-/*
- * Entries on a leaf, without decompressing it.
- */
-int
-fr_leaf_count(Page page)
-{
-	if (FrPageGetOpaque(page)->flags & FR_COMPRESSED)
-	{
-		PageHeader	ph = (PageHeader) page;
-		FrZHeader	hdr;
-
-		if (ph->pd_upper + sizeof(FrZHeader) > ph->pd_special)
-			return 0;
-		memcpy(&hdr, (char *) page + ph->pd_upper, sizeof(FrZHeader));
-		return hdr.nitems;
-	}
-	return PageGetMaxOffsetNumber(page);
 }

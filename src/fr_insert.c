@@ -4,8 +4,9 @@
  *	  aminsert of the fractal index: an insert appends one message to the
  *	  buffer chain of the root partition that covers its key and returns.
  *	  Only while the whole tree is a single leaf does an insert go straight
- *	  to the leaf.  Flushing is started here when the root goes over its
- *	  buffer budget (see fr_flush.c).
+ *	  to the leaf, and sequential keys go straight to the rightmost leaf.
+ *	  Flushing (fr_flush.c) is started here when the root goes over its
+ *	  buffer budget; a full root leaf is split by fr_split.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,114 +50,6 @@ fr_form_tuple(FrState *state, Datum *values, bool *isnull, ItemPointer tid)
 }
 
 /*
- * In an internal node, the item whose child covers 'key': the last item
- * whose pivot is <= key (item 1 is minus infinity).
- */
-OffsetNumber
-fr_node_find_child(FrState *state, Page page, IndexTuple key)
-{
-	OffsetNumber lo = FirstOffsetNumber + 1;
-	OffsetNumber hi = PageGetMaxOffsetNumber(page);
-	OffsetNumber result = FirstOffsetNumber;
-
-	while (lo <= hi)
-	{
-		OffsetNumber mid = lo + (hi - lo) / 2;
-		IndexTuple	pivot = FrNodeItemGetPivot(fr_node_get_item(page, mid));
-
-		if (fr_compare_tuples(state, pivot, key) <= 0)
-		{
-			result = mid;
-			lo = mid + 1;
-		}
-		else
-			hi = mid - 1;
-	}
-	return result;
-}
-
-/*
- * In a leaf, the first offset whose entry is >= key (maxoff + 1 if none).
- */
-OffsetNumber
-fr_leaf_search(FrState *state, Page page, IndexTuple key)
-{
-	OffsetNumber lo = FirstOffsetNumber;
-	OffsetNumber hi = PageGetMaxOffsetNumber(page) + 1;
-
-	while (lo < hi)
-	{
-		OffsetNumber mid = lo + (hi - lo) / 2;
-		IndexTuple	it = (IndexTuple) PageGetItem(page, PageGetItemId(page, mid));
-
-		if (fr_compare_tuples(state, it, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
- * Append messages to the chain of the partition starting at 'partoff' of
- * the node in 'nodebuf', which the caller holds exclusively locked.  The
- * current tail page is filled first; then new chain pages are allocated,
- * each logged together with the node page that now points at it.
- */
-void
-fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
-				IndexTuple *msgs, int nmsgs)
-{
-	Page		npage = BufferGetPage(nodebuf);
-	uint16		level = FrPageGetOpaque(npage)->level;
-	BlockNumber tail = fr_node_get_item(npage, partoff)->chain_tail;
-	int			i = 0;
-
-	if (tail != InvalidBlockNumber)
-	{
-		Buffer		tbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
-
-		{
-			Page		tpage = BufferGetPage(tbuf);
-			Size		avail = PageGetExactFreeSpace(tpage);
-
-			while (i < nmsgs &&
-				   MAXALIGN(IndexTupleSize(msgs[i])) + sizeof(ItemIdData) <= avail)
-			{
-				avail -= MAXALIGN(IndexTupleSize(msgs[i])) + sizeof(ItemIdData);
-				i++;
-			}
-			fr_page_add_items(index, tbuf, msgs, NULL, i);
-		}
-		UnlockReleaseBuffer(tbuf);
-	}
-
-	while (i < nmsgs)
-	{
-		Buffer		nbuf = fr_new_buffer(index);
-		GenericXLogState *xs = GenericXLogStart(index);
-		Page		np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
-		Page		cp = GenericXLogRegisterBuffer(xs, nbuf, GENERIC_XLOG_FULL_IMAGE);
-		FrNodeItem	pitem = fr_node_get_item(np, partoff);
-
-		fr_init_page(cp, FR_CHAIN, level);
-		FrPageGetOpaque(cp)->link = pitem->chain_tail;
-		while (i < nmsgs &&
-			   PageGetFreeSpace(cp) >= MAXALIGN(IndexTupleSize(msgs[i])))
-		{
-			if (PageAddItem(cp, (Item) msgs[i], IndexTupleSize(msgs[i]),
-							InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
-				elog(ERROR, "failed to add message to fractal buffer page");
-			i++;
-		}
-		pitem->chain_tail = BufferGetBlockNumber(nbuf);
-		pitem->chain_pages++;
-		GenericXLogFinish(xs);
-		UnlockReleaseBuffer(nbuf);
-	}
-}
-
-/*
  * The sequential-insert fast path.  Entries are the only kind of message
  * and messages commute, so an entry may go straight into its leaf while
  * other messages for that leaf's range wait in ancestor buffers: readers
@@ -193,8 +86,7 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 		{
 			bool		done = false;
 
-			if (FrPageIsLeaf(cpage) &&
-				!(FrPageGetOpaque(cpage)->flags & FR_COMPRESSED) &&
+			if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage) &&
 				PageGetFreeSpace(cpage) >= MAXALIGN(IndexTupleSize(itup)))
 			{
 				OffsetNumber pos = fr_leaf_search(state, cpage, itup);
@@ -221,6 +113,123 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 }
 
 /*
+ * The whole tree is the leaf in 'rbuf' (share-locked, released here):
+ * insert into it directly, or split it when full.  Returns false when the
+ * caller must start over (the tree changed, or the leaf was split).
+ */
+static bool
+fr_insert_root_leaf(FrState *state, Buffer rbuf, IndexTuple itup)
+{
+	Relation	index = state->index;
+	Page		page = BufferGetPage(rbuf);
+	OffsetNumber pos;
+
+	LockBuffer(rbuf, BUFFER_LOCK_UNLOCK);
+	LockBuffer(rbuf, BUFFER_LOCK_EXCLUSIVE);
+	if (!FrPageIsRoot(page) || !FrPageIsLeaf(page))
+	{
+		UnlockReleaseBuffer(rbuf);
+		return false;
+	}
+	if (FrPageIsCompressed(page))
+		fr_report_corrupt(index, BufferGetBlockNumber(rbuf),
+						  "the root leaf is compressed");
+	if (PageGetFreeSpace(page) < MAXALIGN(IndexTupleSize(itup)))
+	{
+		UnlockReleaseBuffer(rbuf);
+		fr_split_root_leaf(state, itup);
+		return false;
+	}
+	pos = fr_leaf_search(state, page, itup);
+	fr_page_add_items(index, rbuf, &itup, &pos, 1);
+	UnlockReleaseBuffer(rbuf);
+	return true;
+}
+
+/*
+ * Count inserts that route to the root's last child; after a run of them,
+ * try the rightmost leaf directly.  Returns true when the entry went there
+ * (rbuf released); when the fast path was tried and failed, rbuf was
+ * released too and *restart is set.
+ */
+static bool
+fr_insert_try_rightmost(FrState *state, Buffer rbuf, OffsetNumber off,
+						IndexTuple itup, bool *restart)
+{
+	FrAmCache  *cache = fr_amcache(state->index);
+
+	*restart = false;
+	if (off != PageGetMaxOffsetNumber(BufferGetPage(rbuf)))
+	{
+		cache->rightmost_run = 0;
+		return false;
+	}
+	if (cache->rightmost_run < FR_RIGHTMOST_RUN)
+	{
+		cache->rightmost_run++;
+		return false;
+	}
+	if (fr_insert_rightmost(state, rbuf, itup))
+		return true;
+	cache->rightmost_run = 0;
+	*restart = true;
+	return false;
+}
+
+/*
+ * Append to the tail page of the chain of the root partition covering
+ * 'off', when it has room.  The root stays share-locked.
+ */
+static bool
+fr_insert_append_tail(FrState *state, Page rpage, OffsetNumber off,
+					  IndexTuple itup)
+{
+	FrNodeItem	pitem = fr_node_get_item(rpage, fr_node_partition_start(rpage, off));
+	Buffer		tbuf;
+	bool		done;
+
+	if (pitem->chain_tail == InvalidBlockNumber)
+		return false;
+	tbuf = fr_read_chain_buffer(state->index, pitem->chain_tail,
+								BUFFER_LOCK_EXCLUSIVE);
+	done = PageGetFreeSpace(BufferGetPage(tbuf)) >= MAXALIGN(IndexTupleSize(itup));
+	if (done)
+		fr_page_add_items(state->index, tbuf, &itup, NULL, 1);
+	UnlockReleaseBuffer(tbuf);
+	return done;
+}
+
+/*
+ * The tail page is full: relock the root in 'rbuf' exclusively, link a new
+ * chain page holding the entry, and flush when the root went over budget.
+ * Releases rbuf.  Returns false when the root changed (start over).
+ */
+static bool
+fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple itup)
+{
+	Page		page = BufferGetPage(rbuf);
+	BlockNumber root = BufferGetBlockNumber(rbuf);
+	OffsetNumber off;
+	bool		over_budget;
+
+	LockBuffer(rbuf, BUFFER_LOCK_UNLOCK);
+	LockBuffer(rbuf, BUFFER_LOCK_EXCLUSIVE);
+	if (!FrPageIsRoot(page))
+	{
+		UnlockReleaseBuffer(rbuf);
+		return false;
+	}
+	off = fr_node_find_child(state, page, itup);
+	fr_chain_append(state->index, rbuf, fr_node_partition_start(page, off),
+					&itup, 1);
+	over_budget = fr_node_over_budget(state, page);
+	UnlockReleaseBuffer(rbuf);
+	if (over_budget)
+		fr_maintain(state, root);
+	return true;
+}
+
+/*
  * Insert one (key, TID) entry.
  *
  * Locking: the root (from the cached metapage) share, then the chain
@@ -232,112 +241,49 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 void
 fr_insert_tuple(FrState *state, IndexTuple itup)
 {
-	Relation	index = state->index;
-	Size		itemsz = MAXALIGN(IndexTupleSize(itup));
 	bool		refresh = false;
 
-	for (;;)
+	for (;; refresh = true)
 	{
-		BlockNumber root = fr_get_root(index, NULL, refresh);
 		Buffer		rbuf;
 		Page		page;
-		OffsetNumber off,
-					part;
-		FrNodeItem	pitem;
-		bool		over_budget;
+		OffsetNumber off;
+		bool		restart;
 
+		/* lock the root; the cached metapage may be stale */
 		CHECK_FOR_INTERRUPTS();
-		rbuf = fr_read_buffer(index, root, BUFFER_LOCK_SHARE);
+		rbuf = fr_read_buffer(state->index, fr_get_root(state->index, NULL, refresh),
+							  BUFFER_LOCK_SHARE);
 		page = BufferGetPage(rbuf);
-		refresh = true;			/* if we come round again */
 		if (!FrPageIsRoot(page))
 		{
-			/* the tree grew since the metapage was cached */
 			UnlockReleaseBuffer(rbuf);
 			continue;
 		}
 
+		/* a one-leaf tree takes the entry directly */
 		if (FrPageIsLeaf(page))
 		{
-			/* the whole tree is one leaf: insert into it directly */
-			LockBuffer(rbuf, BUFFER_LOCK_UNLOCK);
-			LockBuffer(rbuf, BUFFER_LOCK_EXCLUSIVE);
-			if (!FrPageIsRoot(page) || !FrPageIsLeaf(page))
-			{
-				UnlockReleaseBuffer(rbuf);
-				continue;
-			}
-			if (FrPageGetOpaque(page)->flags & FR_COMPRESSED)
-				fr_report_corrupt(index, root, "the root leaf is compressed");
-			if (PageGetFreeSpace(page) >= itemsz)
-			{
-				OffsetNumber pos = fr_leaf_search(state, page, itup);
-
-				fr_page_add_items(index, rbuf, &itup, &pos, 1);
-				UnlockReleaseBuffer(rbuf);
+			if (fr_insert_root_leaf(state, rbuf, itup))
 				return;
-			}
-			UnlockReleaseBuffer(rbuf);
-			fr_split_root_leaf(state, itup);
 			continue;
 		}
 
+		/* sequential keys: the rightmost leaf directly */
 		off = fr_node_find_child(state, page, itup);
+		if (fr_insert_try_rightmost(state, rbuf, off, itup, &restart))
+			return;
+		if (restart)
+			continue;
 
-		/* appending at the right end, again and again: try the leaf */
-		if (off == PageGetMaxOffsetNumber(page))
-		{
-			FrAmCache  *cache = fr_amcache(index);
-
-			if (cache->rightmost_run < FR_RIGHTMOST_RUN)
-				cache->rightmost_run++;
-			else if (fr_insert_rightmost(state, rbuf, itup))
-				return;			/* fr_insert_rightmost released rbuf */
-			else
-			{
-				/* rbuf was released: start over on the buffered path */
-				cache->rightmost_run = 0;
-				continue;
-			}
-		}
-		else
-			fr_amcache(index)->rightmost_run = 0;
-
-		/* buffered insert into the root's partition chain */
-		part = fr_node_partition_start(page, off);
-		pitem = fr_node_get_item(page, part);
-		if (pitem->chain_tail != InvalidBlockNumber)
-		{
-			Buffer		tbuf = fr_read_chain_buffer(index, pitem->chain_tail,
-													BUFFER_LOCK_EXCLUSIVE);
-			Page		tpage = BufferGetPage(tbuf);
-
-			if (PageGetFreeSpace(tpage) >= itemsz)
-			{
-				fr_page_add_items(index, tbuf, &itup, NULL, 1);
-				UnlockReleaseBuffer(tbuf);
-				UnlockReleaseBuffer(rbuf);
-				return;
-			}
-			UnlockReleaseBuffer(tbuf);
-		}
-
-		/* a new chain page is needed: relock the root exclusively */
-		LockBuffer(rbuf, BUFFER_LOCK_UNLOCK);
-		LockBuffer(rbuf, BUFFER_LOCK_EXCLUSIVE);
-		if (!FrPageIsRoot(page))
+		/* buffered: the partition's tail page, or a new chain page */
+		if (fr_insert_append_tail(state, page, off, itup))
 		{
 			UnlockReleaseBuffer(rbuf);
-			continue;
+			return;
 		}
-		off = fr_node_find_child(state, page, itup);
-		part = fr_node_partition_start(page, off);
-		fr_chain_append(index, rbuf, part, &itup, 1);
-		over_budget = fr_node_buffer_pages(page) > fr_node_budget(state, page);
-		UnlockReleaseBuffer(rbuf);
-		if (over_budget)
-			fr_maintain(state, root);
-		return;
+		if (fr_insert_new_page(state, rbuf, itup))
+			return;
 	}
 }
 
@@ -345,7 +291,7 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
  * aminsert
  */
 bool
-fr_insert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
+frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 		  Relation heapRel, IndexUniqueCheck checkUnique, bool indexUnchanged,
 		  IndexInfo *indexInfo)
 {

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * fr_options.c
+ * froptions.c
  *	  Reloptions, planner cost estimate and build phase names of the
  *	  fractal index.
  *
@@ -62,7 +62,7 @@ fr_init_reloptions(void)
 }
 
 bytea *
-fr_options(Datum reloptions, bool validate)
+froptions(Datum reloptions, bool validate)
 {
 	static const relopt_parse_elt tab[] = {
 		{"buffer_pages", RELOPT_TYPE_INT, offsetof(FrOptions, buffer_pages)},
@@ -85,7 +85,7 @@ fr_options(Datum reloptions, bool validate)
  * chain per buffered level.
  */
 void
-fr_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+frcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				Cost *indexStartupCost, Cost *indexTotalCost,
 				Selectivity *indexSelectivity, double *indexCorrelation,
 				double *indexPages)
@@ -107,7 +107,7 @@ fr_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 }
 
 char *
-fr_buildphasename(int64 phasenum)
+frbuildphasename(int64 phasenum)
 {
 	switch (phasenum)
 	{

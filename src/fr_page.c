@@ -288,7 +288,7 @@ fr_record_free_page(Relation index, BlockNumber blkno)
 /*
  * Node items
  */
-Size
+static Size
 fr_node_item_size(IndexTuple pivot)
 {
 	return FrNodeItemHeaderSize + MAXALIGN(IndexTupleSize(pivot));

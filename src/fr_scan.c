@@ -76,7 +76,7 @@ typedef struct FrScanOpaqueData
 typedef FrScanOpaqueData *FrScanOpaque;
 
 IndexScanDesc
-fr_beginscan(Relation r, int nkeys, int norderbys)
+frbeginscan(Relation r, int nkeys, int norderbys)
 {
 	IndexScanDesc scan = RelationGetIndexScan(r, nkeys, norderbys);
 	FrScanOpaque so = palloc0(sizeof(FrScanOpaqueData));
@@ -354,26 +354,28 @@ fr_pivot_precedes(FrScanOpaque so, FrTarget t, IndexTuple pos, IndexTuple pivot)
 	return false;
 }
 
+/* the arguments of fr_pivot_precedes, as an FrPivotTest */
+typedef struct FrChooseArg
+{
+	FrScanOpaque so;
+	FrTarget	target;
+	IndexTuple	pos;
+} FrChooseArg;
+
+static bool
+fr_scan_pivot_test(void *arg, IndexTuple pivot)
+{
+	FrChooseArg *a = (FrChooseArg *) arg;
+
+	return fr_pivot_precedes(a->so, a->target, a->pos, pivot);
+}
+
 static OffsetNumber
 fr_scan_choose_child(FrScanOpaque so, Page page, FrTarget t, IndexTuple pos)
 {
-	OffsetNumber lo = FirstOffsetNumber + 1;
-	OffsetNumber hi = PageGetMaxOffsetNumber(page);
-	OffsetNumber result = FirstOffsetNumber;
+	FrChooseArg a = {so, t, pos};
 
-	while (lo <= hi)
-	{
-		OffsetNumber mid = lo + (hi - lo) / 2;
-
-		if (fr_pivot_precedes(so, t, pos, FrNodeItemGetPivot(fr_node_get_item(page, mid))))
-		{
-			result = mid;
-			lo = mid + 1;
-		}
-		else
-			hi = mid - 1;
-	}
-	return result;
+	return fr_node_search(page, fr_scan_pivot_test, &a);
 }
 
 /* growable array of collected entries */
@@ -591,7 +593,7 @@ fr_next_chunk(IndexScanDesc scan, ScanDirection dir)
 }
 
 void
-fr_rescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
+frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 		  ScanKey orderbys, int norderbys)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
@@ -608,7 +610,7 @@ fr_rescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 }
 
 bool
-fr_gettuple(IndexScanDesc scan, ScanDirection dir)
+frgettuple(IndexScanDesc scan, ScanDirection dir)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 	bool		fwd = ScanDirectionIsForward(dir);
@@ -642,7 +644,7 @@ fr_gettuple(IndexScanDesc scan, ScanDirection dir)
 }
 
 int64
-fr_getbitmap(IndexScanDesc scan, TIDBitmap *tbm)
+frgetbitmap(IndexScanDesc scan, TIDBitmap *tbm)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 	int64		ntids = 0;
@@ -666,7 +668,7 @@ fr_getbitmap(IndexScanDesc scan, TIDBitmap *tbm)
 }
 
 void
-fr_endscan(IndexScanDesc scan)
+frendscan(IndexScanDesc scan)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
@@ -694,7 +696,7 @@ fr_copy_chunk(FrChunk *dst, FrChunk *src, MemoryContext cxt)
 }
 
 void
-fr_markpos(IndexScanDesc scan)
+frmarkpos(IndexScanDesc scan)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
@@ -705,7 +707,7 @@ fr_markpos(IndexScanDesc scan)
 }
 
 void
-fr_restrpos(IndexScanDesc scan)
+frrestrpos(IndexScanDesc scan)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 

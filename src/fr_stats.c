@@ -48,7 +48,7 @@ fr_open_fractal_index(Oid relid)
 	Relation	index = relation_open(relid, AccessShareLock);
 
 	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_indam == NULL || index->rd_indam->ambuild != fr_build)
+		index->rd_indam == NULL || index->rd_indam->ambuild != frbuild)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a fractal index",
@@ -114,7 +114,7 @@ fr_count_pages(Relation index, FrPageCounts *c)
 			c->leaf++;
 			c->level_nodes[0]++;
 			c->leaf_fill_sum += 1.0 - (double) PageGetExactFreeSpace(page) / FrPageUsable;
-			if (opaque->flags & FR_COMPRESSED)
+			if (FrPageIsCompressed(page))
 			{
 				FrLeafView view;
 

@@ -145,7 +145,7 @@ fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			}
 			fr_check_page(index, page, blkno);
 
-			if (FrPageIsLeaf(page) && (FrPageGetOpaque(page)->flags & FR_COMPRESSED))
+			if (FrPageIsLeaf(page) && FrPageIsCompressed(page))
 			{
 				int			left = fr_vacuum_compressed_leaf(state, buf, blkno,
 															 callback, callback_state,
@@ -247,7 +247,7 @@ fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
 			int			nblocks,
 						nmsgs;
 
-			(void) fr_read_chain(index, item->chain_tail, &nmsgs, &blocks, &nblocks);
+			(void) fr_read_chain(index, item, &nmsgs, &blocks, &nblocks);
 			if (nmsgs == 0)
 			{
 				fr_chain_release(index, buf, off, blocks, nblocks);
@@ -340,7 +340,7 @@ fr_vacuum_pass2(Relation index, BlockNumber blkno, Bitmapset *empty,
 }
 
 IndexBulkDeleteResult *
-fr_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+frbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			  IndexBulkDeleteCallback callback, void *callback_state)
 {
 	Bitmapset  *empty = NULL;
@@ -348,7 +348,7 @@ fr_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	if (stats == NULL)
 		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
 	/* on ERROR, transaction abort releases the flush lock */
-	fr_lock_flush_exclusive(info->index);
+	fr_flush_lock(info->index, ExclusiveLock, true);
 	fr_vacuum_scan(info, stats, callback, callback_state, &empty);
 	if (empty != NULL)
 	{
@@ -356,7 +356,7 @@ fr_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 						empty, stats);
 		IndexFreeSpaceMapVacuum(info->index);
 	}
-	fr_unlock_flush_exclusive(info->index);
+	fr_flush_unlock(info->index, ExclusiveLock);
 	return stats;
 }
 
@@ -367,7 +367,7 @@ fr_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
  * entry count the heap's, flagged as estimates, so cleanup stays cheap.
  */
 IndexBulkDeleteResult *
-fr_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+frvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
 	if (info->analyze_only)
 		return stats;

@@ -65,7 +65,7 @@ fr_member_mask(int n)
 }
 
 /*
- * fr_validate
+ * frvalidate
  *		amvalidate callback: check an operator class of the fractal AM.
  *
  * Checks every member of the opclass's operator family:
@@ -87,7 +87,7 @@ fr_member_mask(int n)
  * a catalog lookup fails.
  */
 bool
-fr_validate(Oid opclassoid)
+frvalidate(Oid opclassoid)
 {
 	bool		result = true;
 	HeapTuple	classtup;

@@ -36,16 +36,7 @@
 #include "utils/rel.h"
 
 #include "fractal.h"
-
-/* record types (high 4 bits of xl_info) */
-#define XLOG_FR_ADD_ITEMS	0x10
-
-/* main data of XLOG_FR_ADD_ITEMS; block 0's data: offsets, then tuples */
-typedef struct xl_fr_add_items
-{
-	uint16		ntuples;
-	bool		has_offsets;	/* false: every tuple appended at the end */
-} xl_fr_add_items;
+#include "fr_xlog.h"
 
 bool		fr_custom_wal = false;
 
@@ -115,7 +106,7 @@ fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 
 		for (i = 0; i < n; i++)
 		{
-			need += MAXALIGN(IndexTupleSize(tups[i])) + sizeof(ItemIdData);
+			need += fr_item_space(tups[i]);
 			datalen += IndexTupleSize(tups[i]);
 		}
 		if (need > PageGetExactFreeSpace(page) || n > PG_UINT16_MAX)
@@ -150,10 +141,11 @@ fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 		{
 			XLogRecPtr	recptr;
 
+			memset(&xlrec, 0, sizeof(xlrec));
 			xlrec.ntuples = (uint16) n;
 			xlrec.has_offsets = (offs != NULL);
 			XLogBeginInsert();
-			XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+			XLogRegisterData((char *) &xlrec, SizeOfFrAddItems);
 			XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
 			XLogRegisterBufData(0, data, datalen);
 			recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_ADD_ITEMS);

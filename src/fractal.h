@@ -25,6 +25,7 @@
 #include "nodes/tidbitmap.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
+#include "storage/lockdefs.h"
 #include "utils/rel.h"
 #include "utils/sortsupport.h"
 
@@ -81,6 +82,7 @@ typedef FrPageOpaqueData *FrPageOpaque;
 #define FrPageIsChain(page) ((FrPageGetOpaque(page)->flags & FR_CHAIN) != 0)
 #define FrPageIsFree(page)	((FrPageGetOpaque(page)->flags & FR_FREE) != 0)
 #define FrPageIsRoot(page)	((FrPageGetOpaque(page)->flags & FR_ROOT) != 0)
+#define FrPageIsCompressed(page) ((FrPageGetOpaque(page)->flags & FR_COMPRESSED) != 0)
 
 /* Metapage contents, stored at the start of block 0's content area */
 #define FR_MAGIC				0x46524354	/* "FRCT" */
@@ -103,7 +105,7 @@ typedef FrMetaPageData *FrMetaPage;
 
 /*
  * Internal-node item: a fixed header followed by the pivot index tuple
- * (key columns + heap TID tiebreak in t_tid).  Item 0 of every node is the
+ * (key columns + heap TID tiebreak in t_tid).  Item 1 of every node is the
  * minus-infinity item: its pivot is a bare IndexTupleData header with no
  * attributes and must never be deformed.
  */
@@ -246,32 +248,40 @@ typedef struct FrEntry
 	IndexTuple	itup;			/* palloc'd copy */
 } FrEntry;
 
+/* bytes an item takes on a page, line pointer included */
+static inline Size
+fr_item_space(IndexTuple itup)
+{
+	return MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
+}
+
 /* ------------------------------------------------------------------------
- * Prototypes
+ * Prototypes, by layer: page -> node/chain -> insert/flush/split ->
+ * scan/vacuum/build -> check/stats.  AM callbacks are named fr<callback>
+ * (as nbtree's bt<callback>); internals fr_<name>.
  * ------------------------------------------------------------------------
  */
 
 /* fractal_am.c */
 extern Datum fractal_handler(PG_FUNCTION_ARGS);
 
-/* fr_options.c */
+/* fr_options.c: reloptions, cost estimate, build phase names */
 extern void fr_init_reloptions(void);
-extern bytea *fr_options(Datum reloptions, bool validate);
-extern void fr_costestimate(PlannerInfo *root, IndexPath *path,
-							double loop_count, Cost *indexStartupCost,
-							Cost *indexTotalCost, Selectivity *indexSelectivity,
-							double *indexCorrelation, double *indexPages);
-extern char *fr_buildphasename(int64 phasenum);
+extern bytea *froptions(Datum reloptions, bool validate);
+extern void frcostestimate(PlannerInfo *root, IndexPath *path,
+						   double loop_count, Cost *indexStartupCost,
+						   Cost *indexTotalCost, Selectivity *indexSelectivity,
+						   double *indexCorrelation, double *indexPages);
+extern char *frbuildphasename(int64 phasenum);
 
-/* fr_compare.c */
+/* fr_compare.c: key order */
 extern void fr_init_state(FrState *state, Relation index);
 extern int	fr_compare_tuples(FrState *state, IndexTuple a, IndexTuple b);
 extern int	fr_compare_keys(FrState *state, IndexTuple a, IndexTuple b);
-extern int	fr_compare_tuple_entries(const void *a, const void *b, void *arg);
 extern void fr_sort_entries(FrState *state, IndexTuple *items, int nitems);
 extern int	fr_dedup_sorted(FrState *state, IndexTuple *items, int nitems);
 
-/* fr_page.c */
+/* fr_page.c: page layout, metapage, node items, page allocation */
 extern void fr_init_page(Page page, uint16 flags, uint16 level);
 extern void fr_init_metapage(Page page, BlockNumber root, uint32 height,
 							 int buffer_pages, int partition_children);
@@ -286,7 +296,6 @@ extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern FrMetaPageData fr_get_meta(Relation index);
 extern BlockNumber fr_get_root(Relation index, uint32 *height, bool refresh);
 extern FrAmCache *fr_amcache(Relation index);
-extern Size fr_node_item_size(IndexTuple pivot);
 extern FrNodeItem fr_make_node_item(IndexTuple pivot, BlockNumber child,
 									uint16 flags, Size *size);
 extern FrNodeItem fr_node_get_item(Page page, OffsetNumber off);
@@ -294,66 +303,7 @@ extern OffsetNumber fr_node_partition_start(Page page, OffsetNumber off);
 extern OffsetNumber fr_node_partition_end(Page page, OffsetNumber start);
 extern void fr_build_empty_index(Relation index, ForkNumber fork);
 
-/* fr_insert.c */
-extern bool fr_insert(Relation index, Datum *values, bool *isnull,
-					  ItemPointer ht_ctid, Relation heapRel,
-					  IndexUniqueCheck checkUnique, bool indexUnchanged,
-					  struct IndexInfo *indexInfo);
-extern IndexTuple fr_form_tuple(FrState *state, Datum *values, bool *isnull,
-								ItemPointer tid);
-extern void fr_insert_tuple(FrState *state, IndexTuple itup);
-extern OffsetNumber fr_node_find_child(FrState *state, Page page,
-									   IndexTuple key);
-extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
-extern void fr_chain_append(Relation index, Buffer nodebuf,
-							OffsetNumber partoff, IndexTuple *msgs, int nmsgs);
-
-/* fr_flush.c */
-extern bool fr_acquire_flush_lock(Relation index, bool wait);
-extern void fr_release_flush_lock(Relation index);
-extern void fr_lock_flush_exclusive(Relation index);
-extern void fr_unlock_flush_exclusive(Relation index);
-extern int	fr_node_buffer_pages(Page page);
-extern int	fr_node_budget(FrState *state, Page page);
-extern void fr_maintain(FrState *state, BlockNumber start);
-extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
-extern IndexTuple *fr_read_chain(Relation index, BlockNumber tail, int *nmsgs,
-								 BlockNumber **blocks, int *nblocks);
-extern void fr_chain_release(Relation index, Buffer nodebuf,
-							 OffsetNumber partoff, BlockNumber *blocks,
-							 int nblocks);
-
-/* fr_scan.c */
-extern IndexScanDesc fr_beginscan(Relation r, int nkeys, int norderbys);
-extern void fr_rescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
-					  ScanKey orderbys, int norderbys);
-extern bool fr_gettuple(IndexScanDesc scan, ScanDirection dir);
-extern int64 fr_getbitmap(IndexScanDesc scan, TIDBitmap *tbm);
-extern void fr_endscan(IndexScanDesc scan);
-extern void fr_markpos(IndexScanDesc scan);
-extern void fr_restrpos(IndexScanDesc scan);
-
-/* fr_build.c */
-extern IndexBuildResult *fr_build(Relation heap, Relation index,
-								  struct IndexInfo *indexInfo);
-extern void fr_buildempty(Relation index);
-
-/* fr_vacuum.c */
-extern IndexBulkDeleteResult *fr_bulkdelete(IndexVacuumInfo *info,
-											IndexBulkDeleteResult *stats,
-											IndexBulkDeleteCallback callback,
-											void *callback_state);
-extern IndexBulkDeleteResult *fr_vacuumcleanup(IndexVacuumInfo *info,
-											   IndexBulkDeleteResult *stats);
-
-/* fr_xlog.c */
-#define FR_RMGR_ID				RM_EXPERIMENTAL_ID
-extern bool fr_custom_wal;
-extern void fr_xlog_register(void);
-extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
-							  OffsetNumber *offs, int n);
-
-/* fr_compress.c */
+/* fr_compress.c: leaf formats (plain, zstd) and the leaf view */
 extern Size fr_compress_entries(IndexTuple *items, int n, int level,
 								char *out, Size outcap);
 extern void fr_leaf_view(Relation index, Page page, BlockNumber blkno,
@@ -363,9 +313,89 @@ extern bool fr_leaf_fill(FrState *state, Page page, IndexTuple *items, int n,
 						 bool allow_compress);
 extern int	fr_leaf_max_prefix(FrState *state, IndexTuple *items, int n,
 							   Size target);
-extern int	fr_leaf_count(Page page);
 
-/* fr_validate.c */
-extern bool fr_validate(Oid opclassoid);
+/* fr_xlog.c: the custom resource manager, and logged item additions */
+extern bool fr_custom_wal;
+extern void fr_xlog_register(void);
+extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
+							  OffsetNumber *offs, int n);
+
+/* fr_node.c: node search, leaf search, budgets, chains, the flush lock */
+typedef bool (*FrPivotTest) (void *arg, IndexTuple pivot);
+typedef IndexTuple (*FrEntryGetter) (void *arg, int i);
+typedef void (*FrChainVisitor) (void *arg, Page page, BlockNumber blkno);
+
+extern bool fr_flush_lock(Relation index, LOCKMODE mode, bool wait);
+extern void fr_flush_unlock(Relation index, LOCKMODE mode);
+extern OffsetNumber fr_node_search(Page page, FrPivotTest test, void *arg);
+extern OffsetNumber fr_node_find_child(FrState *state, Page page,
+									   IndexTuple key);
+extern int	fr_lower_bound(FrState *state, IndexTuple key, int n,
+						   FrEntryGetter get, void *arg);
+extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
+extern int	fr_entries_search(FrState *state, IndexTuple *items, int n,
+							  IndexTuple key);
+extern int	fr_node_buffer_pages(Page page);
+extern int	fr_node_budget(FrState *state, Page page);
+extern bool fr_node_over_budget(FrState *state, Page page);
+extern OffsetNumber fr_fullest_partition(Page page);
+extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
+						  FrChainVisitor visit, void *arg);
+extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
+								 BlockNumber **blocks, int *nblocks);
+extern void fr_chain_append(Relation index, Buffer nodebuf,
+							OffsetNumber partoff, IndexTuple *msgs, int nmsgs);
+extern void fr_chain_release(Relation index, Buffer nodebuf,
+							 OffsetNumber partoff, BlockNumber *blocks,
+							 int nblocks);
+
+/* fr_insert.c: aminsert */
+extern bool frinsert(Relation index, Datum *values, bool *isnull,
+					 ItemPointer ht_ctid, Relation heapRel,
+					 IndexUniqueCheck checkUnique, bool indexUnchanged,
+					 struct IndexInfo *indexInfo);
+extern IndexTuple fr_form_tuple(FrState *state, Datum *values, bool *isnull,
+								ItemPointer tid);
+extern void fr_insert_tuple(FrState *state, IndexTuple itup);
+
+/* fr_flush.c: moving messages down */
+extern void fr_maintain(FrState *state, BlockNumber start);
+
+/* fr_split.c: leaf rewrites and splits, node splits, root growth */
+extern int	fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off,
+							Buffer lbuf, IndexTuple *old, int nold,
+							IndexTuple *newi, int nn);
+extern bool fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff,
+						  Buffer cbuf, Buffer metabuf);
+extern void fr_split_descend(FrState *state, IndexTuple key, int level);
+extern void fr_partition_maybe_split(FrState *state, Buffer nodebuf,
+									 OffsetNumber start);
+extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
+
+/* fr_scan.c: amgettuple, amgetbitmap */
+extern IndexScanDesc frbeginscan(Relation r, int nkeys, int norderbys);
+extern void frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
+					 ScanKey orderbys, int norderbys);
+extern bool frgettuple(IndexScanDesc scan, ScanDirection dir);
+extern int64 frgetbitmap(IndexScanDesc scan, TIDBitmap *tbm);
+extern void frendscan(IndexScanDesc scan);
+extern void frmarkpos(IndexScanDesc scan);
+extern void frrestrpos(IndexScanDesc scan);
+
+/* fr_build.c: ambuild, ambuildempty */
+extern IndexBuildResult *frbuild(Relation heap, Relation index,
+								 struct IndexInfo *indexInfo);
+extern void frbuildempty(Relation index);
+
+/* fr_vacuum.c: ambulkdelete, amvacuumcleanup */
+extern IndexBulkDeleteResult *frbulkdelete(IndexVacuumInfo *info,
+										   IndexBulkDeleteResult *stats,
+										   IndexBulkDeleteCallback callback,
+										   void *callback_state);
+extern IndexBulkDeleteResult *frvacuumcleanup(IndexVacuumInfo *info,
+											  IndexBulkDeleteResult *stats);
+
+/* fr_validate.c: amvalidate */
+extern bool frvalidate(Oid opclassoid);
 
 #endif							/* FRACTAL_H */

@@ -1,0 +1,441 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_node.c
+ *	  The node and chain layer of the fractal index: searching a node for
+ *	  the child covering a key, searching a leaf, the buffer budget of a
+ *	  node, walking, reading, appending to and releasing buffer chains, and
+ *	  the flush lock.
+ *
+ * Everything above this layer (insert, flush, split, scan, VACUUM, check)
+ * uses these helpers; nothing here calls back up.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+/* objsubid of the heavyweight "flush lock" (see fr_flush_lock) */
+#define FR_FLUSH_LOCK_SUBID 0x4652	/* "FR"; the field is 16 bits */
+
+/* ------------------------------------------------------------------------
+ * The flush lock
+ *
+ * Anything that moves entries between pages (flushes, leaf and node splits)
+ * holds this heavyweight lock in ShareLock mode; VACUUM's bulk delete holds
+ * it in ExclusiveLock mode for its whole physical scan, so no entry can be
+ * moved by another backend from a page it has not yet scanned to one it
+ * has.  Inserts that only append to a buffer chain do not take it.  It is a
+ * LOCKTAG_OBJECT lock keyed by the index OID, a tag no other code uses; it
+ * is always acquired before any buffer lock, and transaction abort
+ * releases it.
+ * ------------------------------------------------------------------------
+ */
+static void
+fr_flush_locktag(LOCKTAG *tag, Relation index)
+{
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, RelationRelationId,
+					   RelationGetRelid(index), FR_FLUSH_LOCK_SUBID);
+}
+
+/*
+ * Take the flush lock in 'mode' (ShareLock or ExclusiveLock); without
+ * 'wait', return false at once when it is not available.
+ */
+bool
+fr_flush_lock(Relation index, LOCKMODE mode, bool wait)
+{
+	LOCKTAG		tag;
+
+	fr_flush_locktag(&tag, index);
+	return LockAcquire(&tag, mode, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+void
+fr_flush_unlock(Relation index, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	fr_flush_locktag(&tag, index);
+	LockRelease(&tag, mode, false);
+}
+
+/* ------------------------------------------------------------------------
+ * Searching nodes and leaves
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * In an internal node, the last item whose pivot passes 'test' (which must
+ * be monotone: true for a prefix of the pivots), or item 1 (minus
+ * infinity) if none does.
+ */
+OffsetNumber
+fr_node_search(Page page, FrPivotTest test, void *arg)
+{
+	OffsetNumber lo = FirstOffsetNumber + 1;
+	OffsetNumber hi = PageGetMaxOffsetNumber(page);
+	OffsetNumber result = FirstOffsetNumber;
+
+	while (lo <= hi)
+	{
+		OffsetNumber mid = lo + (hi - lo) / 2;
+
+		if (test(arg, FrNodeItemGetPivot(fr_node_get_item(page, mid))))
+		{
+			result = mid;
+			lo = mid + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	return result;
+}
+
+typedef struct FrKeyTest
+{
+	FrState    *state;
+	IndexTuple	key;
+} FrKeyTest;
+
+static bool
+fr_pivot_le_key(void *arg, IndexTuple pivot)
+{
+	FrKeyTest  *t = (FrKeyTest *) arg;
+
+	return fr_compare_tuples(t->state, pivot, t->key) <= 0;
+}
+
+/*
+ * The item whose child covers 'key': the last item whose pivot is <= key.
+ */
+OffsetNumber
+fr_node_find_child(FrState *state, Page page, IndexTuple key)
+{
+	FrKeyTest	t = {state, key};
+
+	return fr_node_search(page, fr_pivot_le_key, &t);
+}
+
+/*
+ * The first index in [0, n) whose entry is >= key (n if none); get(arg, i)
+ * returns entry i, and entries are sorted.
+ */
+int
+fr_lower_bound(FrState *state, IndexTuple key, int n, FrEntryGetter get,
+			   void *arg)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (fr_compare_tuples(state, get(arg, mid), key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static IndexTuple
+fr_page_entry(void *arg, int i)
+{
+	Page		page = (Page) arg;
+
+	return (IndexTuple) PageGetItem(page, PageGetItemId(page, i + 1));
+}
+
+static IndexTuple
+fr_array_entry(void *arg, int i)
+{
+	return ((IndexTuple *) arg)[i];
+}
+
+/* In a plain leaf, the first offset whose entry is >= key (maxoff + 1 if none). */
+OffsetNumber
+fr_leaf_search(FrState *state, Page page, IndexTuple key)
+{
+	return (OffsetNumber) (fr_lower_bound(state, key, PageGetMaxOffsetNumber(page),
+										  fr_page_entry, page) + 1);
+}
+
+/* In a sorted array of entries, the first index whose entry is >= key. */
+int
+fr_entries_search(FrState *state, IndexTuple *items, int n, IndexTuple key)
+{
+	return fr_lower_bound(state, key, n, fr_array_entry, items);
+}
+
+/* ------------------------------------------------------------------------
+ * Buffer budget
+ * ------------------------------------------------------------------------
+ */
+
+/* total chain pages of a node */
+int
+fr_node_buffer_pages(Page page)
+{
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+	int			total = 0;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		FrNodeItem	item = fr_node_get_item(page, off);
+
+		if (item->flags & FR_ITEM_PART_START)
+			total += item->chain_pages;
+	}
+	return total;
+}
+
+/*
+ * The buffer budget of the node on 'page': buffer_percent of its children
+ * in pages, at least FR_MIN_BUFFER_PAGES and at most buffer_pages.  Scaling
+ * with the fanout keeps the buffers above the leaves a fixed fraction of
+ * the leaves, whatever the key width, which is what decides both the
+ * batching (messages per leaf write) and the memory the buffers need.
+ */
+int
+fr_node_budget(FrState *state, Page page)
+{
+	int			children = PageGetMaxOffsetNumber(page);
+	int			budget = (children * state->buffer_percent + 99) / 100;
+
+	return Max(FR_MIN_BUFFER_PAGES, Min(state->buffer_pages, budget));
+}
+
+/* is the node on 'page' over its buffer budget? */
+bool
+fr_node_over_budget(FrState *state, Page page)
+{
+	return fr_node_buffer_pages(page) > fr_node_budget(state, page);
+}
+
+/* The partition with the most chain pages (InvalidOffsetNumber if none). */
+OffsetNumber
+fr_fullest_partition(Page page)
+{
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page),
+				best = InvalidOffsetNumber;
+	uint32		bestpages = 0;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		FrNodeItem	item = fr_node_get_item(page, off);
+
+		if ((item->flags & FR_ITEM_PART_START) && item->chain_pages > bestpages)
+		{
+			best = off;
+			bestpages = item->chain_pages;
+		}
+	}
+	return best;
+}
+
+/* ------------------------------------------------------------------------
+ * Buffer chains
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Visit every page of the chain whose newest page is 'tail', newest first,
+ * each share-locked while 'visit' runs.  The caller holds the owning node
+ * locked, so the chain cannot change.  'npages' is the page count the node
+ * records: a chain longer than that is corrupt (a loop, or a link into
+ * another chain).
+ */
+void
+fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
+			  FrChainVisitor visit, void *arg)
+{
+	BlockNumber blkno = tail;
+	uint32		seen = 0;
+
+	while (blkno != InvalidBlockNumber)
+	{
+		Buffer		buf;
+		Page		page;
+
+		if (++seen > npages)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has a buffer chain longer than its node records (%u pages) at block %u",
+							RelationGetRelationName(index), npages, blkno),
+					 errhint("Please REINDEX it.")));
+		buf = fr_read_chain_buffer(index, blkno, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		visit(arg, page, blkno);
+		blkno = FrPageGetOpaque(page)->link;
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* what fr_read_chain collects */
+typedef struct FrChainRead
+{
+	IndexTuple *msgs;
+	int			n;
+	int			cap;
+	BlockNumber *blocks;
+	int			nblocks;
+} FrChainRead;
+
+static void
+fr_chain_read_page(void *arg, Page page, BlockNumber blkno)
+{
+	FrChainRead *r = (FrChainRead *) arg;
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+
+	r->blocks[r->nblocks++] = blkno;
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		if (r->n >= r->cap)
+		{
+			r->cap *= 2;
+			r->msgs = repalloc_huge(r->msgs, sizeof(IndexTuple) * r->cap);
+		}
+		r->msgs[r->n++] = CopyIndexTuple((IndexTuple) PageGetItem(page, PageGetItemId(page, off)));
+	}
+}
+
+/*
+ * Read every message of the chain of the node item 'pitem' (a partition
+ * start of a node the caller holds locked), newest page first.  Returns
+ * palloc'd copies; *blocks gets the chain's blocks, newest first.
+ */
+IndexTuple *
+fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
+			  BlockNumber **blocks, int *nblocks)
+{
+	FrChainRead r;
+
+	r.cap = 256;
+	r.n = 0;
+	r.msgs = palloc(sizeof(IndexTuple) * r.cap);
+	r.blocks = palloc(sizeof(BlockNumber) * Max(pitem->chain_pages, 1));
+	r.nblocks = 0;
+	fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
+				  fr_chain_read_page, &r);
+	*nmsgs = r.n;
+	*blocks = r.blocks;
+	*nblocks = r.nblocks;
+	return r.msgs;
+}
+
+/* how many of msgs[0..n) fit in 'avail' bytes of a page */
+static int
+fr_count_fitting(IndexTuple *msgs, int n, Size avail)
+{
+	int			i = 0;
+
+	while (i < n && fr_item_space(msgs[i]) <= avail)
+		avail -= fr_item_space(msgs[i++]);
+	return i;
+}
+
+/*
+ * Link a new chain page holding a prefix of msgs[0..n) in front of the
+ * chain of the partition at 'partoff' (node and new page in one record).
+ * Returns how many messages it took.
+ */
+static int
+fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
+				  IndexTuple *msgs, int n)
+{
+	uint16		level = FrPageGetOpaque(BufferGetPage(nodebuf))->level;
+	Buffer		nbuf = fr_new_buffer(index);
+	GenericXLogState *xs = GenericXLogStart(index);
+	Page		np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+	Page		cp = GenericXLogRegisterBuffer(xs, nbuf, GENERIC_XLOG_FULL_IMAGE);
+	FrNodeItem	pitem = fr_node_get_item(np, partoff);
+	int			take,
+				i;
+
+	fr_init_page(cp, FR_CHAIN, level);
+	FrPageGetOpaque(cp)->link = pitem->chain_tail;
+	take = Max(fr_count_fitting(msgs, n, PageGetExactFreeSpace(cp)), 1);
+	for (i = 0; i < take; i++)
+		if (PageAddItem(cp, (Item) msgs[i], IndexTupleSize(msgs[i]),
+						InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
+			elog(ERROR, "failed to add message to fractal buffer page");
+	pitem->chain_tail = BufferGetBlockNumber(nbuf);
+	pitem->chain_pages++;
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(nbuf);
+	return take;
+}
+
+/*
+ * Append messages to the chain of the partition starting at 'partoff' of
+ * the node in 'nodebuf', which the caller holds exclusively locked.  The
+ * current tail page is filled first; then new chain pages are linked, each
+ * logged together with the node page that now points at it.
+ */
+void
+fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
+				IndexTuple *msgs, int nmsgs)
+{
+	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
+	int			i = 0;
+
+	if (tail != InvalidBlockNumber)
+	{
+		Buffer		tbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
+
+		i = fr_count_fitting(msgs, nmsgs, PageGetExactFreeSpace(BufferGetPage(tbuf)));
+		fr_page_add_items(index, tbuf, msgs, NULL, i);
+		UnlockReleaseBuffer(tbuf);
+	}
+	while (i < nmsgs)
+		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, nmsgs - i);
+}
+
+/*
+ * Free the chain of the partition at 'partoff' after its messages were
+ * applied.  Up to three pages are freed per WAL record, newest first, each
+ * record also moving the partition's tail pointer to the next surviving
+ * page, so the chain is valid after every record.
+ */
+void
+fr_chain_release(Relation index, Buffer nodebuf, OffsetNumber partoff,
+				 BlockNumber *blocks, int nblocks)
+{
+	int			i = 0;
+
+	while (i < nblocks)
+	{
+		int			n = Min(3, nblocks - i);
+		Buffer		bufs[3];
+		GenericXLogState *xs;
+		FrNodeItem	pitem;
+		int			k;
+
+		for (k = 0; k < n; k++)
+			bufs[k] = fr_read_buffer(index, blocks[i + k], BUFFER_LOCK_EXCLUSIVE);
+		xs = GenericXLogStart(index);
+		pitem = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), partoff);
+		for (k = 0; k < n; k++)
+			fr_free_page_in_place(GenericXLogRegisterBuffer(xs, bufs[k], 0));
+		pitem->chain_tail = (i + n < nblocks) ? blocks[i + n] : InvalidBlockNumber;
+		pitem->chain_pages = nblocks - i - n;
+		GenericXLogFinish(xs);
+		for (k = 0; k < n; k++)
+		{
+			UnlockReleaseBuffer(bufs[k]);
+			fr_record_free_page(index, blocks[i + k]);
+		}
+		i += n;
+	}
+}

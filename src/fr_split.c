@@ -1,0 +1,656 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_split.c
+ *	  Splits of the fractal index: leaf rewrites and splits during a flush,
+ *	  node splits (at a partition boundary), root growth, the root leaf
+ *	  split, and partition splits.
+ *
+ * Every structural change is top-down: a page is split while its parent is
+ * held exclusively, and the root grows under the metapage lock, so no state
+ * is ever "half split".  Each split is one generic WAL record of at most
+ * four pages (src/fr_xlog.h lists them).  Callers hold the flush lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+/* ------------------------------------------------------------------------
+ * Leaf rewrite and split (during a flush)
+ * ------------------------------------------------------------------------
+ */
+
+/* does items[0..n) fit in one (non-root) leaf? */
+static bool
+fr_leaf_fits(FrState *state, IndexTuple *items, int n)
+{
+	return fr_leaf_max_prefix(state, items, n, FrPageUsable) == n;
+}
+
+/* Cut points for filling pages from the left to fillfactor (sequential keys). */
+static int
+fr_leaf_cut_fill(FrState *state, IndexTuple *merged, int n, int *cuts)
+{
+	Size		target = FrPageUsable * state->fillfactor / 100;
+	int			pos = 0,
+				k;
+
+	for (k = 1; k <= 3; k++)
+	{
+		int			take = fr_leaf_max_prefix(state, merged + pos, n - pos,
+											  k == 3 ? FrPageUsable : target);
+
+		if (pos + take >= n)
+			return (take == n - pos && fr_leaf_fits(state, merged + pos, n - pos)) ? k : 0;
+		pos += take;
+		if (k < 3)
+			cuts[k - 1] = pos;
+	}
+	return 0;
+}
+
+/* Cut points giving k pages equal shares of the raw bytes; false if none fit. */
+static bool
+fr_leaf_cut_even(FrState *state, IndexTuple *merged, int n, int k, int *cuts)
+{
+	Size		total = 0,
+				cum = 0;
+	int			i,
+				c = 0;
+
+	for (i = 0; i < n; i++)
+		total += IndexTupleSize(merged[i]);
+	for (i = 0; i < n && c < k - 1; i++)
+	{
+		cum += IndexTupleSize(merged[i]);
+		if (cum * k >= total * (c + 1) && i + 1 < n)
+			cuts[c++] = i + 1;
+	}
+	if (c < k - 1)
+		return false;
+	for (i = 0; i < k; i++)
+	{
+		int			from = (i == 0) ? 0 : cuts[i - 1];
+		int			to = (i == k - 1) ? n : cuts[i];
+
+		if (to <= from || !fr_leaf_fits(state, merged + from, to - from))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Cut merged[0..n) into at most three leaves; returns the number of pages
+ * (cuts[] gets the start of pages 2 and 3) or 0 if three are not enough.
+ * Appending at the node's right end (sequential keys) fills pages to
+ * fillfactor from the left; otherwise pages get equal shares of the raw
+ * bytes, so a page split by a random batch is left half empty, as in a
+ * B-tree.
+ */
+static int
+fr_leaf_plan(FrState *state, IndexTuple *merged, int n, bool rightmost,
+			 int *cuts)
+{
+	int			k;
+
+	if (fr_leaf_fits(state, merged, n))
+		return 1;
+	if (rightmost)
+		return fr_leaf_cut_fill(state, merged, n, cuts);
+	for (k = 2; k <= 3; k++)
+		if (fr_leaf_cut_even(state, merged, n, k, cuts))
+			return k;
+	return 0;
+}
+
+/* merge sorted old[0..nold) and newi[0..take) into 'merged'; returns count */
+static int
+fr_merge_entries(FrState *state, IndexTuple *old, int nold,
+				 IndexTuple *newi, int take, IndexTuple *merged)
+{
+	int			i = 0,
+				j = 0,
+				n = 0;
+
+	while (i < nold || j < take)
+	{
+		if (j >= take ||
+			(i < nold && fr_compare_tuples(state, old[i], newi[j]) < 0))
+			merged[n++] = old[i++];
+		else
+			merged[n++] = newi[j++];
+	}
+	return n;
+}
+
+/*
+ * Plan a leaf rewrite: merge old entries with the longest prefix of
+ * newi[0..nn) (halving it) whose result fits in at most three pages.
+ * Fills merged/nmerged/cuts and returns the number of pages, with *take
+ * set to the prefix length; returns 0 when not even one new entry fits.
+ */
+static int
+fr_leaf_plan_merge(FrState *state, IndexTuple *old, int nold, IndexTuple *newi,
+				   int nn, bool rightmost, IndexTuple *merged, int *nmerged,
+				   int *cuts, int *take)
+{
+	for (*take = nn; *take > 0; *take = (*take > 1) ? *take / 2 : 0)
+	{
+		int			npages;
+
+		*nmerged = fr_merge_entries(state, old, nold, newi, *take, merged);
+		npages = fr_leaf_plan(state, merged, *nmerged, rightmost, cuts);
+		if (npages > 0)
+			return npages;
+	}
+	return 0;
+}
+
+/*
+ * Write the planned leaf pages: the leaf in 'lbuf' gets merged[0..cuts[0])
+ * and each new page the next piece, its pivot added to the node after
+ * 'off'.  One record: node (when split), leaf, new leaves.
+ */
+static void
+fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
+			  IndexTuple *merged, int nmerged, int npages, int *cuts,
+			  FrNodeItem *pitems, Size *pitem_sz)
+{
+	Buffer		newbufs[2] = {InvalidBuffer, InvalidBuffer};
+	GenericXLogState *xs;
+	Page		np,
+				lp;
+	int			k;
+
+	for (k = 0; k < npages - 1; k++)
+	{
+		newbufs[k] = fr_new_buffer(state->index);
+		pitems[k]->child = BufferGetBlockNumber(newbufs[k]);
+	}
+	xs = GenericXLogStart(state->index);
+	np = (npages > 1) ? GenericXLogRegisterBuffer(xs, nodebuf, 0) : NULL;
+	lp = GenericXLogRegisterBuffer(xs, lbuf, GENERIC_XLOG_FULL_IMAGE);
+	fr_init_page(lp, FR_LEAF, 0);
+	if (!fr_leaf_fill(state, lp, merged, npages > 1 ? cuts[0] : nmerged, true))
+		elog(ERROR, "fractal leaf rewrite does not fit");
+	for (k = 0; k < npages - 1; k++)
+	{
+		Page		rp = GenericXLogRegisterBuffer(xs, newbufs[k], GENERIC_XLOG_FULL_IMAGE);
+		int			to = (k + 1 < npages - 1) ? cuts[k + 1] : nmerged;
+
+		fr_init_page(rp, FR_LEAF, 0);
+		if (!fr_leaf_fill(state, rp, merged + cuts[k], to - cuts[k], true))
+			elog(ERROR, "fractal leaf split does not fit");
+		if (PageAddItem(np, (Item) pitems[k], pitem_sz[k], off + 1 + k,
+						false, false) == InvalidOffsetNumber)
+			elog(ERROR, "failed to add pivot to fractal node");
+	}
+	GenericXLogFinish(xs);
+	for (k = 0; k < npages - 1; k++)
+		UnlockReleaseBuffer(newbufs[k]);
+}
+
+/*
+ * Rewrite the leaf in 'lbuf' (child 'off' of the level-1 node in 'nodebuf';
+ * both held exclusively) with its entries old[0..nold) merged with as many
+ * of the sorted new entries newi[0..nn) as fit in at most three pages,
+ * splitting it when needed.  Returns how many new entries were taken, or -1
+ * when the node has no room for the new pivots.
+ *
+ * A compressed leaf can hold more than three plain pages' worth of
+ * entries: when compression has since been switched off and the plain form
+ * cannot take even one new entry, the leaf is rewritten compressed all the
+ * same (REINDEX rewrites everything with the current setting).
+ */
+int
+fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
+				IndexTuple *old, int nold, IndexTuple *newi, int nn)
+{
+	Page		npage = BufferGetPage(nodebuf);
+	IndexTuple *merged = palloc(sizeof(IndexTuple) * (nold + nn));
+	FrNodeItem	pitems[2] = {NULL, NULL};
+	Size		pitem_sz[2] = {0, 0};
+	Size		pivots_size = 0;
+	FrState		zstate = *state;
+	bool		rightmost;
+	int			nmerged = 0,
+				cuts[2],
+				take,
+				npages,
+				k;
+
+	/* plan: how many new entries fit, in how many pages */
+	rightmost = (off == PageGetMaxOffsetNumber(npage)) &&
+		(nold == 0 || fr_compare_tuples(state, newi[0], old[nold - 1]) > 0);
+	npages = fr_leaf_plan_merge(state, old, nold, newi, nn, rightmost,
+								merged, &nmerged, cuts, &take);
+	if (npages == 0 && state->compression == FR_COMPRESSION_NONE)
+	{
+		zstate.compression = FR_COMPRESSION_ZSTD;
+		npages = fr_leaf_plan_merge(&zstate, old, nold, newi, nn, rightmost,
+									merged, &nmerged, cuts, &take);
+	}
+	if (npages == 0)
+		elog(ERROR, "fractal leaf %u cannot take a single new entry",
+			 BufferGetBlockNumber(lbuf));
+
+	/* room for the new pivots in the node? */
+	for (k = 0; k < npages - 1; k++)
+	{
+		pitems[k] = fr_make_node_item(merged[cuts[k]], InvalidBlockNumber, 0,
+									  &pitem_sz[k]);
+		pivots_size += pitem_sz[k] + sizeof(ItemIdData);
+	}
+	if (pivots_size > PageGetExactFreeSpace(npage))
+		return -1;
+
+	/* write */
+	fr_leaf_write(&zstate, nodebuf, off, lbuf, merged, nmerged, npages, cuts,
+				  pitems, pitem_sz);
+	return take;
+}
+
+/* ------------------------------------------------------------------------
+ * Node splits and root growth
+ * ------------------------------------------------------------------------
+ */
+
+/* a palloc'd copy of a node's items, 1-based like the offsets */
+typedef struct FrNodeCopy
+{
+	FrNodeItem *items;
+	Size	   *sizes;
+	OffsetNumber maxoff;
+	uint16		level;
+} FrNodeCopy;
+
+static void
+fr_node_copy(Page page, FrNodeCopy *copy)
+{
+	OffsetNumber off;
+
+	copy->maxoff = PageGetMaxOffsetNumber(page);
+	copy->level = FrPageGetOpaque(page)->level;
+	copy->items = palloc(sizeof(FrNodeItem) * (copy->maxoff + 1));
+	copy->sizes = palloc(sizeof(Size) * (copy->maxoff + 1));
+	for (off = FirstOffsetNumber; off <= copy->maxoff; off++)
+	{
+		ItemId		iid = PageGetItemId(page, off);
+
+		copy->sizes[off] = ItemIdGetLength(iid);
+		copy->items[off] = (FrNodeItem) palloc(copy->sizes[off]);
+		memcpy(copy->items[off], PageGetItem(page, iid), copy->sizes[off]);
+	}
+}
+
+/*
+ * The partition boundary (a PART_START item other than the first) nearest
+ * the middle of the node by bytes, or InvalidOffsetNumber if there is none.
+ */
+static OffsetNumber
+fr_node_split_point(FrNodeCopy *copy)
+{
+	OffsetNumber off,
+				best = InvalidOffsetNumber;
+	Size		total = 0,
+				cum = 0,
+				bestdiff = 0;
+
+	for (off = FirstOffsetNumber; off <= copy->maxoff; off++)
+		total += MAXALIGN(copy->sizes[off]) + sizeof(ItemIdData);
+	for (off = FirstOffsetNumber; off <= copy->maxoff; off++)
+	{
+		if (off > FirstOffsetNumber && (copy->items[off]->flags & FR_ITEM_PART_START))
+		{
+			Size		diff = (cum > total / 2) ? cum - total / 2 : total / 2 - cum;
+
+			if (best == InvalidOffsetNumber || diff < bestdiff)
+			{
+				best = off;
+				bestdiff = diff;
+			}
+		}
+		cum += MAXALIGN(copy->sizes[off]) + sizeof(ItemIdData);
+	}
+	return best;
+}
+
+/* add an item to a node page being built */
+static void
+fr_node_add(Page page, FrNodeItem item, Size size)
+{
+	if (PageAddItem(page, (Item) item, size, InvalidOffsetNumber,
+					false, false) == InvalidOffsetNumber)
+		elog(ERROR, "failed to add item to fractal node");
+}
+
+/*
+ * Rebuild the node halves: 'cp' gets items [1, best), 'rp' a minus-infinity
+ * item for the child of 'best' (keeping its chain) and items (best, maxoff].
+ */
+static void
+fr_node_write_halves(FrNodeCopy *copy, OffsetNumber best, Page cp, Page rp)
+{
+	OffsetNumber off;
+	FrNodeItem	first;
+	Size		sz;
+
+	fr_init_page(cp, FR_NODE, copy->level);
+	for (off = FirstOffsetNumber; off < best; off++)
+		fr_node_add(cp, copy->items[off], copy->sizes[off]);
+	fr_init_page(rp, FR_NODE, copy->level);
+	first = fr_make_node_item(NULL, copy->items[best]->child,
+							  FR_ITEM_PART_START, &sz);
+	first->chain_tail = copy->items[best]->chain_tail;
+	first->chain_pages = copy->items[best]->chain_pages;
+	fr_node_add(rp, first, sz);
+	for (off = best + 1; off <= copy->maxoff; off++)
+		fr_node_add(rp, copy->items[off], copy->sizes[off]);
+}
+
+/* Make 'rootp' a new root over the old root 'left' and the item 'upitem'. */
+static void
+fr_write_new_root(Page mp, Page rootp, BlockNumber rootblk, BlockNumber left,
+				  FrNodeItem upitem, Size upsz, uint16 level)
+{
+	FrMetaPage	meta = FrPageGetMeta(mp);
+	FrNodeItem	litem;
+	Size		lsz;
+
+	fr_init_page(rootp, FR_NODE | FR_ROOT, level);
+	litem = fr_make_node_item(NULL, left, FR_ITEM_PART_START, &lsz);
+	fr_node_add(rootp, litem, lsz);
+	fr_node_add(rootp, upitem, upsz);
+	meta->root = rootblk;
+	meta->height = level;
+}
+
+/*
+ * Split the node in 'cbuf' (the child at 'poff' of the node in 'pbuf', or
+ * the root when pbuf is InvalidBuffer, in which case 'metabuf' is held and
+ * a new root is made) at the partition boundary nearest its middle.  Chains
+ * belong to partitions, so they move with them and nothing is copied.  All
+ * buffers are held exclusively by the caller.  Returns false when the node
+ * has no partition boundary or the parent has no room.
+ */
+bool
+fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff, Buffer cbuf,
+			  Buffer metabuf)
+{
+	Relation	index = state->index;
+	FrNodeCopy	copy;
+	OffsetNumber best;
+	FrNodeItem	upitem;
+	Size		upsz;
+	Buffer		rbuf,
+				newroot = InvalidBuffer;
+	GenericXLogState *xs;
+	Page		cp,
+				rp;
+
+	/* choose the split point, and check the parent has room for it */
+	fr_node_copy(BufferGetPage(cbuf), &copy);
+	best = fr_node_split_point(&copy);
+	if (best == InvalidOffsetNumber)
+		return false;
+	upitem = fr_make_node_item(FrNodeItemGetPivot(copy.items[best]),
+							   InvalidBlockNumber, 0, &upsz);
+	if (BufferIsValid(pbuf) &&
+		upsz + sizeof(ItemIdData) > PageGetExactFreeSpace(BufferGetPage(pbuf)))
+		return false;
+
+	/* new pages, then one record: parent (or metapage + new root), halves */
+	rbuf = fr_new_buffer(index);
+	if (!BufferIsValid(pbuf))
+		newroot = fr_new_buffer(index);
+	upitem->child = BufferGetBlockNumber(rbuf);
+	xs = GenericXLogStart(index);
+	if (BufferIsValid(pbuf))
+	{
+		Page		pp = GenericXLogRegisterBuffer(xs, pbuf, 0);
+
+		if (PageAddItem(pp, (Item) upitem, upsz, poff + 1, false, false) == InvalidOffsetNumber)
+			elog(ERROR, "failed to add pivot to fractal node");
+	}
+	else
+	{
+		/* registration order is locking order: metapage, then new root */
+		Page		mp = GenericXLogRegisterBuffer(xs, metabuf, 0);
+		Page		rootp = GenericXLogRegisterBuffer(xs, newroot, GENERIC_XLOG_FULL_IMAGE);
+
+		fr_write_new_root(mp, rootp, BufferGetBlockNumber(newroot),
+						  BufferGetBlockNumber(cbuf), upitem, upsz, copy.level + 1);
+	}
+	cp = GenericXLogRegisterBuffer(xs, cbuf, GENERIC_XLOG_FULL_IMAGE);
+	rp = GenericXLogRegisterBuffer(xs, rbuf, GENERIC_XLOG_FULL_IMAGE);
+	fr_node_write_halves(&copy, best, cp, rp);
+	GenericXLogFinish(xs);
+
+	UnlockReleaseBuffer(rbuf);
+	if (BufferIsValid(newroot))
+		UnlockReleaseBuffer(newroot);
+	return true;
+}
+
+/*
+ * The root (exclusively locked in *cur) is short of room: grow the tree.
+ * The root is relocked under the metapage (metapage first: top-down).
+ * Returns true when the tree grew (*cur released), false otherwise with
+ * *cur exclusively locked on the current root.
+ */
+static bool
+fr_split_grow_root(FrState *state, Buffer *cur)
+{
+	Relation	index = state->index;
+	Buffer		mbuf;
+	Page		page;
+
+	UnlockReleaseBuffer(*cur);
+	mbuf = fr_read_buffer(index, FR_META_BLKNO, BUFFER_LOCK_EXCLUSIVE);
+	*cur = fr_read_buffer(index, FrPageGetMeta(BufferGetPage(mbuf))->root,
+						  BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(*cur);
+	if (FrPageIsRoot(page) && FrPageIsNode(page) &&
+		PageGetExactFreeSpace(page) < FR_NODE_SPLIT_FREE &&
+		fr_split_node(state, InvalidBuffer, InvalidOffsetNumber, *cur, mbuf))
+	{
+		/* fr_split_node rebuilt the old root as an ordinary node */
+		UnlockReleaseBuffer(*cur);
+		UnlockReleaseBuffer(mbuf);
+		return true;
+	}
+	UnlockReleaseBuffer(mbuf);
+	return false;
+}
+
+/*
+ * Walk from the root toward 'key' down to 'level', splitting every node on
+ * the way that is short of room, each while its parent is held exclusively
+ * (lock coupling).  The root is split by growing the tree under the
+ * metapage lock.  Caller holds the flush lock and no buffer locks.
+ */
+void
+fr_split_descend(FrState *state, IndexTuple key, int level)
+{
+	Relation	index = state->index;
+	Buffer		cur;
+	Page		page;
+
+	/* lock the root; grow the tree while the root is short of room */
+	for (;;)
+	{
+		FrMetaPageData meta = fr_get_meta(index);
+
+		CHECK_FOR_INTERRUPTS();
+		if ((int) meta.height < level || meta.height == 0)
+			return;
+		cur = fr_read_buffer(index, meta.root, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(cur);
+		if (!FrPageIsRoot(page))
+			UnlockReleaseBuffer(cur);
+		else if (PageGetExactFreeSpace(page) >= FR_NODE_SPLIT_FREE ||
+				 !fr_split_grow_root(state, &cur))
+			break;
+	}
+
+	/* descend with exclusive lock coupling, splitting short children */
+	page = BufferGetPage(cur);
+	while (FrPageIsNode(page) && FrPageGetOpaque(page)->level > level)
+	{
+		OffsetNumber off = fr_node_find_child(state, page, key);
+		Buffer		child = fr_read_buffer(index, fr_node_get_item(page, off)->child,
+										   BUFFER_LOCK_EXCLUSIVE);
+		Page		cpage = BufferGetPage(child);
+
+		if (FrPageIsNode(cpage) &&
+			PageGetExactFreeSpace(cpage) < FR_NODE_SPLIT_FREE &&
+			fr_split_node(state, cur, off, child, InvalidBuffer))
+		{
+			UnlockReleaseBuffer(child);
+			continue;			/* re-route at 'cur' */
+		}
+		UnlockReleaseBuffer(cur);
+		cur = child;
+		page = cpage;
+	}
+	UnlockReleaseBuffer(cur);
+}
+
+/*
+ * After a partition's chain was emptied, split it if it covers too many
+ * children.  The limit is the partition_children option, lowered for wide
+ * pivots so that a full node always has several partitions to split at.
+ */
+void
+fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
+{
+	Page		page = BufferGetPage(nodebuf);
+	OffsetNumber end = fr_node_partition_end(page, start);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	int			count = end - start;
+	Size		used = FrPageUsable - PageGetExactFreeSpace(page);
+	int			capacity = (int) (FrPageUsable / Max(used / maxoff, 1));
+	int			limit = Min(state->partition_children, Max(capacity / 4, 1));
+	int			nparts,
+				p;
+	GenericXLogState *xs;
+	Page		np;
+
+	if (count <= limit)
+		return;
+	nparts = (count + limit - 1) / limit;
+	xs = GenericXLogStart(state->index);
+	np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+	for (p = 1; p < nparts; p++)
+	{
+		OffsetNumber o = start + (OffsetNumber) ((long) count * p / nparts);
+		FrNodeItem	item = fr_node_get_item(np, o);
+
+		item->flags |= FR_ITEM_PART_START;
+		item->chain_tail = InvalidBlockNumber;
+		item->chain_pages = 0;
+	}
+	GenericXLogFinish(xs);
+}
+
+/* ------------------------------------------------------------------------
+ * The root leaf split
+ * ------------------------------------------------------------------------
+ */
+
+/* the split point of a root leaf's entries: about half the bytes each side */
+static int
+fr_root_leaf_split_point(IndexTuple *items, int n)
+{
+	Size		total = 0,
+				cum = 0;
+	int			i,
+				split = 0;
+
+	for (i = 0; i < n; i++)
+		total += fr_item_space(items[i]);
+	while (split < n - 1 && cum + fr_item_space(items[split]) <= total / 2)
+		cum += fr_item_space(items[split++]);
+	return Max(split, 1);
+}
+
+/*
+ * Split the full root leaf in 'lbuf' under a new level-1 root.  One record:
+ * metapage, new root, old leaf, new leaf.
+ */
+static void
+fr_split_root_leaf_locked(FrState *state, Buffer mbuf, Buffer lbuf)
+{
+	Relation	index = state->index;
+	Page		lpage = BufferGetPage(lbuf);
+	int			n = PageGetMaxOffsetNumber(lpage);
+	IndexTuple *items = palloc(sizeof(IndexTuple) * n);
+	Buffer		rbuf,
+				rootbuf;
+	FrNodeItem	right;
+	Size		rsz;
+	GenericXLogState *xs;
+	Page		mp,
+				rootp,
+				lp,
+				rp;
+	int			i,
+				split;
+
+	for (i = 0; i < n; i++)
+		items[i] = CopyIndexTuple((IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, i + 1)));
+	split = fr_root_leaf_split_point(items, n);
+
+	rbuf = fr_new_buffer(index);
+	rootbuf = fr_new_buffer(index);
+	right = fr_make_node_item(items[split], BufferGetBlockNumber(rbuf), 0, &rsz);
+
+	xs = GenericXLogStart(index);
+	mp = GenericXLogRegisterBuffer(xs, mbuf, 0);
+	rootp = GenericXLogRegisterBuffer(xs, rootbuf, GENERIC_XLOG_FULL_IMAGE);
+	lp = GenericXLogRegisterBuffer(xs, lbuf, GENERIC_XLOG_FULL_IMAGE);
+	rp = GenericXLogRegisterBuffer(xs, rbuf, GENERIC_XLOG_FULL_IMAGE);
+	fr_write_new_root(mp, rootp, BufferGetBlockNumber(rootbuf),
+					  BufferGetBlockNumber(lbuf), right, rsz, 1);
+	fr_init_page(lp, FR_LEAF, 0);
+	fr_init_page(rp, FR_LEAF, 0);
+	/* plain, like every leaf that can become a root leaf again */
+	if (!fr_leaf_fill(state, lp, items, split, false) ||
+		!fr_leaf_fill(state, rp, items + split, n - split, false))
+		elog(ERROR, "fractal root leaf split does not fit");
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(rbuf);
+	UnlockReleaseBuffer(rootbuf);
+}
+
+/*
+ * The root is a leaf too full for 'itup': split it under a new level-1
+ * root, unless another backend did first.  Takes the flush lock (waiting,
+ * with no buffer locks held) because entries move.
+ */
+void
+fr_split_root_leaf(FrState *state, IndexTuple itup)
+{
+	Relation	index = state->index;
+	Buffer		mbuf,
+				lbuf;
+	Page		lpage;
+
+	fr_flush_lock(index, ShareLock, true);
+	mbuf = fr_read_buffer(index, FR_META_BLKNO, BUFFER_LOCK_EXCLUSIVE);
+	lbuf = fr_read_buffer(index, FrPageGetMeta(BufferGetPage(mbuf))->root,
+						  BUFFER_LOCK_EXCLUSIVE);
+	lpage = BufferGetPage(lbuf);
+	if (FrPageIsRoot(lpage) && FrPageIsLeaf(lpage) &&
+		PageGetFreeSpace(lpage) < MAXALIGN(IndexTupleSize(itup)))
+		fr_split_root_leaf_locked(state, mbuf, lbuf);
+	UnlockReleaseBuffer(lbuf);
+	UnlockReleaseBuffer(mbuf);
+	fr_flush_unlock(index, ShareLock);
+}

@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_xlog.h
+ *	  WAL records of the fractal index.
+ *
+ * Two forms of WAL are written (src/README.md section 6):
+ *
+ * 1. Records of the custom resource manager "fractal" (FR_RMGR_ID), only
+ *	  when the library was loaded through shared_preload_libraries.  They are
+ *	  defined here.
+ *
+ * 2. Generic WAL (access/generic_xlog.h) for everything else, at most four
+ *	  pages a record, registered top-down (parent before child, metapage
+ *	  first).  The steps, and the pages each registers:
+ *
+ *	  step								pages (in registration order)
+ *	  --------------------------------	--------------------------------------
+ *	  append to a chain tail (*)		tail page
+ *	  insert into a leaf in place (*)	leaf
+ *	  new chain page					node, new chain page (full image)
+ *	  leaf rewrite / split in a flush	node (only when split), leaf (full
+ *										image), up to 2 new leaves (full image)
+ *	  node split						parent, node (full image), new node
+ *										(full image)
+ *	  root growth						metapage, new root (full image), old
+ *										root (full image), new sibling (full)
+ *	  root leaf split					metapage, new root, old leaf, new leaf
+ *										(all full images but the metapage)
+ *	  free flushed chain pages			node, up to 3 chain pages
+ *	  partition split					node
+ *	  VACUUM deletion					one leaf or chain page
+ *	  VACUUM leaf unlink				level-1 node, leaf
+ *
+ *	  (*) written as XLOG_FR_ADD_ITEMS below when the resource manager is
+ *	  registered.
+ *
+ *	  CREATE INDEX logs the whole relation with log_newpage_range; the init
+ *	  fork of an unlogged index is written with smgr and log_newpage.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FR_XLOG_H
+#define FR_XLOG_H
+
+#include "access/xlogreader.h"
+#include "lib/stringinfo.h"
+
+/* the resource manager id; see the PostgreSQL wiki's registry before release */
+#define FR_RMGR_ID				RM_EXPERIMENTAL_ID
+
+/* record types (high 4 bits of xl_info) */
+#define XLOG_FR_ADD_ITEMS		0x10
+
+/*
+ * XLOG_FR_ADD_ITEMS: index tuples added to one page, a chain tail (appended
+ * at the end) or a plain leaf (each at a given offset).
+ *
+ * Backup block 0: the page.  Its block data: when has_offsets, ntuples
+ * OffsetNumbers (each refers to the page as changed by the tuples before
+ * it), then the ntuples index tuples, concatenated.
+ */
+typedef struct xl_fr_add_items
+{
+	uint16		ntuples;
+	bool		has_offsets;	/* false: every tuple appended at the end */
+} xl_fr_add_items;
+
+#define SizeOfFrAddItems	(offsetof(xl_fr_add_items, has_offsets) + sizeof(bool))
+
+#endif							/* FR_XLOG_H */
