@@ -199,7 +199,8 @@ fr_build_add_entry(FrBuildState *bs, IndexTuple itup)
  * Build the internal levels above 'lower' until one page remains; returns
  * the root block and sets *height.  Nodes are packed to fillfactor (but
  * always leave FR_NODE_SPLIT_FREE free so the first flushes do not split
- * them at once), with a partition boundary every partition_children items.
+ * them at once), with a partition boundary every fr_partition_limit items
+ * (partition_children, fewer for wide pivots), as the runtime keeps them.
  */
 static BlockNumber
 fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
@@ -218,7 +219,8 @@ fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
 		level++;
 		while (i < lower->n)
 		{
-			int			nitems = 0;
+			int			nitems = 0,
+						inpart = 0;
 			IndexTuple	first = lower->firsts[i];
 
 			fr_init_page(page, FR_NODE, level);
@@ -226,12 +228,16 @@ fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
 			{
 				Size		sz;
 				FrNodeItem	item;
-				uint16		flags = 0;
 
-				if (nitems % bs->state.partition_children == 0)
-					flags |= FR_ITEM_PART_START;
 				item = fr_make_node_item(nitems == 0 ? NULL : lower->firsts[i],
-										 lower->blocks[i], flags, &sz);
+										 lower->blocks[i], 0, &sz);
+				/* a partition boundary as the runtime limit would put it */
+				if (nitems == 0 ||
+					inpart >= fr_partition_limit(&bs->state, MAXALIGN(sz) + sizeof(ItemIdData)))
+				{
+					item->flags |= FR_ITEM_PART_START;
+					inpart = 0;
+				}
 				if (nitems >= 2 &&
 					PageGetExactFreeSpace(page) < sz + sizeof(ItemIdData) + FR_NODE_SPLIT_FREE + 64)
 				{
@@ -243,6 +249,7 @@ fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
 					elog(ERROR, "failed to add item to fractal node during build");
 				pfree(item);
 				nitems++;
+				inpart++;
 				i++;
 			}
 			if (i == lower->n && upper.n == 0)

@@ -61,6 +61,26 @@ fr_run_end(FrState *state, Page page, OffsetNumber next, IndexTuple *msgs,
 }
 
 /*
+ * While bulk delete flushes (state->vac_callback set, see fr_vacuum.c), drop
+ * from items[0..n) the entries it reports dead, before they move.  Returns
+ * how many are left.
+ */
+static int
+fr_flush_drop_dead(FrState *state, IndexTuple *items, int n)
+{
+	int			i,
+				k = 0;
+
+	if (state->vac_callback == NULL)
+		return n;
+	for (i = 0; i < n; i++)
+		if (!state->vac_callback(&items[i]->t_tid, state->vac_callback_state))
+			items[k++] = items[i];
+	state->vac_removed += n - k;
+	return k;
+}
+
+/*
  * Apply sorted, duplicate-free messages msgs[0..n) to the leaf child at
  * 'off' of the level-1 node in 'nodebuf' (held exclusively).
  *
@@ -132,6 +152,7 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		for (k = 0; k < nold; k++)
 			old[k] = CopyIndexTuple(view.items[k]);
 		fr_leaf_view_release(&view);
+		nold = fr_flush_drop_dead(state, old, nold);
 		take = fr_leaf_rewrite(state, nodebuf, off, lbuf, old, nold, newi, nn);
 		consumed = (take < 0) ? -1 : (take == nn) ? n : newidx[take];
 	}
@@ -191,6 +212,32 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 }
 
 /*
+ * A flush of the partition at 'partoff' stopped because the node has no
+ * room for more pivots, after applying a prefix of its sorted messages; the
+ * rest, rest[0..nrest), route to the child 'at' and those after it.  Shrink
+ * the chain (blocks[0..nblocks)) to just the rest, and when 'at' is not the
+ * partition's first child move the partition start (and chain) to 'at':
+ * the children before it are fully flushed, so they form a partition with
+ * an empty chain, which may then be split further.  This way a flush always
+ * makes progress and always leaves a partition boundary at which the full
+ * node can be split, whatever the key width.
+ */
+static void
+fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+				 BlockNumber *blocks, int nblocks, IndexTuple *rest, int nrest)
+{
+	OffsetNumber at = fr_node_find_child(state, BufferGetPage(nodebuf), rest[0]);
+
+	fr_chain_replace(state->index, nodebuf, partoff, blocks, nblocks,
+					 rest, nrest);
+	if (at > partoff)
+	{
+		fr_partition_split_at(state, nodebuf, partoff, at);
+		fr_partition_maybe_split(state, nodebuf, partoff);
+	}
+}
+
+/*
  * Flush the chain of the partition starting at 'partoff' of the node in
  * 'nodebuf' (held exclusively) into its children.
  */
@@ -213,6 +260,7 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	/* read, sort and dedup the whole chain */
 	msgs = fr_read_chain(index, fr_node_get_item(page, partoff), &nmsgs,
 						 &blocks, &nblocks);
+	nmsgs = fr_flush_drop_dead(state, msgs, nmsgs);
 	fr_sort_entries(state, msgs, nmsgs);
 	nmsgs = fr_dedup_sorted(state, msgs, nmsgs);
 
@@ -229,7 +277,11 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 			consumed = fr_node_apply(state, nodebuf, off, msgs + i, j - i, res);
 		if (consumed < 0)
 		{
+			/* the node is full: keep what is left, and have it split */
 			res->node_full = true;
+			if (i > 0)
+				fr_flush_partial(state, nodebuf, partoff, blocks, nblocks,
+								 msgs + i, nmsgs - i);
 			return;
 		}
 		i += consumed;

@@ -221,6 +221,20 @@ fr_node_over_budget(FrState *state, Page page)
 	return fr_node_buffer_pages(page) > fr_node_budget(state, page);
 }
 
+/*
+ * The most children a partition may have when node items take 'item_space'
+ * bytes each (line pointer included): the partition_children option,
+ * lowered for wide pivots to a quarter of what a node holds, so that a full
+ * node always has several partitions to split at.
+ */
+int
+fr_partition_limit(FrState *state, Size item_space)
+{
+	int			capacity = (int) (FrPageUsable / Max(item_space, 1));
+
+	return Min(state->partition_children, Max(capacity / 4, 1));
+}
+
 /* The partition with the most chain pages (InvalidOffsetNumber if none). */
 OffsetNumber
 fr_fullest_partition(Page page)
@@ -437,5 +451,60 @@ fr_chain_release(Relation index, Buffer nodebuf, OffsetNumber partoff,
 			fr_record_free_page(index, blocks[i + k]);
 		}
 		i += n;
+	}
+}
+
+/*
+ * Replace the chain of the partition at 'partoff' (node held exclusively),
+ * whose pages are blocks[0..nblocks) newest first, by a chain holding only
+ * msgs[0..n) (n > 0): the part of a flush that could not be applied.
+ *
+ * Copy before delete, as in a flush: the messages are first written to new
+ * pages linked in front of the old ones (each record: node + new page);
+ * then the old pages are cut off the oldest new page and freed, two per
+ * record (node, oldest new page, old pages), the cut moving down the chain
+ * so it stays valid after every record.  Every message of the old chain is
+ * in msgs or already in a child, so nothing is lost at any point.
+ */
+void
+fr_chain_replace(Relation index, Buffer nodebuf, OffsetNumber partoff,
+				 BlockNumber *blocks, int nblocks, IndexTuple *msgs, int n)
+{
+	BlockNumber oldest_new;
+	int			i = 0;
+
+	/* write the messages to new pages in front of the chain */
+	i = fr_chain_add_page(index, nodebuf, partoff, msgs, n);
+	oldest_new = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
+	while (i < n)
+		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, n - i);
+
+	/* cut off and free the old pages */
+	for (i = 0; i < nblocks;)
+	{
+		int			k = Min(2, nblocks - i),
+					j;
+		Buffer		nbuf = fr_read_buffer(index, oldest_new, BUFFER_LOCK_EXCLUSIVE);
+		Buffer		bufs[2];
+		GenericXLogState *xs;
+		FrNodeItem	pitem;
+
+		for (j = 0; j < k; j++)
+			bufs[j] = fr_read_buffer(index, blocks[i + j], BUFFER_LOCK_EXCLUSIVE);
+		xs = GenericXLogStart(index);
+		pitem = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), partoff);
+		FrPageGetOpaque(GenericXLogRegisterBuffer(xs, nbuf, 0))->link =
+			(i + k < nblocks) ? blocks[i + k] : InvalidBlockNumber;
+		for (j = 0; j < k; j++)
+			fr_free_page_in_place(GenericXLogRegisterBuffer(xs, bufs[j], 0));
+		pitem->chain_pages -= k;
+		GenericXLogFinish(xs);
+		UnlockReleaseBuffer(nbuf);
+		for (j = 0; j < k; j++)
+		{
+			UnlockReleaseBuffer(bufs[j]);
+			fr_record_free_page(index, blocks[i + j]);
+		}
+		i += k;
 	}
 }

@@ -523,9 +523,8 @@ fr_split_descend(FrState *state, IndexTuple key, int level)
 }
 
 /*
- * After a partition's chain was emptied, split it if it covers too many
- * children.  The limit is the partition_children option, lowered for wide
- * pivots so that a full node always has several partitions to split at.
+ * After a partition's chain was emptied, split it if it covers more
+ * children than fr_partition_limit allows for the node's average item.
  */
 void
 fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
@@ -535,8 +534,7 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 	int			count = end - start;
 	Size		used = FrPageUsable - PageGetExactFreeSpace(page);
-	int			capacity = (int) (FrPageUsable / Max(used / maxoff, 1));
-	int			limit = Min(state->partition_children, Max(capacity / 4, 1));
+	int			limit = fr_partition_limit(state, used / maxoff);
 	int			nparts,
 				p;
 	GenericXLogState *xs;
@@ -556,6 +554,30 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 		item->chain_tail = InvalidBlockNumber;
 		item->chain_pages = 0;
 	}
+	GenericXLogFinish(xs);
+}
+
+/*
+ * Move the start of the partition at 'start' to its item 'at' (start < at),
+ * taking the chain along: the chain must hold only messages routing to
+ * 'at' or later (a partial flush left just those).  Items [start, at) form
+ * a partition of their own, with an empty chain.  One record: node.
+ */
+void
+fr_partition_split_at(FrState *state, Buffer nodebuf, OffsetNumber start,
+					  OffsetNumber at)
+{
+	GenericXLogState *xs = GenericXLogStart(state->index);
+	Page		np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+	FrNodeItem	left = fr_node_get_item(np, start);
+	FrNodeItem	right = fr_node_get_item(np, at);
+
+	Assert(start < at && !(right->flags & FR_ITEM_PART_START));
+	right->flags |= FR_ITEM_PART_START;
+	right->chain_tail = left->chain_tail;
+	right->chain_pages = left->chain_pages;
+	left->chain_tail = InvalidBlockNumber;
+	left->chain_pages = 0;
 	GenericXLogFinish(xs);
 }
 

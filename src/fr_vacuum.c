@@ -4,11 +4,12 @@
  *	  VACUUM support of the fractal index.
  *
  * ambulkdelete holds the flush lock exclusively for its whole scan, so no
- * flush or leaf split can move an entry from a page it has not scanned yet
- * to one it has; inserts keep appending to buffer chains meanwhile (their
- * TIDs are new, never in the dead set).  It then visits every page in
- * physical order and removes dead TIDs from leaves and from every buffer
- * page alike.
+ * other backend can move an entry from a page it has not scanned yet to one
+ * it has; inserts keep appending to buffer chains meanwhile (their TIDs are
+ * new, never in the dead set), and bulk delete itself flushes the root when
+ * they push it over budget, dropping dead entries from everything it moves.
+ * It visits every page in physical order and removes dead TIDs from leaves
+ * and from every buffer page alike.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +21,7 @@
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "storage/indexfsm.h"
+#include "storage/lmgr.h"
 #include "utils/rel.h"
 
 #include "fractal.h"
@@ -35,7 +37,6 @@
  */
 static int
 fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
-						  IndexBulkDeleteCallback callback, void *callback_state,
 						  IndexBulkDeleteResult *stats)
 {
 	Relation	index = state->index;
@@ -47,16 +48,9 @@ fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
 	static const int levels[] = {0, 9, FR_MAX_COMPRESSION_LEVEL};
 
 	fr_leaf_view(index, page, blkno, &view);
-	if (!callback)
-	{
-		int			n = view.n;
-
-		fr_leaf_view_release(&view);
-		return n;
-	}
 	keep = palloc(sizeof(IndexTuple) * Max(view.n, 1));
 	for (i = 0; i < view.n; i++)
-		if (!callback(&view.items[i]->t_tid, callback_state))
+		if (!state->vac_callback(&view.items[i]->t_tid, state->vac_callback_state))
 			keep[nkeep++] = view.items[i];
 	if (nkeep < view.n)
 	{
@@ -90,113 +84,169 @@ fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
 		}
 		stats->tuples_removed += view.n - nkeep;
 	}
+	pfree(keep);
 	fr_leaf_view_release(&view);
 	return nkeep;
 }
 
 /*
- * Scan every page; with a callback, delete the entries it reports dead.
- * Fills the whole-index fields of 'stats' and adds to tuples_removed.
+ * Remove dead entries from the plain leaf or buffer page in 'buf'
+ * (exclusively locked).  Returns the entries left.
+ */
+static int
+fr_vacuum_plain_page(FrState *state, Buffer buf, IndexBulkDeleteResult *stats)
+{
+	Page		page = BufferGetPage(buf);
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber *dead = palloc(sizeof(OffsetNumber) * Max(maxoff, 1));
+	int			ndead = 0;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		IndexTuple	it = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+
+		if (state->vac_callback(&it->t_tid, state->vac_callback_state))
+			dead[ndead++] = off;
+	}
+	if (ndead > 0)
+	{
+		GenericXLogState *xs = GenericXLogStart(state->index);
+
+		PageIndexMultiDelete(GenericXLogRegisterBuffer(xs, buf, 0), dead, ndead);
+		GenericXLogFinish(xs);
+		stats->tuples_removed += ndead;
+	}
+	pfree(dead);
+	return maxoff - ndead;
+}
+
+/*
+ * The relation's size.  Taken under the relation extension lock, as
+ * nbtree's btvacuumscan does: a backend extending the index holds that
+ * lock until it has the new page exclusively locked, so every page below
+ * the size we see is either initialised or locked by its creator (and we
+ * wait for it), never a new page we might wrongly record as free.
+ */
+static BlockNumber
+fr_vacuum_nblocks(Relation index)
+{
+	bool		needLock = !RELATION_IS_LOCAL(index);
+	BlockNumber nblocks;
+
+	if (needLock)
+		LockRelationForExtension(index, ExclusiveLock);
+	nblocks = RelationGetNumberOfBlocks(index);
+	if (needLock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+	return nblocks;
+}
+
+/*
+ * Flush the root on behalf of the inserts, if it went over budget while
+ * bulk delete holds the flush lock (inserts skip flushing meanwhile).  The
+ * flush runs with state->vac_callback set, so every entry it moves is
+ * checked and dead ones are dropped on the way: an entry moved from a page
+ * not yet scanned into one already scanned is clean, which is what the
+ * physical scan's argument needs (src/README.md section 8).
+ */
+static void
+fr_vacuum_flush_backlog(FrState *state, bool *flushed)
+{
+	BlockNumber root = fr_get_root(state->index, NULL, true);
+	Buffer		buf = fr_read_buffer(state->index, root, BUFFER_LOCK_SHARE);
+	Page		page = BufferGetPage(buf);
+	bool		over = FrPageIsRoot(page) && FrPageIsNode(page) &&
+		fr_node_over_budget(state, page);
+
+	UnlockReleaseBuffer(buf);
+	if (over)
+	{
+		fr_maintain(state, root);
+		*flushed = true;
+	}
+}
+
+/*
+ * Vacuum one page (exclusively locked in 'buf'): record a free page in
+ * the FSM, or delete the dead entries of a leaf or buffer page, noting a
+ * leaf left empty in *empty_leaves.
+ */
+static void
+fr_vacuum_page(FrState *state, Buffer buf, BlockNumber blkno,
+			   IndexBulkDeleteResult *stats, Bitmapset **empty_leaves)
+{
+	Page		page = BufferGetPage(buf);
+	int			left = 0;
+
+	if (PageIsNew(page) || FrPageIsFree(page))
+	{
+		/* never initialised (crash during extension) or recycled */
+		if (!PageIsNew(page))
+			fr_check_page(state->index, page, blkno);
+		RecordFreeIndexPage(state->index, blkno);
+		stats->pages_free++;
+		stats->pages_deleted++;
+		return;
+	}
+	fr_check_page(state->index, page, blkno);
+	stats->num_pages++;
+	if (FrPageIsLeaf(page) && FrPageIsCompressed(page))
+		left = fr_vacuum_compressed_leaf(state, buf, blkno, stats);
+	else if (FrPageIsLeaf(page) || FrPageIsChain(page))
+		left = fr_vacuum_plain_page(state, buf, stats);
+	else
+		return;
+	stats->num_index_tuples += left;
+	if (FrPageIsLeaf(page) && !FrPageIsRoot(page) && left == 0)
+		*empty_leaves = bms_add_member(*empty_leaves, (int) blkno);
+}
+
+/* blocks between two looks at the root's buffers during bulk delete */
+#define FR_VACUUM_FLUSH_EVERY	16
+
+/*
+ * Pass 1 of bulk delete: visit every page in physical order and delete the
+ * entries the callback reports dead.  Fills the whole-index fields of
+ * 'stats' and adds to tuples_removed.
  */
 static void
 fr_vacuum_scan(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
-			   IndexBulkDeleteCallback callback, void *callback_state,
-			   Bitmapset **empty_leaves)
+			   FrState *state, Bitmapset **empty_leaves)
 {
 	Relation	index = info->index;
-	FrState		statedata;
-	FrState    *state = &statedata;
 	BlockNumber blkno = FR_META_BLKNO + 1;
 	BlockNumber nblocks;
+	bool		flushed = false;
 
 	stats->num_pages = 0;
 	stats->num_index_tuples = 0;
 	stats->pages_deleted = 0;
 	stats->pages_free = 0;
-	stats->estimated_count = false;
-	fr_init_state(state, index);
 
-	for (;;)
+	/* until the relation stops growing */
+	while (blkno < (nblocks = fr_vacuum_nblocks(index)))
 	{
-		nblocks = RelationGetNumberOfBlocks(index);
-		if (blkno >= nblocks)
-			break;
 		for (; blkno < nblocks; blkno++)
 		{
 			Buffer		buf;
-			Page		page;
 
 			vacuum_delay_point();
+			if (blkno % FR_VACUUM_FLUSH_EVERY == 0)
+				fr_vacuum_flush_backlog(state, &flushed);
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
 									 info->strategy);
-			LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-
-			if (PageIsNew(page) || FrPageIsFree(page))
-			{
-				/* never initialised (crash during extension) or recycled */
-				if (!PageIsNew(page))
-					fr_check_page(index, page, blkno);
-				RecordFreeIndexPage(index, blkno);
-				stats->pages_free++;
-				stats->pages_deleted++;
-				UnlockReleaseBuffer(buf);
-				continue;
-			}
-			fr_check_page(index, page, blkno);
-
-			if (FrPageIsLeaf(page) && FrPageIsCompressed(page))
-			{
-				int			left = fr_vacuum_compressed_leaf(state, buf, blkno,
-															 callback, callback_state,
-															 stats);
-
-				stats->num_index_tuples += left;
-				if (empty_leaves && left == 0 && !FrPageIsRoot(page))
-					*empty_leaves = bms_add_member(*empty_leaves, (int) blkno);
-			}
-			else if (FrPageIsLeaf(page) || FrPageIsChain(page))
-			{
-				OffsetNumber off,
-							maxoff = PageGetMaxOffsetNumber(page);
-				OffsetNumber *dead = NULL;
-				int			ndead = 0;
-
-				if (callback)
-				{
-					dead = palloc(sizeof(OffsetNumber) * Max(maxoff, 1));
-					for (off = FirstOffsetNumber; off <= maxoff; off++)
-					{
-						IndexTuple	it = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
-
-						if (callback(&it->t_tid, callback_state))
-							dead[ndead++] = off;
-					}
-				}
-				if (ndead > 0)
-				{
-					GenericXLogState *xs = GenericXLogStart(index);
-
-					PageIndexMultiDelete(GenericXLogRegisterBuffer(xs, buf, 0),
-										 dead, ndead);
-					GenericXLogFinish(xs);
-					stats->tuples_removed += ndead;
-				}
-				stats->num_index_tuples += maxoff - ndead;
-				if (dead)
-					pfree(dead);
-				if (empty_leaves && FrPageIsLeaf(page) && !FrPageIsRoot(page) &&
-					PageGetMaxOffsetNumber(page) == 0)
-					*empty_leaves = bms_add_member(*empty_leaves, (int) blkno);
-			}
-			stats->num_pages++;
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			fr_vacuum_page(state, buf, blkno, stats, empty_leaves);
 			UnlockReleaseBuffer(buf);
 		}
 	}
 	stats->num_pages += 1;		/* the metapage */
 	stats->num_pages += stats->pages_free;
-	if (callback)
-		IndexFreeSpaceMapVacuum(index);
+	/* entries moved by our flushes may be counted twice or not at all */
+	stats->estimated_count = flushed;
+	stats->tuples_removed += state->vac_removed;
+	IndexFreeSpaceMapVacuum(index);
 }
 
 /*
@@ -341,15 +391,20 @@ fr_vacuum_pass2(Relation index, BlockNumber blkno, Bitmapset *empty,
 
 IndexBulkDeleteResult *
 frbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
-			  IndexBulkDeleteCallback callback, void *callback_state)
+			 IndexBulkDeleteCallback callback, void *callback_state)
 {
 	Bitmapset  *empty = NULL;
+	FrState		state;
 
 	if (stats == NULL)
 		stats = (IndexBulkDeleteResult *) palloc0(sizeof(IndexBulkDeleteResult));
+	fr_init_state(&state, info->index);
+	state.vac_callback = callback;
+	state.vac_callback_state = callback_state;
+
 	/* on ERROR, transaction abort releases the flush lock */
 	fr_flush_lock(info->index, ExclusiveLock, true);
-	fr_vacuum_scan(info, stats, callback, callback_state, &empty);
+	fr_vacuum_scan(info, stats, &state, &empty);
 	if (empty != NULL)
 	{
 		fr_vacuum_pass2(info->index, fr_get_root(info->index, NULL, true),

@@ -27,7 +27,10 @@
  *	  root leaf split					metapage, new root, old leaf, new leaf
  *										(all full images but the metapage)
  *	  free flushed chain pages			node, up to 3 chain pages
- *	  partition split					node
+ *	  partition split (or start moved)	node
+ *	  partial flush: new chain page		node, new chain page (full image)
+ *	  partial flush: cut old pages		node, oldest new chain page, up to 2
+ *										old chain pages
  *	  VACUUM deletion					one leaf or chain page
  *	  VACUUM leaf unlink				level-1 node, leaf
  *

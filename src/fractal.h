@@ -240,6 +240,10 @@ typedef struct FrState
 	int			fillfactor;
 	int			compression;
 	int			compression_level;
+	/* set only while bulk delete flushes: entries it reports dead are dropped */
+	IndexBulkDeleteCallback vac_callback;
+	void	   *vac_callback_state;
+	double		vac_removed;	/* entries so dropped */
 } FrState;
 
 /* A (key, TID) entry held in backend memory */
@@ -338,6 +342,7 @@ extern int	fr_entries_search(FrState *state, IndexTuple *items, int n,
 extern int	fr_node_buffer_pages(Page page);
 extern int	fr_node_budget(FrState *state, Page page);
 extern bool fr_node_over_budget(FrState *state, Page page);
+extern int	fr_partition_limit(FrState *state, Size item_space);
 extern OffsetNumber fr_fullest_partition(Page page);
 extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 						  FrChainVisitor visit, void *arg);
@@ -348,6 +353,9 @@ extern void fr_chain_append(Relation index, Buffer nodebuf,
 extern void fr_chain_release(Relation index, Buffer nodebuf,
 							 OffsetNumber partoff, BlockNumber *blocks,
 							 int nblocks);
+extern void fr_chain_replace(Relation index, Buffer nodebuf,
+							 OffsetNumber partoff, BlockNumber *blocks,
+							 int nblocks, IndexTuple *msgs, int n);
 
 /* fr_insert.c: aminsert */
 extern bool frinsert(Relation index, Datum *values, bool *isnull,
@@ -370,6 +378,8 @@ extern bool fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff,
 extern void fr_split_descend(FrState *state, IndexTuple key, int level);
 extern void fr_partition_maybe_split(FrState *state, Buffer nodebuf,
 									 OffsetNumber start);
+extern void fr_partition_split_at(FrState *state, Buffer nodebuf,
+								  OffsetNumber start, OffsetNumber at);
 extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
 
 /* fr_scan.c: amgettuple, amgetbitmap */
