@@ -1,0 +1,87 @@
+-- Test helper (TAP tests 006, 007): the buffer pages of every internal node
+-- of a fractal index, read from the raw pages with pageinspect, since
+-- fractal_stats / fractal_level_stats only give totals per level.
+--
+--   fr_node_buffers(index regclass, root_only boolean DEFAULT false)
+--     -> one row per internal node reachable from the root:
+--        blkno, level, children, partitions, buffer_pages, budget
+--
+-- buffer_pages is the sum of chain_pages over the node's partition-start
+-- items, i.e. what fr_node_buffer_pages() compares with the budget; budget
+-- is fr_node_budget(): max(4, min(buffer_pages option,
+-- ceil(children * buffer_percent / 100))).
+--
+-- Layout read here (src/fractal.h, src/README.md section 3):
+--   page header 24 bytes, line pointers from byte 24 (4 bytes each: offset
+--   in bits 0-14); special area = last 16 bytes: link u32, level u16 at
+--   8180, flags u16 at 8182 (FR_NODE = 4); metapage contents at byte 24:
+--   magic, version, root (byte 32), height (byte 36); node item: child u32,
+--   chain_tail u32, chain_pages u32 (+8), flags u16 (+12, PART_START = 1).
+-- Each page is copied under its buffer share lock, but pages are read one
+-- at a time: the result is exact only while the index is not modified.
+-- Needs: CREATE EXTENSION pageinspect (superuser).
+
+CREATE FUNCTION fr_u32(p bytea, o int) RETURNS int8 LANGUAGE sql IMMUTABLE STRICT AS $$
+	SELECT get_byte(p, o)::int8 | (get_byte(p, o + 1)::int8 << 8)
+		 | (get_byte(p, o + 2)::int8 << 16) | (get_byte(p, o + 3)::int8 << 24)
+$$;
+
+CREATE FUNCTION fr_u16(p bytea, o int) RETURNS int LANGUAGE sql IMMUTABLE STRICT AS $$
+	SELECT get_byte(p, o) | (get_byte(p, o + 1) << 8)
+$$;
+
+CREATE FUNCTION fr_node_buffers(idx regclass, root_only boolean DEFAULT false,
+	OUT blkno int8, OUT level int, OUT children int, OUT partitions int,
+	OUT buffer_pages int8, OUT budget int)
+RETURNS SETOF record LANGUAGE plpgsql AS $$
+DECLARE
+	relname text := idx::text;
+	opt_pages int;
+	opt_percent int;
+	meta bytea;
+	todo int8[];
+	p bytea;
+	nitems int;
+	lp int8;
+	off int;
+	i int;
+BEGIN
+	SELECT coalesce(max(option_value) FILTER (WHERE option_name = 'buffer_pages'), '64')::int,
+		   coalesce(max(option_value) FILTER (WHERE option_name = 'buffer_percent'), '10')::int
+	  INTO opt_pages, opt_percent
+	  FROM pg_class c LEFT JOIN LATERAL pg_options_to_table(c.reloptions) ON true
+	 WHERE c.oid = idx;
+	meta := get_raw_page(relname, 0);
+	IF fr_u32(meta, 24) <> x'46524354'::int8 THEN
+		RAISE EXCEPTION 'fr_node_buffers: % has no fractal metapage', relname;
+	END IF;
+	todo := ARRAY[fr_u32(meta, 32)];
+	WHILE cardinality(todo) > 0 LOOP
+		blkno := todo[1];
+		todo := todo[2:];
+		p := get_raw_page(relname, blkno);
+		IF fr_u16(p, 8182) & 4 = 0 THEN
+			CONTINUE;			-- a leaf (root of a tiny index)
+		END IF;
+		level := fr_u16(p, 8180);
+		nitems := (fr_u16(p, 12) - 24) / 4;
+		children := nitems;
+		partitions := 0;
+		buffer_pages := 0;
+		FOR i IN 0 .. nitems - 1 LOOP
+			lp := fr_u32(p, 24 + 4 * i);
+			off := (lp & 32767)::int;
+			IF fr_u16(p, off + 12) & 1 <> 0 THEN
+				partitions := partitions + 1;
+				buffer_pages := buffer_pages + fr_u32(p, off + 8);
+			END IF;
+			IF level > 1 AND NOT root_only THEN
+				todo := todo || fr_u32(p, off);
+			END IF;
+		END LOOP;
+		budget := greatest(4, least(opt_pages, (children * opt_percent + 99) / 100));
+		RETURN NEXT;
+		EXIT WHEN root_only;
+	END LOOP;
+END
+$$;
