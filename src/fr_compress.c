@@ -30,11 +30,47 @@
 #include "postgres.h"
 
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "fractal.h"
+
+/*
+ * zstd contexts, one of each per backend, made on first use and kept: zstd
+ * allocates them with malloc, so running out of memory shows as a NULL
+ * context or a memory_allocation error code, which fr_zstd_oom turns into
+ * an ordinary out-of-memory ERROR (never an index corruption report).
+ * Keeping them also saves zstd's context setup on every page.
+ */
+static ZSTD_CCtx *fr_zcctx = NULL;
+static ZSTD_DCtx *fr_zdctx = NULL;
+
+static void
+fr_zstd_oom(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory"),
+			 errdetail("zstd could not allocate memory to %s a fractal leaf.", what)));
+}
+
+static ZSTD_CCtx *
+fr_zstd_cctx(void)
+{
+	if (fr_zcctx == NULL && (fr_zcctx = ZSTD_createCCtx()) == NULL)
+		fr_zstd_oom("compress");
+	return fr_zcctx;
+}
+
+static ZSTD_DCtx *
+fr_zstd_dctx(void)
+{
+	if (fr_zdctx == NULL && (fr_zdctx = ZSTD_createDCtx()) == NULL)
+		fr_zstd_oom("decompress");
+	return fr_zdctx;
+}
 
 /*
  * Compress items[0..n) (sorted entries) with zstd at 'level' into 'out'
@@ -89,9 +125,12 @@ fr_compress_entries(IndexTuple *items, int n, int level, char *out, Size outcap)
 		}
 	}
 
-	csize = ZSTD_compress(out + sizeof(FrZHeader), outcap - sizeof(FrZHeader),
-						  raw, rawsize, level);
+	csize = ZSTD_compressCCtx(fr_zstd_cctx(), out + sizeof(FrZHeader),
+							  outcap - sizeof(FrZHeader), raw, rawsize, level);
 	pfree(raw);
+	if (ZSTD_isError(csize) &&
+		ZSTD_getErrorCode(csize) == ZSTD_error_memory_allocation)
+		fr_zstd_oom("compress");
 	if (ZSTD_isError(csize))
 		return 0;				/* typically: does not fit */
 
@@ -147,9 +186,12 @@ fr_leaf_view(Relation index, Page page, BlockNumber blkno, FrLeafView *view)
 			fr_report_corrupt(index, blkno, "compressed leaf: shuffled size is not a multiple of the entry count");
 
 		raw = palloc(hdr.rawsize);
-		got = ZSTD_decompress(raw, hdr.rawsize,
+		got = ZSTD_decompressDCtx(fr_zstd_dctx(), raw, hdr.rawsize,
 							  (char *) page + ph->pd_upper + sizeof(FrZHeader),
 							  hdr.csize);
+		if (ZSTD_isError(got) &&
+			ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
+			fr_zstd_oom("decompress");
 		if (ZSTD_isError(got) || got != hdr.rawsize)
 			fr_report_corrupt(index, blkno, "compressed leaf: zstd frame does not decompress to the recorded size");
 
