@@ -202,7 +202,7 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		int			e = fr_run_end(state, cpage, fr_node_partition_end(cpage, cpart),
 								   msgs, k, n);
 
-		fr_chain_append(index, cbuf, cpart, msgs + k, e - k);
+		fr_chain_append(state, cbuf, cpart, msgs + k, e - k);
 		k = e;
 	}
 	if (fr_node_over_budget(state, cpage))

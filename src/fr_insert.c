@@ -194,7 +194,7 @@ fr_insert_append_tail(FrState *state, Page rpage, OffsetNumber off,
 								BUFFER_LOCK_EXCLUSIVE);
 	done = PageGetFreeSpace(BufferGetPage(tbuf)) >= MAXALIGN(IndexTupleSize(itup));
 	if (done)
-		fr_page_add_items(state->index, tbuf, &itup, NULL, 1);
+		fr_chain_tail_add(state, tbuf, &itup, 1);
 	UnlockReleaseBuffer(tbuf);
 	return done;
 }
@@ -220,7 +220,7 @@ fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple itup)
 		return false;
 	}
 	off = fr_node_find_child(state, page, itup);
-	fr_chain_append(state->index, rbuf, fr_node_partition_start(page, off),
+	fr_chain_append(state, rbuf, fr_node_partition_start(page, off),
 					&itup, 1);
 	over_budget = fr_node_over_budget(state, page);
 	UnlockReleaseBuffer(rbuf);

@@ -360,9 +360,40 @@ fr_count_fitting(IndexTuple *msgs, int n, Size avail)
 }
 
 /*
- * Link a new chain page holding a prefix of msgs[0..n) in front of the
- * chain of the partition at 'partoff' (node and new page in one record).
- * Returns how many messages it took.
+ * Add sorted msgs[0..n) to the chain page in 'tbuf' (exclusively locked;
+ * the caller checked they fit).  A sorted page (FR_SORTED) stays sorted:
+ * each message goes to its place in key order, at offset (its position
+ * among the page's messages) + (messages of the run before it) + 1, as a
+ * leaf merge does.  A page left unsorted by format version 1 is appended
+ * to.
+ */
+void
+fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
+{
+	Page		page = BufferGetPage(tbuf);
+	int			nold = PageGetMaxOffsetNumber(page);
+	OffsetNumber *offs;
+	int			k;
+
+	if (n <= 0)
+		return;
+	if (!FrPageIsSorted(page))
+	{
+		fr_page_add_items(state->index, tbuf, msgs, NULL, n);
+		return;
+	}
+	offs = palloc(sizeof(OffsetNumber) * n);
+	for (k = 0; k < n; k++)
+		offs[k] = (OffsetNumber) (fr_lower_bound(state, msgs[k], nold,
+												 fr_page_entry, page) + k + 1);
+	fr_page_add_items(state->index, tbuf, msgs, offs, n);
+	pfree(offs);
+}
+
+/*
+ * Link a new chain page holding a prefix of the sorted msgs[0..n) in front
+ * of the chain of the partition at 'partoff' (node and new page in one
+ * record).  The page is FR_SORTED.  Returns how many messages it took.
  */
 static int
 fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
@@ -377,7 +408,7 @@ fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
 	int			take,
 				i;
 
-	fr_init_page(cp, FR_CHAIN, level);
+	fr_init_page(cp, FR_CHAIN | FR_SORTED, level);
 	FrPageGetOpaque(cp)->link = pitem->chain_tail;
 	take = Max(fr_count_fitting(msgs, n, PageGetExactFreeSpace(cp)), 1);
 	for (i = 0; i < take; i++)
@@ -392,15 +423,17 @@ fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
- * Append messages to the chain of the partition starting at 'partoff' of
- * the node in 'nodebuf', which the caller holds exclusively locked.  The
- * current tail page is filled first; then new chain pages are linked, each
- * logged together with the node page that now points at it.
+ * Add the sorted messages msgs[0..nmsgs) to the chain of the partition
+ * starting at 'partoff' of the node in 'nodebuf', which the caller holds
+ * exclusively locked.  The current tail page is filled first; then new
+ * chain pages are linked, each logged together with the node page that now
+ * points at it.
  */
 void
-fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
+fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 				IndexTuple *msgs, int nmsgs)
 {
+	Relation	index = state->index;
 	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
 	int			i = 0;
 
@@ -409,7 +442,7 @@ fr_chain_append(Relation index, Buffer nodebuf, OffsetNumber partoff,
 		Buffer		tbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
 
 		i = fr_count_fitting(msgs, nmsgs, PageGetExactFreeSpace(BufferGetPage(tbuf)));
-		fr_page_add_items(index, tbuf, msgs, NULL, i);
+		fr_chain_tail_add(state, tbuf, msgs, i);
 		UnlockReleaseBuffer(tbuf);
 	}
 	while (i < nmsgs)

@@ -108,13 +108,13 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 
 		if (meta->magic != FR_MAGIC)
 			fr_report_corrupt(index, blkno, "metapage has a wrong magic number");
-		if (meta->version != FR_VERSION)
+		if (meta->version < FR_MIN_VERSION || meta->version > FR_VERSION)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" has version %u, this library supports %u",
+					 errmsg("index \"%s\" has format version %u, this library supports versions %u to %u",
 							RelationGetRelationName(index), meta->version,
-							FR_VERSION),
-					 errhint("Please REINDEX it.")));
+							FR_MIN_VERSION, FR_VERSION),
+					 errhint("REINDEX required: rebuild it with REINDEX INDEX.")));
 	}
 	if ((kind == FR_LEAF && opaque->level != 0) ||
 		(kind == FR_NODE && opaque->level == 0) ||

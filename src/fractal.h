@@ -48,8 +48,10 @@
  *			minus infinity.  A run of items starting with one flagged
  *			FR_ITEM_PART_START is a "partition"; its message chain is
  *			described on that first item.
- *	CHAIN	message buffer page: index tuples in arrival order, linked to
- *			the previous (older) page of the same chain through 'link'
+ *	CHAIN	message buffer page: index tuples, linked to the previous
+ *			(older) page of the same chain through 'link'; in key order
+ *			when FR_SORTED (every page written by format version 2), in
+ *			arrival order otherwise (pages left by version 1)
  *	FREE	recyclable page (also recorded in the free space map)
  * ------------------------------------------------------------------------
  */
@@ -62,6 +64,8 @@
 #define FR_FREE					(1 << 4)
 #define FR_ROOT					(1 << 5)	/* LEAF or NODE that is the root */
 #define FR_COMPRESSED			(1 << 6)	/* LEAF stored as a zstd frame */
+#define FR_SORTED				(1 << 7)	/* CHAIN: messages in key order
+											 * (format version 2) */
 
 #define FR_PAGE_ID				0xFF8A	/* for pg_filedump and sanity checks */
 
@@ -83,10 +87,12 @@ typedef FrPageOpaqueData *FrPageOpaque;
 #define FrPageIsFree(page)	((FrPageGetOpaque(page)->flags & FR_FREE) != 0)
 #define FrPageIsRoot(page)	((FrPageGetOpaque(page)->flags & FR_ROOT) != 0)
 #define FrPageIsCompressed(page) ((FrPageGetOpaque(page)->flags & FR_COMPRESSED) != 0)
+#define FrPageIsSorted(page)	((FrPageGetOpaque(page)->flags & FR_SORTED) != 0)
 
 /* Metapage contents, stored at the start of block 0's content area */
 #define FR_MAGIC				0x46524354	/* "FRCT" */
-#define FR_VERSION				1
+#define FR_VERSION				2	/* 2: sorted buffer pages (FR_SORTED) */
+#define FR_MIN_VERSION			1	/* oldest format still read and written */
 
 typedef struct FrMetaPageData
 {
@@ -348,7 +354,9 @@ extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 						  FrChainVisitor visit, void *arg);
 extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 								 BlockNumber **blocks, int *nblocks);
-extern void fr_chain_append(Relation index, Buffer nodebuf,
+extern void fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs,
+							  int n);
+extern void fr_chain_append(FrState *state, Buffer nodebuf,
 							OffsetNumber partoff, IndexTuple *msgs, int nmsgs);
 extern void fr_chain_release(Relation index, Buffer nodebuf,
 							 OffsetNumber partoff, BlockNumber *blocks,
