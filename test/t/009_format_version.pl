@@ -1,0 +1,137 @@
+# On-disk format versions.  Format 2 keeps buffer pages sorted (FR_SORTED);
+# an index written by format 1 has unsorted buffer pages and version 1 in
+# its metapage.  Turn a live index into a format-1 index on disk (metapage
+# version 1; every buffer page's line pointers reversed, so its messages are
+# out of key order, and FR_SORTED cleared), then check that it keeps
+# working: queries through it equal a seqscan, inserts and VACUUM go on,
+# fractal_check passes.  A metapage version this library does not know is
+# refused with a clear "REINDEX required" error, and REINDEX repairs it.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('fmtver');
+$node->init;
+$node->append_conf('postgresql.conf', "autovacuum = off");
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION fractal;
+CREATE EXTENSION pageinspect;
+CREATE TABLE fv (id int, a int8);
+CREATE INDEX fv_a ON fv USING fractal (a) WITH (buffer_pages = 8, partition_children = 4);
+INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(1, 60000) g;
+CHECKPOINT;
+});
+
+my $file = $node->data_dir . '/'
+  . $node->safe_psql('postgres', "SELECT pg_relation_filepath('fv_a')");
+my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('fv_a') / 8192");
+
+# special area: link(4) level(2) flags(2) unused(2) page_id(2) in the last 16 bytes
+my @chain;
+for my $blk (1 .. $nblocks - 1)
+{
+	my $f = $node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('fv_a', $blk), 8182) + 256 * get_byte(get_raw_page('fv_a', $blk), 8183)");
+	push @chain, $blk if ($f & 8) && ($f & 128);
+}
+cmp_ok(scalar(@chain), '>=', 3, 'the index has sorted buffer pages (' . scalar(@chain) . ')');
+$node->stop;
+
+sub rw_page
+{
+	my ($blk, $edit) = @_;
+	open(my $fh, '+<', $file) or die "open: $!";
+	binmode $fh;
+	seek($fh, $blk * 8192, 0) or die;
+	read($fh, my $page, 8192) == 8192 or die "short read";
+	$page = $edit->($page);
+	seek($fh, $blk * 8192, 0) or die;
+	print $fh $page;
+	close $fh;
+}
+
+sub set_version
+{
+	my ($v) = @_;
+	# FrMetaPageData at offset 24: magic, version, root, height (uint32 each)
+	rw_page(0, sub { my $p = shift; substr($p, 28, 4) = pack('V', $v); $p });
+}
+
+# format 1: version 1, buffer pages unsorted and unflagged
+set_version(1);
+for my $blk (@chain)
+{
+	rw_page($blk, sub {
+		my $p = shift;
+		my $lower = unpack('v', substr($p, 12, 2));
+		my $n = ($lower - 24) / 4;
+		my @lp = map { substr($p, 24 + 4 * $_, 4) } 0 .. $n - 1;
+		substr($p, 24, 4 * $n) = join('', reverse @lp);
+		my $flags = unpack('v', substr($p, 8182, 2));
+		substr($p, 8182, 2) = pack('v', $flags & ~128);
+		$p;
+	});
+}
+$node->start;
+
+my @queries = (
+	'SELECT count(*), sum(id) FROM fv WHERE a < 300000000',
+	'SELECT count(*), sum(id) FROM fv WHERE a BETWEEN 400000000 AND 420000000',
+	'SELECT array_agg(id ORDER BY a, id) FROM (SELECT id, a FROM fv WHERE a > 900000000 ORDER BY a LIMIT 50) x',
+	'SELECT array_agg(id ORDER BY a DESC, id) FROM (SELECT id, a FROM fv WHERE a < 100000000 ORDER BY a DESC LIMIT 50) x',
+);
+sub compare_all
+{
+	my ($what) = @_;
+	my $keys = $node->safe_psql('postgres',
+		'SELECT string_agg(a::text, \',\') FROM (SELECT a FROM fv ORDER BY id LIMIT 40) s');
+	my @qs = (@queries, map { "SELECT count(*), min(id) FROM fv WHERE a = $_" } split(/,/, $keys));
+	my $bad = 0;
+	for my $q (@qs)
+	{
+		my $i = $node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_bitmapscan = off; $q");
+		my $s = $node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; $q");
+		$bad++ if $i ne $s;
+	}
+	is($bad, 0, "$what: " . scalar(@qs) . ' queries through the index equal a seqscan');
+}
+
+is($node->safe_psql('postgres',
+	"SELECT get_byte(get_raw_page('fv_a', 0), 28)"), '1', 'the metapage says format 1');
+$node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
+pass('fractal_check passes on the format-1 index');
+compare_all('format 1');
+
+# it keeps working: inserts (appends to unsorted tails), flushes, VACUUM
+$node->safe_psql('postgres', q{
+INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(60001, 90000) g;
+DELETE FROM fv WHERE id % 7 = 0;
+VACUUM fv;
+INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(90001, 100000) g;
+});
+$node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
+pass('fractal_check passes after inserts and VACUUM on the format-1 index');
+compare_all('format 1 after inserts and VACUUM');
+
+# an unknown version is refused clearly, and REINDEX repairs it
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->stop;
+set_version(99);
+$node->start;
+my ($rc, $out, $err) = $node->psql('postgres',
+	'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM fv WHERE a < 5',
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+isnt($rc, 0, 'a scan of a version-99 index fails');
+like($err, qr/XX002.*format version 99.*REINDEX required/s,
+	'with index_corrupted, naming the version, and "REINDEX required"');
+$node->safe_psql('postgres', 'REINDEX INDEX fv_a');
+is($node->safe_psql('postgres', "SELECT get_byte(get_raw_page('fv_a', 0), 28)"),
+	'2', 'REINDEX writes format 2');
+compare_all('after REINDEX');
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server stayed up');
+
+$node->stop;
+done_testing();
