@@ -96,11 +96,16 @@ CREATE INDEX er_bad ON er USING fractal (a int4_minmax_ops);
 -- a fractal operator class that does not fit the column type
 CREATE INDEX er_bad ON er USING fractal (t int4_ops);
 
--- fractal_stats and fractal_level_stats need a fractal index
+-- fractal_stats, fractal_level_stats and fractal_check need a fractal index
 CREATE INDEX er_btree ON er USING btree (a);
 SELECT * FROM fractal_stats('er_btree');
 SELECT * FROM fractal_level_stats('er_btree');
 SELECT * FROM fractal_stats('er');
+SELECT * FROM fractal_level_stats('er');
+SELECT fractal_check('er');
+SELECT fractal_check('er_btree');
+SELECT fractal_check('er_btree', true);
+SELECT fractal_check('er_ex_a_excl', true);
 SELECT * FROM fractal_stats(NULL);
 SELECT * FROM fractal_stats('no_such_index');
 

@@ -25,7 +25,10 @@
  * Duplicates of a (key, TID) pair across levels are allowed (an interrupted
  * flush leaves them; see src/README.md).  With heapallindexed, every entry
  * (leaf or buffered) is fingerprinted into a Bloom filter and every heap
- * tuple that must be indexed is looked up in it.
+ * tuple that must be indexed is looked up in it; what fingerprinting one
+ * entry allocates (detoasted copies, the heap side's index tuple) lives in
+ * a memory context reset after each entry, so memory does not grow with
+ * the index.
  *
  * Every problem is reported as ERRCODE_INDEX_CORRUPTED naming the block.
  *
@@ -37,6 +40,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
+#include "catalog/pg_class.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/bloomfilter.h"
@@ -57,9 +61,21 @@ typedef struct FrCheckState
 	BlockNumber nblocks;
 	bool	   *visited;
 	bloom_filter *filter;		/* heapallindexed only */
+	MemoryContext entrycxt;		/* heapallindexed only: reset per entry */
 	int64		entries;
 	int64		heaptuples;
 } FrCheckState;
+
+/* a buffer chain being checked (fr_check_chain_page's argument) */
+typedef struct FrChainCheck
+{
+	FrCheckState *cs;
+	uint16		level;			/* the level of the node owning the chain */
+	IndexTuple	lo;				/* its partition's key range */
+	IndexTuple	hi;
+	BlockNumber from;			/* the block that led to the next page */
+	uint32		count;			/* pages visited so far */
+} FrChainCheck;
 
 static void
 fr_check_fail(FrCheckState *cs, BlockNumber blkno, const char *fmt,...)
@@ -84,15 +100,20 @@ fr_check_fail(FrCheckState *cs, BlockNumber blkno, const char *fmt,...)
 /*
  * Fingerprint of an entry that does not depend on how its values were
  * compressed: hash of the heap TID and of each key column's detoasted bytes.
+ * Detoasting allocates in CurrentMemoryContext: callers run this in
+ * cs->entrycxt and reset it afterwards.
  */
 static uint64
-fr_fingerprint(FrCheckState *cs, Datum *values, bool *isnull, ItemPointer tid)
+fr_fingerprint(FrCheckState *cs, IndexTuple itup)
 {
 	TupleDesc	desc = cs->state.tupdesc;
-	uint64		h = hash_bytes_extended((const unsigned char *) tid,
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	uint64		h = hash_bytes_extended((const unsigned char *) &itup->t_tid,
 										sizeof(ItemPointerData), 0);
 	int			i;
 
+	index_deform_tuple(itup, desc, values, isnull);
 	for (i = 0; i < cs->state.nkeys; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -124,18 +145,20 @@ fr_fingerprint(FrCheckState *cs, Datum *values, bool *isnull, ItemPointer tid)
 	return h;
 }
 
+/* count an entry and, with heapallindexed, add it to the Bloom filter */
 static void
 fr_check_record_entry(FrCheckState *cs, IndexTuple itup)
 {
-	Datum		values[INDEX_MAX_KEYS];
-	bool		isnull[INDEX_MAX_KEYS];
+	MemoryContext oldcxt;
 	uint64		fp;
 
 	cs->entries++;
 	if (cs->filter == NULL)
 		return;
-	index_deform_tuple(itup, cs->state.tupdesc, values, isnull);
-	fp = fr_fingerprint(cs, values, isnull, &itup->t_tid);
+	oldcxt = MemoryContextSwitchTo(cs->entrycxt);
+	fp = fr_fingerprint(cs, itup);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(cs->entrycxt);
 	bloom_add_element(cs->filter, (unsigned char *) &fp, sizeof(fp));
 }
 
@@ -150,6 +173,7 @@ fr_in_range(FrCheckState *cs, IndexTuple itup, IndexTuple lo, IndexTuple hi)
 	return true;
 }
 
+/* mark 'blkno' (reached from 'from') visited; it must be new and valid */
 static void
 fr_check_visit(FrCheckState *cs, BlockNumber blkno, BlockNumber from)
 {
@@ -161,6 +185,54 @@ fr_check_visit(FrCheckState *cs, BlockNumber blkno, BlockNumber from)
 }
 
 /*
+ * Item 'off' of a leaf or buffer page, checked to be a whole index tuple;
+ * 'what' names it in messages ("entry", "message").
+ */
+static IndexTuple
+fr_check_page_item(FrCheckState *cs, BlockNumber blkno, Page page,
+				   OffsetNumber off, const char *what)
+{
+	ItemId		iid = PageGetItemId(page, off);
+	IndexTuple	it;
+
+	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < sizeof(IndexTupleData))
+		fr_check_fail(cs, blkno, "%s %u has an invalid line pointer", what, off);
+	it = (IndexTuple) PageGetItem(page, iid);
+	if (IndexTupleSize(it) != ItemIdGetLength(iid))
+		fr_check_fail(cs, blkno, "%s %u has a wrong size", what, off);
+	return it;
+}
+
+/*
+ * fr_chain_walk visitor: one page of a buffer chain, share-locked.  The
+ * walk has checked that it is a buffer page, and errors out on more pages
+ * than the node records.
+ */
+static void
+fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
+{
+	FrChainCheck *cc = (FrChainCheck *) arg;
+	FrCheckState *cs = cc->cs;
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+
+	fr_check_visit(cs, blkno, cc->from);
+	if (FrPageGetOpaque(page)->level != cc->level)
+		fr_check_fail(cs, blkno, "buffer page has level %u, its node has level %u",
+					  FrPageGetOpaque(page)->level, cc->level);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		IndexTuple	it = fr_check_page_item(cs, blkno, page, off, "message");
+
+		if (!fr_in_range(cs, it, cc->lo, cc->hi))
+			fr_check_fail(cs, blkno, "message %u lies outside its partition's key range", off);
+		fr_check_record_entry(cs, it);
+	}
+	cc->count++;
+	cc->from = blkno;
+}
+
+/*
  * Check the buffer chain ending at 'tail' of a partition of the node at
  * 'nodeblk' (level 'level'), whose children cover [lo, hi).
  */
@@ -168,50 +240,14 @@ static void
 fr_check_chain(FrCheckState *cs, BlockNumber nodeblk, uint16 level,
 			   BlockNumber tail, uint32 npages, IndexTuple lo, IndexTuple hi)
 {
-	BlockNumber blkno = tail;
-	BlockNumber from = nodeblk;
-	uint32		count = 0;
+	FrChainCheck cc = {cs, level, lo, hi, nodeblk, 0};
 
-	while (blkno != InvalidBlockNumber)
-	{
-		Buffer		buf;
-		Page		page;
-		OffsetNumber off,
-					maxoff;
-
-		CHECK_FOR_INTERRUPTS();
-		fr_check_visit(cs, blkno, from);
-		buf = fr_read_buffer(cs->index, blkno, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!FrPageIsChain(page))
-			fr_check_fail(cs, blkno, "buffer chain of node %u leads to a page that is not a buffer page",
-						  nodeblk);
-		if (FrPageGetOpaque(page)->level != level)
-			fr_check_fail(cs, blkno, "buffer page has level %u, its node has level %u",
-						  FrPageGetOpaque(page)->level, level);
-		maxoff = PageGetMaxOffsetNumber(page);
-		for (off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			ItemId		iid = PageGetItemId(page, off);
-			IndexTuple	it;
-
-			if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < sizeof(IndexTupleData))
-				fr_check_fail(cs, blkno, "message %u has an invalid line pointer", off);
-			it = (IndexTuple) PageGetItem(page, iid);
-			if (IndexTupleSize(it) != ItemIdGetLength(iid))
-				fr_check_fail(cs, blkno, "message %u has a wrong size", off);
-			if (!fr_in_range(cs, it, lo, hi))
-				fr_check_fail(cs, blkno, "message %u lies outside its partition's key range", off);
-			fr_check_record_entry(cs, it);
-		}
-		count++;
-		from = blkno;
-		blkno = FrPageGetOpaque(page)->link;
-		UnlockReleaseBuffer(buf);
-	}
-	if (count != npages)
+	CHECK_FOR_INTERRUPTS();
+	/* a chain longer than npages is reported by the walk itself */
+	fr_chain_walk(cs->index, tail, npages, fr_check_chain_page, &cc);
+	if (cc.count != npages)
 		fr_check_fail(cs, nodeblk, "partition chain has %u pages, the node records %u",
-					  count, npages);
+					  cc.count, npages);
 }
 
 static void
@@ -221,22 +257,15 @@ fr_check_leaf(FrCheckState *cs, BlockNumber blkno, Page page,
 	FrLeafView view;
 	int			i;
 
+	/* a compressed leaf is validated while it is decompressed */
 	if (!FrPageIsCompressed(page))
 	{
 		OffsetNumber off,
 					maxoff = PageGetMaxOffsetNumber(page);
 
 		for (off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			ItemId		iid = PageGetItemId(page, off);
-
-			if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < sizeof(IndexTupleData))
-				fr_check_fail(cs, blkno, "entry %u has an invalid line pointer", off);
-			if (IndexTupleSize((IndexTuple) PageGetItem(page, iid)) != ItemIdGetLength(iid))
-				fr_check_fail(cs, blkno, "entry %u has a wrong size", off);
-		}
+			(void) fr_check_page_item(cs, blkno, page, off, "entry");
 	}
-	/* a compressed leaf is validated while it is decompressed */
 	fr_leaf_view(cs->index, page, blkno, &view);
 	for (i = 0; i < view.n; i++)
 	{
@@ -253,49 +282,18 @@ fr_check_leaf(FrCheckState *cs, BlockNumber blkno, Page page,
 }
 
 /*
- * Check the subtree at 'blkno', expected at 'level', covering [lo, hi).
+ * Copies of the items of the node on 'page' (items[1..*nitems]), each
+ * checked to be a whole node item, so the node can be released before its
+ * partitions and children are checked.
  */
-static void
-fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
-				 IndexTuple lo, IndexTuple hi, bool isroot)
+static FrNodeItem *
+fr_check_copy_node(FrCheckState *cs, BlockNumber blkno, Page page,
+				   int *nitems)
 {
-	Buffer		buf;
-	Page		page;
-	FrPageOpaque opaque;
 	OffsetNumber off,
-				maxoff;
-	int			nitems;
-	FrNodeItem *items;
-	IndexTuple *pivots;
-	BlockNumber *children;
+				maxoff = PageGetMaxOffsetNumber(page);
+	FrNodeItem *items = palloc(sizeof(FrNodeItem) * (maxoff + 1));
 
-	CHECK_FOR_INTERRUPTS();
-	check_stack_depth();
-	buf = fr_read_buffer(cs->index, blkno, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	opaque = FrPageGetOpaque(page);
-
-	if (opaque->level != level)
-		fr_check_fail(cs, blkno, "page has level %u, its parent expects %d",
-					  opaque->level, level);
-	if (isroot != FrPageIsRoot(page))
-		fr_check_fail(cs, blkno, isroot ? "root page lacks the root flag"
-					  : "non-root page has the root flag");
-	if (level == 0)
-	{
-		if (!FrPageIsLeaf(page))
-			fr_check_fail(cs, blkno, "level 0 page is not a leaf");
-		fr_check_leaf(cs, blkno, page, lo, hi);
-		UnlockReleaseBuffer(buf);
-		return;
-	}
-	if (!FrPageIsNode(page))
-		fr_check_fail(cs, blkno, "level %d page is not an internal node", level);
-
-	/* copy the node's items, then release it before descending */
-	maxoff = PageGetMaxOffsetNumber(page);
-	nitems = maxoff;
-	items = palloc(sizeof(FrNodeItem) * (nitems + 1));
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);
@@ -309,19 +307,31 @@ fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
 		items[off] = palloc(ItemIdGetLength(iid));
 		memcpy(items[off], item, ItemIdGetLength(iid));
 	}
-	UnlockReleaseBuffer(buf);
+	*nitems = maxoff;
+	return items;
+}
+
+/*
+ * Check the items of the node at 'blkno', covering [lo, hi): item 1 is a
+ * minus-infinity partition start, pivots are strictly increasing inside the
+ * range, only partition starts carry chains.  Returns the bounds of each
+ * child: child 'off' covers [pivots[off], pivots[off + 1]).
+ */
+static IndexTuple *
+fr_check_pivots(FrCheckState *cs, BlockNumber blkno, FrNodeItem *items,
+				int nitems, IndexTuple lo, IndexTuple hi)
+{
+	IndexTuple *pivots = palloc(sizeof(IndexTuple) * (nitems + 2));
+	OffsetNumber off;
 
 	if (!(items[1]->flags & FR_ITEM_MINUS_INF) || !(items[1]->flags & FR_ITEM_PART_START))
 		fr_check_fail(cs, blkno, "first node item is not a minus-infinity partition start");
-	pivots = palloc(sizeof(IndexTuple) * (nitems + 2));
-	children = palloc(sizeof(BlockNumber) * (nitems + 1));
 	pivots[1] = lo;
 	pivots[nitems + 1] = hi;
 	for (off = FirstOffsetNumber; off <= nitems; off++)
 	{
 		FrNodeItem	item = items[off];
 
-		children[off] = item->child;
 		if (off > FirstOffsetNumber)
 		{
 			IndexTuple	p = FrNodeItemGetPivot(item);
@@ -341,8 +351,24 @@ fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
 		if ((item->chain_tail == InvalidBlockNumber) != (item->chain_pages == 0))
 			fr_check_fail(cs, blkno, "node item %u: chain pointer and page count disagree", off);
 	}
+	return pivots;
+}
 
-	/* each partition's chain */
+static void fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
+							 IndexTuple lo, IndexTuple hi, bool isroot);
+
+/*
+ * Check the node at 'blkno' (level 'level', covering [lo, hi)) from the
+ * copies of its items: pivots, each partition's chain, then each child.
+ */
+static void
+fr_check_node(FrCheckState *cs, BlockNumber blkno, int level,
+			  FrNodeItem *items, int nitems, IndexTuple lo, IndexTuple hi)
+{
+	IndexTuple *pivots = fr_check_pivots(cs, blkno, items, nitems, lo, hi);
+	OffsetNumber off;
+
+	/* each partition's chain, against the key range of its children */
 	for (off = FirstOffsetNumber; off <= nitems; off++)
 	{
 		OffsetNumber end;
@@ -356,28 +382,104 @@ fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
 					   items[off]->chain_pages, pivots[off], pivots[end]);
 	}
 
-	/* children */
+	/* the children, each with its own key range */
 	for (off = FirstOffsetNumber; off <= nitems; off++)
 	{
-		fr_check_visit(cs, children[off], blkno);
-		fr_check_subtree(cs, children[off], level - 1, pivots[off],
+		fr_check_visit(cs, items[off]->child, blkno);
+		fr_check_subtree(cs, items[off]->child, level - 1, pivots[off],
 						 pivots[off + 1], false);
+	}
+
+	/* the pivots point into the copies: free both only now */
+	for (off = FirstOffsetNumber; off <= nitems; off++)
+		pfree(items[off]);
+	pfree(items);
+	pfree(pivots);
+}
+
+/*
+ * Check the subtree at 'blkno', expected at 'level', covering [lo, hi).
+ */
+static void
+fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
+				 IndexTuple lo, IndexTuple hi, bool isroot)
+{
+	Buffer		buf;
+	Page		page;
+	int			nitems;
+	FrNodeItem *items;
+
+	CHECK_FOR_INTERRUPTS();
+	check_stack_depth();
+	buf = fr_read_buffer(cs->index, blkno, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+
+	/* the level and root flag the parent (or the metapage) expects */
+	if (FrPageGetOpaque(page)->level != level)
+		fr_check_fail(cs, blkno, "page has level %u, its parent expects %d",
+					  FrPageGetOpaque(page)->level, level);
+	if (isroot != FrPageIsRoot(page))
+		fr_check_fail(cs, blkno, isroot ? "root page lacks the root flag"
+					  : "non-root page has the root flag");
+	if (level == 0)
+	{
+		if (!FrPageIsLeaf(page))
+			fr_check_fail(cs, blkno, "level 0 page is not a leaf");
+		fr_check_leaf(cs, blkno, page, lo, hi);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	if (!FrPageIsNode(page))
+		fr_check_fail(cs, blkno, "level %d page is not an internal node", level);
+
+	/* copy the node's items, then release it before descending */
+	items = fr_check_copy_node(cs, blkno, page, &nitems);
+	UnlockReleaseBuffer(buf);
+	fr_check_node(cs, blkno, level, items, nitems, lo, hi);
+}
+
+/* every page that is not free must have been reached from the root */
+static void
+fr_check_unreachable(FrCheckState *cs)
+{
+	BlockNumber blkno;
+
+	for (blkno = FR_META_BLKNO + 1; blkno < cs->nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		if (cs->visited[blkno])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(cs->index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page))
+		{
+			fr_check_page(cs->index, page, blkno);
+			if (!FrPageIsFree(page))
+				fr_check_fail(cs, blkno, "page is not free but is not reachable from the root");
+		}
+		UnlockReleaseBuffer(buf);
 	}
 }
 
+/* heapallindexed: look each heap tuple's entry up in the Bloom filter */
 static void
 fr_check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 					   bool *isnull, bool tupleIsAlive, void *state)
 {
 	FrCheckState *cs = (FrCheckState *) state;
-	IndexTuple	itup = fr_form_tuple(&cs->state, values, isnull, tid);
-	Datum		v[INDEX_MAX_KEYS];
-	bool		n[INDEX_MAX_KEYS];
+	MemoryContext oldcxt;
 	uint64		fp;
 
 	cs->heaptuples++;
-	index_deform_tuple(itup, cs->state.tupdesc, v, n);
-	fp = fr_fingerprint(cs, v, n, tid);
+	/* the index tuple and what fingerprinting detoasts die with entrycxt */
+	oldcxt = MemoryContextSwitchTo(cs->entrycxt);
+	fp = fr_fingerprint(cs, fr_form_tuple(&cs->state, values, isnull, tid));
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(cs->entrycxt);
 	if (bloom_lacks_element(cs->filter, (unsigned char *) &fp, sizeof(fp)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -386,7 +488,45 @@ fr_check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 						RelationGetRelationName(cs->heap),
 						RelationGetRelationName(cs->index)),
 				 errhint("Please REINDEX it.")));
-	pfree(itup);
+}
+
+/*
+ * Lock the table, then the index (as everywhere else), and make sure the
+ * index is a checkable fractal index of that table.  As in amcheck, the
+ * table is looked up before any lock is held; if 'indexoid' is no index,
+ * the complaint comes once it is open.
+ */
+static void
+fr_check_open(FrCheckState *cs, Oid indexoid)
+{
+	Oid			heapoid = IndexGetRelation(indexoid, true);
+
+	/* ShareLock keeps all writers, flushes, splits and VACUUM out */
+	if (OidIsValid(heapoid))
+		cs->heap = table_open(heapoid, ShareLock);
+	cs->index = relation_open(indexoid, AccessShareLock);
+	if (cs->index->rd_rel->relkind != RELKIND_INDEX ||
+		cs->index->rd_indam == NULL || cs->index->rd_indam->ambuild != frbuild)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a fractal index",
+						RelationGetRelationName(cs->index))));
+
+	/* the unlocked lookup may have raced with a drop and re-creation */
+	if (cs->heap == NULL || heapoid != IndexGetRelation(indexoid, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("could not open parent table of index \"%s\"",
+						RelationGetRelationName(cs->index))));
+	if (RELATION_IS_OTHER_TEMP(cs->index))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot check temporary indexes of other sessions")));
+	if (!cs->index->rd_index->indisvalid)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot check index \"%s\": it is not valid",
+						RelationGetRelationName(cs->index))));
 }
 
 PG_FUNCTION_INFO_V1(fractal_check);
@@ -396,34 +536,11 @@ fractal_check(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
 	bool		heapallindexed = PG_GETARG_BOOL(1);
-	Oid			heapoid = IndexGetRelation(indexoid, true);
 	FrCheckState cs;
 	FrMetaPageData meta;
-	BlockNumber blkno;
 
 	memset(&cs, 0, sizeof(cs));
-	if (!OidIsValid(heapoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an index", format_type_be(indexoid))));
-	/* table first, as everywhere else; ShareLock keeps all writers out */
-	cs.heap = table_open(heapoid, ShareLock);
-	cs.index = index_open(indexoid, AccessShareLock);
-	if (cs.index->rd_indam->ambuild != frbuild)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a fractal index",
-						RelationGetRelationName(cs.index))));
-	if (RELATION_IS_OTHER_TEMP(cs.index))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot check temporary indexes of other sessions")));
-	if (!cs.index->rd_index->indisvalid)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot check index \"%s\": it is not valid",
-						RelationGetRelationName(cs.index))));
-
+	fr_check_open(&cs, indexoid);
 	fr_init_state(&cs.state, cs.index);
 	cs.nblocks = RelationGetNumberOfBlocks(cs.index);
 	cs.visited = palloc0(sizeof(bool) * Max(cs.nblocks, 1));
@@ -433,34 +550,21 @@ fractal_check(PG_FUNCTION_ARGS)
 
 		cs.filter = bloom_create((int64) Max(reltuples, 1000.0) * 2,
 								 maintenance_work_mem, 0);
+		cs.entrycxt = AllocSetContextCreate(CurrentMemoryContext,
+											"fractal_check entry",
+											ALLOCSET_DEFAULT_SIZES);
 	}
 
+	/* the tree, top-down from the root the metapage names */
 	meta = fr_get_meta(cs.index);
 	cs.visited[FR_META_BLKNO] = true;
 	fr_check_visit(&cs, meta.root, FR_META_BLKNO);
 	fr_check_subtree(&cs, meta.root, (int) meta.height, NULL, NULL, true);
 
-	/* every page that is not free is reachable */
-	for (blkno = FR_META_BLKNO + 1; blkno < cs.nblocks; blkno++)
-	{
-		Buffer		buf;
-		Page		page;
+	/* the pages the walk did not reach */
+	fr_check_unreachable(&cs);
 
-		if (cs.visited[blkno])
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		buf = ReadBuffer(cs.index, blkno);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (!PageIsNew(page))
-		{
-			fr_check_page(cs.index, page, blkno);
-			if (!FrPageIsFree(page))
-				fr_check_fail(&cs, blkno, "page is not free but is not reachable from the root");
-		}
-		UnlockReleaseBuffer(buf);
-	}
-
+	/* every heap tuple that must be indexed has its entry */
 	if (heapallindexed)
 	{
 		IndexInfo  *indexInfo = BuildIndexInfo(cs.index);
@@ -468,9 +572,11 @@ fractal_check(PG_FUNCTION_ARGS)
 		table_index_build_scan(cs.heap, cs.index, indexInfo, true, false,
 							   fr_check_heap_callback, (void *) &cs, NULL);
 		bloom_free(cs.filter);
+		MemoryContextDelete(cs.entrycxt);
 	}
 
-	index_close(cs.index, AccessShareLock);
+	pfree(cs.visited);
+	relation_close(cs.index, AccessShareLock);
 	table_close(cs.heap, ShareLock);
 	PG_RETURN_VOID();
 }

@@ -95,21 +95,21 @@ fr_count_pages(Relation index, FrPageCounts *c)
 			c->meta++;
 			c->height = FrPageGetMeta(page)->height;
 		}
-		else if (opaque->flags & FR_FREE)
+		else if (FrPageIsFree(page))
 			c->free++;
-		else if (opaque->flags & FR_NODE)
+		else if (FrPageIsNode(page))
 		{
 			c->node++;
 			c->level_nodes[level]++;
 		}
-		else if (opaque->flags & FR_CHAIN)
+		else if (FrPageIsChain(page))
 		{
 			c->chain++;
 			c->messages += PageGetMaxOffsetNumber(page);
 			c->level_chain[level]++;
 			c->level_msgs[level] += PageGetMaxOffsetNumber(page);
 		}
-		else if (opaque->flags & FR_LEAF)
+		else if (FrPageIsLeaf(page))
 		{
 			c->leaf++;
 			c->level_nodes[0]++;
