@@ -224,6 +224,13 @@ fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
 	{
 		IndexTuple	it = fr_check_page_item(cs, blkno, page, off, "message");
 
+		/* a sorted page is in (key, TID) order; equal pairs may repeat */
+		if (off > FirstOffsetNumber && FrPageIsSorted(page) &&
+			fr_compare_tuples(&cs->state,
+							  (IndexTuple) PageGetItem(page, PageGetItemId(page, off - 1)),
+							  it) > 0)
+			fr_check_fail(cs, blkno, "sorted buffer page has messages %u and %u out of order",
+						  off - 1, off);
 		if (!fr_in_range(cs, it, cc->lo, cc->hi))
 			fr_check_fail(cs, blkno, "message %u lies outside its partition's key range", off);
 		fr_check_record_entry(cs, it);

@@ -11,6 +11,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use File::Copy;
 
 my $node = PostgreSQL::Test::Cluster->new('fmtver');
 $node->init;
@@ -60,21 +61,32 @@ sub set_version
 	rw_page(0, sub { my $p = shift; substr($p, 28, 4) = pack('V', $v); $p });
 }
 
+# reverse a page's line pointers (its messages then run in descending order)
+sub reverse_page
+{
+	my ($p, $keep_flag) = @_;
+	my $lower = unpack('v', substr($p, 12, 2));
+	my $n = ($lower - 24) / 4;
+	my @lp = map { substr($p, 24 + 4 * $_, 4) } 0 .. $n - 1;
+	substr($p, 24, 4 * $n) = join('', reverse @lp);
+	my $flags = unpack('v', substr($p, 8182, 2));
+	substr($p, 8182, 2) = pack('v', $flags & ~128) unless $keep_flag;
+	return $p;
+}
+
+# a page flagged sorted whose messages are out of order is caught
+copy($file, "$file.orig") or die "copy: $!";
+rw_page($chain[0], sub { reverse_page(shift, 1) });
+$node->start;
+my ($crc, $cout, $cerr) = $node->psql('postgres', "SELECT fractal_check('fv_a')");
+like($cerr, qr/sorted buffer page has messages \d+ and \d+ out of order/,
+	'fractal_check reports a sorted buffer page out of order');
+$node->stop;
+copy("$file.orig", $file) or die "copy: $!";
+
 # format 1: version 1, buffer pages unsorted and unflagged
 set_version(1);
-for my $blk (@chain)
-{
-	rw_page($blk, sub {
-		my $p = shift;
-		my $lower = unpack('v', substr($p, 12, 2));
-		my $n = ($lower - 24) / 4;
-		my @lp = map { substr($p, 24 + 4 * $_, 4) } 0 .. $n - 1;
-		substr($p, 24, 4 * $n) = join('', reverse @lp);
-		my $flags = unpack('v', substr($p, 8182, 2));
-		substr($p, 8182, 2) = pack('v', $flags & ~128);
-		$p;
-	});
-}
+rw_page($_, sub { reverse_page(shift, 0) }) for @chain;
 $node->start;
 
 my @queries = (
