@@ -125,6 +125,91 @@ fr_bound_add(Relation index, FrBound *b, ScanKey key, int col, bool isnull,
 	return true;
 }
 
+/* the end of a column's range one scan key sets */
+typedef struct FrKeyEnd
+{
+	ScanKey		key;			/* NULL = open */
+	bool		strict;
+	bool		isnull;			/* IS NOT NULL: the end is the NULLs */
+} FrKeyEnd;
+
+/* the keys on one column that can position a scan, in index order */
+typedef struct FrColumnKeys
+{
+	ScanKey		eq;				/* '=' or IS NULL */
+	FrKeyEnd	lo;
+	FrKeyEnd	hi;
+} FrColumnKeys;
+
+/* the first key met for an end sets it */
+static void
+fr_key_end_set(FrKeyEnd *end, ScanKey key, bool strict, bool isnull)
+{
+	if (end->key != NULL)
+		return;
+	end->key = key;
+	end->strict = strict;
+	end->isnull = isnull;
+}
+
+/* does some key compare with NULL ("col op NULL" is never true)? */
+static bool
+fr_keys_unsatisfiable(IndexScanDesc scan)
+{
+	int			k;
+
+	for (k = 0; k < scan->numberOfKeys; k++)
+	{
+		ScanKey		key = &scan->keyData[k];
+
+		if ((key->sk_flags & SK_ISNULL) &&
+			!(key->sk_flags & (SK_SEARCHNULL | SK_SEARCHNOTNULL)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Sort the keys on column 'col' into '=' and the two ends of the column's
+ * range in index order (a DESC column swaps < and >).
+ */
+static void
+fr_classify_column(IndexScanDesc scan, FrState *state, int col,
+				   FrColumnKeys *ck)
+{
+	bool		desc = state->desc[col];
+	int			k;
+
+	memset(ck, 0, sizeof(FrColumnKeys));
+	for (k = 0; k < scan->numberOfKeys; k++)
+	{
+		ScanKey		key = &scan->keyData[k];
+		StrategyNumber s = key->sk_strategy;
+
+		if (key->sk_attno != col + 1)
+			continue;
+		if (key->sk_flags & SK_SEARCHNULL)
+			ck->eq = key;
+		else if (key->sk_flags & SK_SEARCHNOTNULL)
+		{
+			/* excludes the NULLs at one end of the column's order */
+			fr_key_end_set(state->nulls_first[col] ? &ck->lo : &ck->hi,
+						   key, true, true);
+		}
+		else if (s == BTEqualStrategyNumber)
+		{
+			if (ck->eq == NULL)
+				ck->eq = key;
+		}
+		else if (s == BTLessStrategyNumber || s == BTLessEqualStrategyNumber)
+			fr_key_end_set(desc ? &ck->lo : &ck->hi, key,
+						   s == BTLessStrategyNumber, false);
+		else if (s == BTGreaterStrategyNumber || s == BTGreaterEqualStrategyNumber)
+			fr_key_end_set(desc ? &ck->hi : &ck->lo, key,
+						   s == BTGreaterStrategyNumber, false);
+	}
+}
+
 /*
  * Derive the positioning bounds from the scan keys, nbtree-style: leading
  * columns with '=' (or IS NULL) extend both bounds; the first column
@@ -134,117 +219,40 @@ static void
 fr_make_bounds(IndexScanDesc scan)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
-	FrState    *state = &so->state;
+	Relation	index = scan->indexRelation;
 	bool		lower_done = false,
 				upper_done = false;
-	int			col,
-				k;
+	int			col;
 
 	so->lower.ncols = 0;
 	so->upper.ncols = 0;
-	so->unsatisfiable = false;
-
-	for (k = 0; k < scan->numberOfKeys; k++)
-	{
-		ScanKey		key = &scan->keyData[k];
-
-		if ((key->sk_flags & SK_ISNULL) &&
-			!(key->sk_flags & (SK_SEARCHNULL | SK_SEARCHNOTNULL)))
-			so->unsatisfiable = true;	/* "col op NULL" is never true */
-	}
+	so->unsatisfiable = fr_keys_unsatisfiable(scan);
 	if (so->unsatisfiable)
 		return;
 
-	for (col = 0; col < state->nkeys && !(lower_done && upper_done); col++)
+	for (col = 0; col < so->state.nkeys && !(lower_done && upper_done); col++)
 	{
-		ScanKey		eq = NULL,
-					lo = NULL,
-					hi = NULL;
-		bool		lo_strict = false,
-					hi_strict = false,
-					lo_null = false,
-					hi_null = false;
+		FrColumnKeys ck;
 
-		for (k = 0; k < scan->numberOfKeys; k++)
+		fr_classify_column(scan, &so->state, col, &ck);
+
+		/* '=' or IS NULL: both bounds go on to the next column */
+		if (ck.eq)
 		{
-			ScanKey		key = &scan->keyData[k];
-			bool		desc = state->desc[col];
+			bool		isnull = (ck.eq->sk_flags & SK_SEARCHNULL) != 0;
 
-			if (key->sk_attno != col + 1)
-				continue;
-			if (key->sk_flags & SK_SEARCHNULL)
-			{
-				eq = key;
-				continue;
-			}
-			if (key->sk_flags & SK_SEARCHNOTNULL)
-			{
-				/* excludes the NULLs at one end of the column's order */
-				if (state->nulls_first[col] && lo == NULL)
-				{
-					lo = key;
-					lo_strict = true;
-					lo_null = true;
-				}
-				else if (!state->nulls_first[col] && hi == NULL)
-				{
-					hi = key;
-					hi_strict = true;
-					hi_null = true;
-				}
-				continue;
-			}
-			switch (key->sk_strategy)
-			{
-				case BTEqualStrategyNumber:
-					if (eq == NULL)
-						eq = key;
-					break;
-				case BTLessStrategyNumber:
-				case BTLessEqualStrategyNumber:
-					if (!desc && hi == NULL)
-					{
-						hi = key;
-						hi_strict = (key->sk_strategy == BTLessStrategyNumber);
-					}
-					else if (desc && lo == NULL)
-					{
-						lo = key;
-						lo_strict = (key->sk_strategy == BTLessStrategyNumber);
-					}
-					break;
-				case BTGreaterEqualStrategyNumber:
-				case BTGreaterStrategyNumber:
-					if (!desc && lo == NULL)
-					{
-						lo = key;
-						lo_strict = (key->sk_strategy == BTGreaterStrategyNumber);
-					}
-					else if (desc && hi == NULL)
-					{
-						hi = key;
-						hi_strict = (key->sk_strategy == BTGreaterStrategyNumber);
-					}
-					break;
-				default:
-					break;
-			}
-		}
-
-		if (eq)
-		{
-			bool		isnull = (eq->sk_flags & SK_SEARCHNULL) != 0;
-
-			if (!lower_done && !fr_bound_add(scan->indexRelation, &so->lower, eq, col, isnull, false))
+			if (!lower_done && !fr_bound_add(index, &so->lower, ck.eq, col, isnull, false))
 				lower_done = true;
-			if (!upper_done && !fr_bound_add(scan->indexRelation, &so->upper, eq, col, isnull, false))
+			if (!upper_done && !fr_bound_add(index, &so->upper, ck.eq, col, isnull, false))
 				upper_done = true;
 			continue;
 		}
-		if (!lower_done && lo)
-			fr_bound_add(scan->indexRelation, &so->lower, lo, col, lo_null, lo_strict);
-		if (!upper_done && hi)
-			fr_bound_add(scan->indexRelation, &so->upper, hi, col, hi_null, hi_strict);
+
+		/* otherwise the column's inequalities end the bounds */
+		if (!lower_done && ck.lo.key)
+			fr_bound_add(index, &so->lower, ck.lo.key, col, ck.lo.isnull, ck.lo.strict);
+		if (!upper_done && ck.hi.key)
+			fr_bound_add(index, &so->upper, ck.hi.key, col, ck.hi.isnull, ck.hi.strict);
 		lower_done = upper_done = true;
 	}
 }
@@ -399,6 +407,205 @@ fr_collect_add(FrCollect *c, IndexTuple itup)
 }
 
 /*
+ * Refreshes of the metapage after which a root without FR_ROOT is
+ * corruption.  A fresh metapage names a page without FR_ROOT only when the
+ * tree grew between reading the metapage and locking that page (growth
+ * moves FR_ROOT and the metapage's root in one record, under the metapage's
+ * lock), and the tree does not grow this many times in a row.
+ */
+#define FR_ROOT_REFRESHES		10
+
+/*
+ * Share-lock the root.  The cached metapage may be stale, so the first try
+ * uses it and later ones read the metapage afresh.
+ */
+static Buffer
+fr_scan_lock_root(Relation index)
+{
+	for (int refreshes = 0;; refreshes++)
+	{
+		BlockNumber root = fr_get_root(index, NULL, refreshes > 0);
+		Buffer		buf = fr_read_buffer(index, root, BUFFER_LOCK_SHARE);
+
+		if (FrPageIsRoot(BufferGetPage(buf)))
+			return buf;
+		UnlockReleaseBuffer(buf);
+		if (refreshes >= FR_ROOT_REFRESHES)
+			fr_report_corrupt(index, root,
+							  "metapage points to a page that is not the root");
+	}
+}
+
+/* what one descent collects, and the key range [lo, hi) of its leaf */
+typedef struct FrDescent
+{
+	FrCollect	col;			/* messages first, then leaf entries */
+	int			nmsgs;			/* how many of col are messages */
+	IndexTuple	lo;				/* NULL = minus infinity */
+	IndexTuple	hi;				/* NULL = plus infinity */
+} FrDescent;
+
+/* fr_chain_walk visitor: collect the matching messages of a chain page */
+typedef struct FrChainScan
+{
+	IndexScanDesc scan;
+	FrDescent  *d;
+} FrChainScan;
+
+static void
+fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
+{
+	FrChainScan *cs = (FrChainScan *) arg;
+	FrState    *state = &((FrScanOpaque) cs->scan->opaque)->state;
+	FrDescent  *d = cs->d;
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		IndexTuple	m = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+
+		/*
+		 * Keys first (they reject most messages of a selective scan), then
+		 * this child's range, before anything is copied; the leaf's
+		 * narrower range is applied by fr_filter_chunk.
+		 */
+		if (fr_tuple_matches(cs->scan, m) &&
+			(d->lo == NULL || fr_compare_tuples(state, m, d->lo) >= 0) &&
+			(d->hi == NULL || fr_compare_tuples(state, m, d->hi) < 0))
+			fr_collect_add(&d->col, m);
+	}
+}
+
+/*
+ * Descend from the root to the leaf of 'target', narrowing d->lo and d->hi
+ * to the child's range at each node and collecting the matching messages
+ * of the partition's chain.  Returns the leaf, share-locked.
+ */
+static Buffer
+fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	Buffer		buf = fr_scan_lock_root(index);
+
+	for (;;)
+	{
+		Page		page = BufferGetPage(buf);
+		OffsetNumber off;
+		FrNodeItem	pitem;
+		FrChainScan cs = {scan, d};
+		Buffer		cbuf;
+
+		if (FrPageIsLeaf(page))
+			return buf;
+		if (!FrPageIsNode(page))
+			fr_report_corrupt(index, BufferGetBlockNumber(buf),
+							  "descent reached a page that is neither node nor leaf");
+
+		/* the child, and its range */
+		off = fr_scan_choose_child(so, page, target, pos);
+		if (off > FirstOffsetNumber)
+			d->lo = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off)));
+		if (off < PageGetMaxOffsetNumber(page))
+			d->hi = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off + 1)));
+
+		/* matching messages of the partition's chain */
+		pitem = fr_node_get_item(page, fr_node_partition_start(page, off));
+		fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
+					  fr_scan_chain_page, &cs);
+
+		/* lock coupling: the child before releasing the node */
+		cbuf = fr_read_buffer(index, fr_node_get_item(page, off)->child,
+							  BUFFER_LOCK_SHARE);
+		UnlockReleaseBuffer(buf);
+		buf = cbuf;
+	}
+}
+
+/* Collect the matching entries of the leaf in 'buf', then release it. */
+static void
+fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d)
+{
+	Page		page = BufferGetPage(buf);
+	FrLeafView	view;
+	int			i;
+
+	d->nmsgs = d->col.n;		/* what came before are messages */
+	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, page);
+	fr_leaf_view(scan->indexRelation, page, BufferGetBlockNumber(buf), &view);
+	for (i = 0; i < view.n; i++)
+		if (fr_tuple_matches(scan, view.items[i]))
+			fr_collect_add(&d->col, view.items[i]);
+	fr_leaf_view_release(&view);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Keep the messages inside the leaf's range, and everything beyond the scan
+ * position (the leaf may have gained a lower bound below pos through a
+ * concurrent change; those entries were already returned).  Returns how
+ * many entries remain, at the front of d->col.items.
+ */
+static int
+fr_filter_chunk(FrState *state, FrDescent *d, bool fwd, IndexTuple pos)
+{
+	bool		need_pos_check;
+	int			i,
+				n = 0;
+
+	need_pos_check = (pos != NULL) &&
+		(fwd ? (d->lo == NULL || fr_compare_tuples(state, d->lo, pos) < 0)
+		 : (d->hi == NULL || fr_compare_tuples(state, d->hi, pos) > 0));
+	for (i = 0; i < d->col.n; i++)
+	{
+		IndexTuple	it = d->col.items[i];
+
+		if (i < d->nmsgs)
+		{
+			if (d->lo && fr_compare_tuples(state, it, d->lo) < 0)
+				continue;
+			if (d->hi && fr_compare_tuples(state, it, d->hi) >= 0)
+				continue;
+		}
+		if (need_pos_check &&
+			(fwd ? fr_compare_tuples(state, it, pos) < 0
+			 : fr_compare_tuples(state, it, pos) >= 0))
+			continue;
+		d->col.items[n++] = it;
+	}
+	return n;
+}
+
+/* Can anything qualify after the chunk's hi / before its lo? */
+static void
+fr_chunk_set_ends(FrScanOpaque so)
+{
+	FrChunk    *chunk = &so->chunk;
+	int			r;
+
+	if (chunk->hi == NULL)
+		chunk->end_fwd = true;
+	else if (so->upper.ncols > 0)
+	{
+		r = fr_bound_compare(&so->state, &so->upper, chunk->hi);
+		chunk->end_fwd = (r > 0 || (r == 0 && so->upper.strict));
+	}
+	else
+		chunk->end_fwd = false;
+
+	if (chunk->lo == NULL)
+		chunk->end_bwd = true;
+	else if (so->lower.ncols > 0)
+	{
+		r = fr_bound_compare(&so->state, &so->lower, chunk->lo);
+		chunk->end_bwd = (r < 0 || (r == 0 && so->lower.strict));
+	}
+	else
+		chunk->end_bwd = false;
+}
+
+/*
  * Load the chunk for direction 'dir'.  'pos' is the previous chunk's hi
  * (forward) or lo (backward); NULL for the first chunk, which is positioned
  * by the bounds.
@@ -407,20 +614,14 @@ static void
 fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
-	FrState    *state = &so->state;
-	Relation	index = scan->indexRelation;
 	bool		fwd = ScanDirectionIsForward(dir);
 	FrTarget	target;
-	FrCollect	col = {NULL, 0, 0};
-	int			nmsgs = 0;
-	IndexTuple	lo = NULL,
-				hi = NULL;
-	Buffer		buf;
-	Page		page;
+	FrDescent	d = {{NULL, 0, 0}, 0, NULL, NULL};
 	MemoryContext oldcxt;
-	int			i,
-				n;
-	bool		need_pos_check;
+	int			n;
+
+	/* no buffer lock is held here, so a long scan can be cancelled */
+	CHECK_FOR_INTERRUPTS();
 
 	if (pos == NULL)
 		target = fwd ? (so->lower.ncols > 0 ? FR_TARGET_LOWER : FR_TARGET_FIRST)
@@ -431,142 +632,19 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	MemoryContextReset(so->chunkcxt);
 	oldcxt = MemoryContextSwitchTo(so->chunkcxt);
 
-	for (bool refresh = false;; refresh = true)
-	{
-		buf = fr_read_buffer(index, fr_get_root(index, NULL, refresh),
-							 BUFFER_LOCK_SHARE);
-		if (FrPageIsRoot(BufferGetPage(buf)))
-			break;
-		UnlockReleaseBuffer(buf);
-	}
+	/* messages on the path, then the leaf's entries */
+	fr_collect_leaf(scan, fr_descend(scan, target, pos, &d), &d);
 
-	for (;;)
-	{
-		OffsetNumber off,
-					part,
-					maxoff;
-		BlockNumber blkno,
-					child;
-		Buffer		cbuf;
+	/* keep the chunk's own entries, sorted and without duplicates */
+	n = fr_filter_chunk(&so->state, &d, fwd, pos);
+	fr_sort_entries(&so->state, d.col.items, n);
+	n = fr_dedup_sorted(&so->state, d.col.items, n);
 
-		page = BufferGetPage(buf);
-		if (FrPageIsLeaf(page))
-			break;
-		if (!FrPageIsNode(page))
-			fr_report_corrupt(index, BufferGetBlockNumber(buf),
-							  "descent reached a page that is neither node nor leaf");
-
-		maxoff = PageGetMaxOffsetNumber(page);
-		off = fr_scan_choose_child(so, page, target, pos);
-		if (off > FirstOffsetNumber)
-			lo = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off)));
-		if (off < maxoff)
-			hi = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off + 1)));
-
-		/* matching messages of the partition's chain */
-		part = fr_node_partition_start(page, off);
-		blkno = fr_node_get_item(page, part)->chain_tail;
-		while (blkno != InvalidBlockNumber)
-		{
-			Buffer		mbuf = fr_read_chain_buffer(index, blkno, BUFFER_LOCK_SHARE);
-			Page		mpage = BufferGetPage(mbuf);
-			OffsetNumber moff,
-						mmax = PageGetMaxOffsetNumber(mpage);
-
-			for (moff = FirstOffsetNumber; moff <= mmax; moff++)
-			{
-				IndexTuple	m = (IndexTuple) PageGetItem(mpage, PageGetItemId(mpage, moff));
-
-				/*
-				 * Keys first (they reject most messages of a selective
-				 * scan), then this child's range, before anything is
-				 * copied; the leaf's narrower range is applied below.
-				 */
-				if (fr_tuple_matches(scan, m) &&
-					(lo == NULL || fr_compare_tuples(state, m, lo) >= 0) &&
-					(hi == NULL || fr_compare_tuples(state, m, hi) < 0))
-					fr_collect_add(&col, m);
-			}
-			blkno = FrPageGetOpaque(mpage)->link;
-			UnlockReleaseBuffer(mbuf);
-		}
-
-		child = fr_node_get_item(page, off)->child;
-		cbuf = fr_read_buffer(index, child, BUFFER_LOCK_SHARE);
-		UnlockReleaseBuffer(buf);
-		buf = cbuf;
-		CHECK_FOR_INTERRUPTS();
-	}
-
-	/* the leaf */
-	nmsgs = col.n;
-	TestForOldSnapshot(scan->xs_snapshot, index, page);
-	{
-		FrLeafView view;
-
-		fr_leaf_view(index, page, BufferGetBlockNumber(buf), &view);
-		for (i = 0; i < view.n; i++)
-			if (fr_tuple_matches(scan, view.items[i]))
-				fr_collect_add(&col, view.items[i]);
-		fr_leaf_view_release(&view);
-	}
-	UnlockReleaseBuffer(buf);
-
-	/*
-	 * Keep messages inside the leaf's range, and everything beyond the scan
-	 * position (the leaf may have gained a lower bound below pos through a
-	 * concurrent change; those entries were already returned).
-	 */
-	need_pos_check = (pos != NULL) &&
-		(fwd ? (lo == NULL || fr_compare_tuples(state, lo, pos) < 0)
-		 : (hi == NULL || fr_compare_tuples(state, hi, pos) > 0));
-	n = 0;
-	for (i = 0; i < col.n; i++)
-	{
-		IndexTuple	it = col.items[i];
-
-		if (i < nmsgs)
-		{
-			if (lo && fr_compare_tuples(state, it, lo) < 0)
-				continue;
-			if (hi && fr_compare_tuples(state, it, hi) >= 0)
-				continue;
-		}
-		if (need_pos_check &&
-			(fwd ? fr_compare_tuples(state, it, pos) < 0
-			 : fr_compare_tuples(state, it, pos) >= 0))
-			continue;
-		col.items[n++] = it;
-	}
-	fr_sort_entries(state, col.items, n);
-	n = fr_dedup_sorted(state, col.items, n);
-
-	so->chunk.items = col.items;
+	so->chunk.items = d.col.items;
 	so->chunk.nitems = n;
-	so->chunk.lo = lo;
-	so->chunk.hi = hi;
-
-	/* can anything qualify after hi / before lo? */
-	if (hi == NULL)
-		so->chunk.end_fwd = true;
-	else if (so->upper.ncols > 0)
-	{
-		int			r = fr_bound_compare(state, &so->upper, hi);
-
-		so->chunk.end_fwd = (r > 0 || (r == 0 && so->upper.strict));
-	}
-	else
-		so->chunk.end_fwd = false;
-	if (lo == NULL)
-		so->chunk.end_bwd = true;
-	else if (so->lower.ncols > 0)
-	{
-		int			r = fr_bound_compare(state, &so->lower, lo);
-
-		so->chunk.end_bwd = (r < 0 || (r == 0 && so->lower.strict));
-	}
-	else
-		so->chunk.end_bwd = false;
+	so->chunk.lo = d.lo;
+	so->chunk.hi = d.hi;
+	fr_chunk_set_ends(so);
 
 	MemoryContextSwitchTo(oldcxt);
 }

@@ -110,6 +110,53 @@ poke($leaf, 0, 'x' x 8192);
 check_case('garbage page', qr/corrupted page at block $leaf|invalid page in block $leaf/,
 	qr/corrupted page at block $leaf|invalid page in block $leaf/);
 
+# 5. the page the metapage names as root lacks FR_ROOT: a scan must report
+# corruption, not retry forever.  The metapage's content (after the 24-byte
+# page header) is magic, version, root, height as uint32s.  The retry loop
+# this guards against never checked for interrupts, so statement_timeout
+# could not stop it; psql's own timeout keeps the test from hanging.
+{
+	open(my $fh, '<', $file) or die;
+	binmode $fh;
+	my $buf;
+	seek($fh, 24 + 8, 0);
+	read($fh, $buf, 4);
+	my $root = unpack('V', $buf);
+	seek($fh, $root * 8192 + 8182, 0);
+	read($fh, $buf, 2);
+	close $fh;
+	my $flags = unpack('v', $buf);
+	ok($flags & 32, "block $root named by the metapage has the root flag");
+	poke($root, 8182, pack('v', $flags & ~32));
+
+	$node->start;
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT fractal_check('cr_a', true)");
+	like($stderr, qr/corrupted at block $root: root page lacks the root flag/,
+		'root flag missing: fractal_check names the problem');
+	my $timed_out;
+	($ret, $stdout, $stderr) = $node->psql('postgres',
+		"\\set VERBOSITY verbose\n"
+		  . "SET statement_timeout = '10s'; SET enable_seqscan = off; SET enable_bitmapscan = off;\n"
+		  . "SELECT count(*) FROM cr WHERE a >= 0;\n",
+		timeout => 60,
+		timed_out => \$timed_out);
+	ok(!$timed_out, 'root flag missing: the index scan does not hang');
+	like($stderr, qr/ERROR:  XX002: index "cr_a" contains corrupted page at block $root/,
+		'root flag missing: the index scan reports corruption');
+	unlike($stderr, qr/statement timeout/, 'root flag missing: not by a timeout');
+	if ($timed_out)
+	{
+		# the backend spins without checking for interrupts
+		$node->stop('immediate');
+	}
+	else
+	{
+		is($node->safe_psql('postgres', 'SELECT 1'), '1', 'root flag missing: the server is still up');
+		$node->stop;
+	}
+	copy("$file.orig", $file) or die "restore: $!";
+}
+
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminated by signal|server process .* was terminated/, 'no backend crashed');
 done_testing();
