@@ -241,25 +241,17 @@ fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple itup)
 void
 fr_insert_tuple(FrState *state, IndexTuple itup)
 {
-	bool		refresh = false;
-
-	for (;; refresh = true)
+	for (;;)
 	{
 		Buffer		rbuf;
 		Page		page;
 		OffsetNumber off;
 		bool		restart;
 
-		/* lock the root; the cached metapage may be stale */
+		/* lock the root (the cached metapage may be stale) */
 		CHECK_FOR_INTERRUPTS();
-		rbuf = fr_read_buffer(state->index, fr_get_root(state->index, NULL, refresh),
-							  BUFFER_LOCK_SHARE);
+		rbuf = fr_lock_root(state->index, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(rbuf);
-		if (!FrPageIsRoot(page))
-		{
-			UnlockReleaseBuffer(rbuf);
-			continue;
-		}
 
 		/* a one-leaf tree takes the entry directly */
 		if (FrPageIsLeaf(page))

@@ -67,6 +67,42 @@ fr_flush_unlock(Relation index, LOCKMODE mode)
 }
 
 /* ------------------------------------------------------------------------
+ * The root
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Refreshes of the metapage after which a root without FR_ROOT is
+ * corruption.  A fresh metapage names a page without FR_ROOT only when the
+ * tree grew between reading the metapage and locking that page (growth
+ * moves FR_ROOT and the metapage's root in one record, under the metapage's
+ * lock), and the tree does not grow this many times in a row.
+ */
+#define FR_ROOT_REFRESHES		10
+
+/*
+ * Lock the root in 'mode'.  The cached metapage may be stale, so the first
+ * try uses it and later ones read the metapage afresh; a root that still
+ * lacks FR_ROOT after that many refreshes is corruption, not a race.
+ */
+Buffer
+fr_lock_root(Relation index, int mode)
+{
+	for (int refreshes = 0;; refreshes++)
+	{
+		BlockNumber root = fr_get_root(index, NULL, refreshes > 0);
+		Buffer		buf = fr_read_buffer(index, root, mode);
+
+		if (FrPageIsRoot(BufferGetPage(buf)))
+			return buf;
+		UnlockReleaseBuffer(buf);
+		if (refreshes >= FR_ROOT_REFRESHES)
+			fr_report_corrupt(index, root,
+							  "metapage points to a page that is not the root");
+	}
+}
+
+/* ------------------------------------------------------------------------
  * Searching nodes and leaves
  * ------------------------------------------------------------------------
  */
@@ -146,7 +182,8 @@ fr_lower_bound(FrState *state, IndexTuple key, int n, FrEntryGetter get,
 	return lo;
 }
 
-static IndexTuple
+/* FrEntryGetter over the items of a page (arg), entry i at offset i + 1 */
+IndexTuple
 fr_page_entry(void *arg, int i)
 {
 	Page		page = (Page) arg;
@@ -154,7 +191,8 @@ fr_page_entry(void *arg, int i)
 	return (IndexTuple) PageGetItem(page, PageGetItemId(page, i + 1));
 }
 
-static IndexTuple
+/* FrEntryGetter over an array of IndexTuple (arg) */
+IndexTuple
 fr_array_entry(void *arg, int i)
 {
 	return ((IndexTuple *) arg)[i];

@@ -44,6 +44,9 @@ typedef struct FrBound
 	bool		isnull[INDEX_MAX_KEYS];
 	FmgrInfo	cmp[INDEX_MAX_KEYS];
 	Oid			collation[INDEX_MAX_KEYS];
+	bool		same_as_index[INDEX_MAX_KEYS];	/* compares as the index
+												 * does: its sort support
+												 * may be used */
 } FrBound;
 
 /* the entries of one chunk */
@@ -118,6 +121,9 @@ fr_bound_add(Relation index, FrBound *b, ScanKey key, int col, bool isnull,
 		fmgr_info_cxt(proc, &b->cmp[i], CurrentMemoryContext);
 		b->values[i] = key->sk_argument;
 		b->collation[i] = key->sk_collation;
+		b->same_as_index[i] = righttype == lefttype &&
+			proc == index_getprocid(index, col + 1, FR_CMP_PROC) &&
+			key->sk_collation == index->rd_indcollation[col];
 	}
 	b->isnull[i] = isnull;
 	b->strict = strict;
@@ -271,7 +277,9 @@ fr_bound_compare(FrState *state, FrBound *b, IndexTuple itup)
 		Datum		v = index_getattr(itup, i + 1, state->tupdesc, &isnull);
 		int32		r;
 
-		if (isnull || b->isnull[i])
+		if (!b->isnull[i] && b->same_as_index[i] && state->use_ssup[i])
+			r = ApplySortComparator(v, isnull, b->values[i], false, &state->ssup[i]);
+		else if (isnull || b->isnull[i])
 		{
 			if (isnull && b->isnull[i])
 				r = 0;
@@ -323,6 +331,84 @@ fr_tuple_matches(IndexScanDesc scan, IndexTuple itup)
 			return false;
 	}
 	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Windows of sorted entries
+ *
+ * Leaves and sorted buffer pages (FR_SORTED) hold their entries in (key,
+ * TID) order, so a descent looks only at the window of them that lies in
+ * the child's range [lo, hi) and inside the scan's positioning bounds,
+ * found by binary search.  Nothing outside the window can be wanted: the
+ * bounds are implied by the scan keys, and entries outside [lo, hi) belong
+ * to another chunk.  Entries in the window are still checked against every
+ * key.
+ * ------------------------------------------------------------------------
+ */
+
+/* does 'itup' come before the window: below lo, or below the lower bound? */
+static bool
+fr_before_window(FrScanOpaque so, IndexTuple lo, IndexTuple itup)
+{
+	int			r;
+
+	if (lo && fr_compare_tuples(&so->state, itup, lo) < 0)
+		return true;
+	if (so->lower.ncols == 0)
+		return false;
+	r = fr_bound_compare(&so->state, &so->lower, itup);
+	return so->lower.strict ? r <= 0 : r < 0;
+}
+
+/* does 'itup' come after the window: at or above hi, or past the upper bound? */
+static bool
+fr_after_window(FrScanOpaque so, IndexTuple hi, IndexTuple itup)
+{
+	int			r;
+
+	if (hi && fr_compare_tuples(&so->state, itup, hi) >= 0)
+		return true;
+	if (so->upper.ncols == 0)
+		return false;
+	r = fr_bound_compare(&so->state, &so->upper, itup);
+	return so->upper.strict ? r >= 0 : r > 0;
+}
+
+/*
+ * The window [*start, *end) of the n sorted entries get(arg, i) that lie in
+ * [lo, hi) (NULL: unbounded) and inside the scan's bounds.
+ */
+static void
+fr_scan_window(FrScanOpaque so, IndexTuple lo, IndexTuple hi, int n,
+			   FrEntryGetter get, void *arg, int *start, int *end)
+{
+	int			a = 0,
+				b = n;
+
+	/* the first entry not before the window */
+	while (a < b)
+	{
+		int			mid = a + (b - a) / 2;
+
+		if (fr_before_window(so, lo, get(arg, mid)))
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*start = a;
+
+	/* the first entry after it */
+	b = n;
+	while (a < b)
+	{
+		int			mid = a + (b - a) / 2;
+
+		if (fr_after_window(so, hi, get(arg, mid)))
+			b = mid;
+		else
+			a = mid + 1;
+	}
+	*end = a;
 }
 
 /* kinds of child choice in a node */
@@ -394,8 +480,9 @@ typedef struct FrCollect
 	int			cap;
 } FrCollect;
 
+/* add 'itup' itself (it must live as long as the chunk) */
 static void
-fr_collect_add(FrCollect *c, IndexTuple itup)
+fr_collect_ref(FrCollect *c, IndexTuple itup)
 {
 	if (c->n >= c->cap)
 	{
@@ -403,37 +490,14 @@ fr_collect_add(FrCollect *c, IndexTuple itup)
 		c->items = c->items ? repalloc(c->items, sizeof(IndexTuple) * c->cap)
 			: palloc(sizeof(IndexTuple) * c->cap);
 	}
-	c->items[c->n++] = CopyIndexTuple(itup);
+	c->items[c->n++] = itup;
 }
 
-/*
- * Refreshes of the metapage after which a root without FR_ROOT is
- * corruption.  A fresh metapage names a page without FR_ROOT only when the
- * tree grew between reading the metapage and locking that page (growth
- * moves FR_ROOT and the metapage's root in one record, under the metapage's
- * lock), and the tree does not grow this many times in a row.
- */
-#define FR_ROOT_REFRESHES		10
-
-/*
- * Share-lock the root.  The cached metapage may be stale, so the first try
- * uses it and later ones read the metapage afresh.
- */
-static Buffer
-fr_scan_lock_root(Relation index)
+/* add a copy of 'itup' (which lives in a locked buffer) */
+static void
+fr_collect_add(FrCollect *c, IndexTuple itup)
 {
-	for (int refreshes = 0;; refreshes++)
-	{
-		BlockNumber root = fr_get_root(index, NULL, refreshes > 0);
-		Buffer		buf = fr_read_buffer(index, root, BUFFER_LOCK_SHARE);
-
-		if (FrPageIsRoot(BufferGetPage(buf)))
-			return buf;
-		UnlockReleaseBuffer(buf);
-		if (refreshes >= FR_ROOT_REFRESHES)
-			fr_report_corrupt(index, root,
-							  "metapage points to a page that is not the root");
-	}
+	fr_collect_ref(c, CopyIndexTuple(itup));
 }
 
 /* what one descent collects, and the key range [lo, hi) of its leaf */
@@ -456,23 +520,34 @@ static void
 fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 {
 	FrChainScan *cs = (FrChainScan *) arg;
-	FrState    *state = &((FrScanOpaque) cs->scan->opaque)->state;
+	FrScanOpaque so = (FrScanOpaque) cs->scan->opaque;
 	FrDescent  *d = cs->d;
-	OffsetNumber off,
-				maxoff = PageGetMaxOffsetNumber(page);
+	int			i,
+				start,
+				end;
 
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	/* a sorted page: only its window; a format-1 page: all of it */
+	if (FrPageIsSorted(page))
+		fr_scan_window(so, d->lo, d->hi, PageGetMaxOffsetNumber(page),
+					   fr_page_entry, page, &start, &end);
+	else
 	{
-		IndexTuple	m = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+		start = 0;
+		end = PageGetMaxOffsetNumber(page);
+	}
+	for (i = start; i < end; i++)
+	{
+		IndexTuple	m = fr_page_entry(page, i);
 
 		/*
 		 * Keys first (they reject most messages of a selective scan), then
-		 * this child's range, before anything is copied; the leaf's
-		 * narrower range is applied by fr_filter_chunk.
+		 * this child's range (the window's already), before anything is
+		 * copied; the leaf's narrower range is applied by fr_filter_chunk.
 		 */
 		if (fr_tuple_matches(cs->scan, m) &&
-			(d->lo == NULL || fr_compare_tuples(state, m, d->lo) >= 0) &&
-			(d->hi == NULL || fr_compare_tuples(state, m, d->hi) < 0))
+			(FrPageIsSorted(page) ||
+			 ((d->lo == NULL || fr_compare_tuples(&so->state, m, d->lo) >= 0) &&
+			  (d->hi == NULL || fr_compare_tuples(&so->state, m, d->hi) < 0))))
 			fr_collect_add(&d->col, m);
 	}
 }
@@ -487,7 +562,7 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
-	Buffer		buf = fr_scan_lock_root(index);
+	Buffer		buf = fr_lock_root(index, BUFFER_LOCK_SHARE);
 
 	for (;;)
 	{
@@ -523,22 +598,47 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 	}
 }
 
-/* Collect the matching entries of the leaf in 'buf', then release it. */
+/*
+ * Collect the matching entries of the leaf in 'buf', then release it.  The
+ * leaf is copied whole into the chunk's memory (one memcpy) and the entries
+ * of the window are taken from the copy, without copying each one.
+ */
 static void
 fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d)
 {
-	Page		page = BufferGetPage(buf);
-	FrLeafView	view;
-	int			i;
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	Page		copy = palloc(BLCKSZ);
+	FrEntryGetter get = fr_page_entry;
+	void	   *arg = copy;
+	int			n,
+				i,
+				start,
+				end;
 
 	d->nmsgs = d->col.n;		/* what came before are messages */
-	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, page);
-	fr_leaf_view(scan->indexRelation, page, BufferGetBlockNumber(buf), &view);
-	for (i = 0; i < view.n; i++)
-		if (fr_tuple_matches(scan, view.items[i]))
-			fr_collect_add(&d->col, view.items[i]);
-	fr_leaf_view_release(&view);
+	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, BufferGetPage(buf));
+	memcpy(copy, BufferGetPage(buf), BLCKSZ);
+	n = PageGetMaxOffsetNumber(copy);
+	if (FrPageIsCompressed(copy))
+	{
+		/* entries in the decompressed copy, which lives as long as the chunk */
+		FrLeafView view;
+
+		fr_leaf_view(scan->indexRelation, copy, BufferGetBlockNumber(buf), &view);
+		get = fr_array_entry;
+		arg = view.items;
+		n = view.n;
+	}
 	UnlockReleaseBuffer(buf);
+
+	fr_scan_window(so, NULL, NULL, n, get, arg, &start, &end);
+	for (i = start; i < end; i++)
+	{
+		IndexTuple	it = get(arg, i);
+
+		if (fr_tuple_matches(scan, it))
+			fr_collect_ref(&d->col, it);
+	}
 }
 
 /*
@@ -552,7 +652,8 @@ fr_filter_chunk(FrState *state, FrDescent *d, bool fwd, IndexTuple pos)
 {
 	bool		need_pos_check;
 	int			i,
-				n = 0;
+				n = 0,
+				kept_msgs = 0;
 
 	need_pos_check = (pos != NULL) &&
 		(fwd ? (d->lo == NULL || fr_compare_tuples(state, d->lo, pos) < 0)
@@ -572,9 +673,49 @@ fr_filter_chunk(FrState *state, FrDescent *d, bool fwd, IndexTuple pos)
 			(fwd ? fr_compare_tuples(state, it, pos) < 0
 			 : fr_compare_tuples(state, it, pos) >= 0))
 			continue;
+		if (i < d->nmsgs)
+			kept_msgs++;
 		d->col.items[n++] = it;
 	}
+	d->nmsgs = kept_msgs;
 	return n;
+}
+
+/*
+ * Put the chunk's n entries in order, without duplicates.  The messages
+ * (the first d->nmsgs) are sorted and deduplicated, then merged with the
+ * leaf's entries, which are in order already; a message equal to a leaf
+ * entry (met in a buffer and, after a concurrent flush, in the leaf too)
+ * is kept once.  Returns the count; the entries are in d->col.items.
+ */
+static int
+fr_order_chunk(FrState *state, FrDescent *d, int n)
+{
+	IndexTuple *msgs = d->col.items;
+	IndexTuple *leaf = d->col.items + d->nmsgs;
+	IndexTuple *out;
+	int			nm = d->nmsgs,
+				nl = n - d->nmsgs,
+				i = 0,
+				j = 0,
+				k = 0;
+
+	if (nm == 0)
+		return n;
+	fr_sort_entries(state, msgs, nm);
+	nm = fr_dedup_sorted(state, msgs, nm);
+	out = palloc(sizeof(IndexTuple) * (nm + nl));
+	while (i < nm || j < nl)
+	{
+		int			r = (i >= nm) ? 1 : (j >= nl) ? -1 :
+			fr_compare_tuples(state, msgs[i], leaf[j]);
+
+		if (r == 0)
+			j++;				/* the same entry twice */
+		out[k++] = (r <= 0) ? msgs[i++] : leaf[j++];
+	}
+	d->col.items = out;
+	return k;
 }
 
 /* Can anything qualify after the chunk's hi / before its lo? */
@@ -635,10 +776,9 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	/* messages on the path, then the leaf's entries */
 	fr_collect_leaf(scan, fr_descend(scan, target, pos, &d), &d);
 
-	/* keep the chunk's own entries, sorted and without duplicates */
+	/* keep the chunk's own entries, in order and without duplicates */
 	n = fr_filter_chunk(&so->state, &d, fwd, pos);
-	fr_sort_entries(&so->state, d.col.items, n);
-	n = fr_dedup_sorted(&so->state, d.col.items, n);
+	n = fr_order_chunk(&so->state, &d, n);
 
 	so->chunk.items = d.col.items;
 	so->chunk.nitems = n;

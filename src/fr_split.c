@@ -485,17 +485,19 @@ fr_split_descend(FrState *state, IndexTuple key, int level)
 	/* lock the root; grow the tree while the root is short of room */
 	for (;;)
 	{
-		FrMetaPageData meta = fr_get_meta(index);
+		uint32		height;
 
 		CHECK_FOR_INTERRUPTS();
-		if ((int) meta.height < level || meta.height == 0)
-			return;
-		cur = fr_read_buffer(index, meta.root, BUFFER_LOCK_EXCLUSIVE);
+		cur = fr_lock_root(index, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(cur);
-		if (!FrPageIsRoot(page))
+		height = FrPageGetOpaque(page)->level;
+		if ((int) height < level || height == 0)
+		{
 			UnlockReleaseBuffer(cur);
-		else if (PageGetExactFreeSpace(page) >= FR_NODE_SPLIT_FREE ||
-				 !fr_split_grow_root(state, &cur))
+			return;
+		}
+		if (PageGetExactFreeSpace(page) >= FR_NODE_SPLIT_FREE ||
+			!fr_split_grow_root(state, &cur))
 			break;
 	}
 

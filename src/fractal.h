@@ -336,10 +336,13 @@ typedef IndexTuple (*FrEntryGetter) (void *arg, int i);
 typedef void (*FrChainVisitor) (void *arg, Page page, BlockNumber blkno);
 
 extern bool fr_flush_lock(Relation index, LOCKMODE mode, bool wait);
+extern Buffer fr_lock_root(Relation index, int mode);
 extern void fr_flush_unlock(Relation index, LOCKMODE mode);
 extern OffsetNumber fr_node_search(Page page, FrPivotTest test, void *arg);
 extern OffsetNumber fr_node_find_child(FrState *state, Page page,
 									   IndexTuple key);
+extern IndexTuple fr_page_entry(void *arg, int i);
+extern IndexTuple fr_array_entry(void *arg, int i);
 extern int	fr_lower_bound(FrState *state, IndexTuple key, int n,
 						   FrEntryGetter get, void *arg);
 extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
