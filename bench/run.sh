@@ -457,6 +457,14 @@ T_TOTAL=$(awk -v a="$T_START" -v b="$(now)" 'BEGIN{printf "%.0f", b-a}')
 
 # ------------------------------------------------------------- report
 "$BENCH_DIR/report.sh" "$RES" "$METHODS" "$T_TOTAL"
+# in-memory reads (hit / miss / range-100 against btree), full runs only
+if [ "$QUICK" = 0 ] && [ "${SKIP_MEM_READS:-0}" = 0 ]; then
+  if FR_PGBIN="$BIN" bash "$BENCH_DIR/reads.sh" --results "$RES" >&2; then
+    { echo; cat "$RES/reads.txt"; } >> "$RES/summary.txt"
+  else
+    log "in-memory read workload failed"
+  fi
+fi
 cp "$RES/summary.txt" "$RESULTS_BASE/latest.txt"
 [ -f "$RES/insert_rate.png" ] && cp "$RES/insert_rate.png" "$RESULTS_BASE/latest.png"
 cat "$RES/summary.txt"
