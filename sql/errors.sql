@@ -124,5 +124,27 @@ EXPLAIN (COSTS OFF) SELECT t FROM er_scan WHERE t = 'v42';
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
+-- fractal_check runs index expressions as the table's owner (as amcheck
+-- does): this expression fails for anyone else
+CREATE ROLE fr_check_owner;
+CREATE FUNCTION fr_owner_only(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user <> 'fr_check_owner' THEN
+        RAISE EXCEPTION 'index expression evaluated as %', current_user;
+    END IF;
+    RETURN $1;
+END $$;
+CREATE TABLE er_owned (a int);
+ALTER TABLE er_owned OWNER TO fr_check_owner;
+GRANT ALL ON SCHEMA fr_errors TO fr_check_owner;
+SET ROLE fr_check_owner;
+CREATE INDEX er_owned_f ON er_owned USING fractal (fr_owner_only(a));
+INSERT INTO er_owned SELECT generate_series(1, 100);
+RESET ROLE;
+SELECT fractal_check('er_owned_f', true);
+SELECT current_user = 'fr_check_owner' AS still_owner;
+DROP TABLE er_owned;
+
 RESET search_path;
 DROP SCHEMA fr_errors CASCADE;
+DROP ROLE fr_check_owner;

@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -545,9 +546,22 @@ fractal_check(PG_FUNCTION_ARGS)
 	bool		heapallindexed = PG_GETARG_BOOL(1);
 	FrCheckState cs;
 	FrMetaPageData meta;
+	Oid			save_userid;
+	int			save_sec_context,
+				save_nestlevel;
 
 	memset(&cs, 0, sizeof(cs));
 	fr_check_open(&cs, indexoid);
+
+	/*
+	 * As amcheck does: index expressions and predicates run as the table's
+	 * owner, in a restricted security context, with GUC changes undone.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(cs.heap->rd_rel->relowner,
+						   save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+
 	fr_init_state(&cs.state, cs.index);
 	cs.nblocks = RelationGetNumberOfBlocks(cs.index);
 	cs.visited = palloc0(sizeof(bool) * Max(cs.nblocks, 1));
@@ -583,6 +597,8 @@ fractal_check(PG_FUNCTION_ARGS)
 	}
 
 	pfree(cs.visited);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	relation_close(cs.index, AccessShareLock);
 	table_close(cs.heap, ShareLock);
 	PG_RETURN_VOID();
