@@ -375,6 +375,40 @@ fr_after_window(FrScanOpaque so, IndexTuple hi, IndexTuple itup)
 }
 
 /*
+ * Does the lower bound alone keep the window at or above lo?  It does when
+ * lo's leading columns lie below the bound (or at it, for a strict bound):
+ * every entry the bound admits is then above lo, and the window need not
+ * compare with lo.  Saves a full comparison per binary-search step of a
+ * point lookup.
+ */
+static bool
+fr_lo_implied(FrScanOpaque so, IndexTuple lo)
+{
+	int			r;
+
+	if (lo == NULL)
+		return true;
+	if (so->lower.ncols == 0)
+		return false;
+	r = fr_bound_compare(&so->state, &so->lower, lo);
+	return r < 0 || (r == 0 && so->lower.strict);
+}
+
+/* Does the upper bound alone keep the window below hi?  (as above) */
+static bool
+fr_hi_implied(FrScanOpaque so, IndexTuple hi)
+{
+	int			r;
+
+	if (hi == NULL)
+		return true;
+	if (so->upper.ncols == 0)
+		return false;
+	r = fr_bound_compare(&so->state, &so->upper, hi);
+	return r > 0 || (r == 0 && so->upper.strict);
+}
+
+/*
  * The window [*start, *end) of the n sorted entries get(arg, i) that lie in
  * [lo, hi) (NULL: unbounded) and inside the scan's bounds.
  */
@@ -514,6 +548,8 @@ typedef struct FrChainScan
 {
 	IndexScanDesc scan;
 	FrDescent  *d;
+	IndexTuple	wlo;			/* the window's lo: d->lo, or NULL where */
+	IndexTuple	whi;			/* the bounds imply it; likewise hi */
 } FrChainScan;
 
 static void
@@ -528,7 +564,7 @@ fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 
 	/* a sorted page: only its window; a format-1 page: all of it */
 	if (FrPageIsSorted(page))
-		fr_scan_window(so, d->lo, d->hi, PageGetMaxOffsetNumber(page),
+		fr_scan_window(so, cs->wlo, cs->whi, PageGetMaxOffsetNumber(page),
 					   fr_page_entry, page, &start, &end);
 	else
 	{
@@ -569,7 +605,7 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 		Page		page = BufferGetPage(buf);
 		OffsetNumber off;
 		FrNodeItem	pitem;
-		FrChainScan cs = {scan, d};
+		FrChainScan cs;
 		Buffer		cbuf;
 
 		if (FrPageIsLeaf(page))
@@ -586,6 +622,10 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 			d->hi = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off + 1)));
 
 		/* matching messages of the partition's chain */
+		cs.scan = scan;
+		cs.d = d;
+		cs.wlo = fr_lo_implied(so, d->lo) ? NULL : d->lo;
+		cs.whi = fr_hi_implied(so, d->hi) ? NULL : d->hi;
 		pitem = fr_node_get_item(page, fr_node_partition_start(page, off));
 		fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
 					  fr_scan_chain_page, &cs);
@@ -598,47 +638,63 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 	}
 }
 
+/* windows of at most this many leaf entries are copied entry by entry */
+#define FR_LEAF_COPY_ENTRIES	32
+
 /*
- * Collect the matching entries of the leaf in 'buf', then release it.  The
- * leaf is copied whole into the chunk's memory (one memcpy) and the entries
- * of the window are taken from the copy, without copying each one.
+ * Collect the matching entries of the leaf in 'buf', then release it.
+ * Only the window is looked at.  A small window's entries are copied one
+ * by one; a larger one's are referenced in a copy of the whole page (one
+ * memcpy); a compressed leaf's in its decompressed copy.  Either way they
+ * live as long as the chunk.
  */
 static void
 fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
-	Page		copy = palloc(BLCKSZ);
+	Page		page = BufferGetPage(buf);
 	FrEntryGetter get = fr_page_entry;
-	void	   *arg = copy;
-	int			n,
+	void	   *arg = page;
+	bool		copy_each;
+	int			n = PageGetMaxOffsetNumber(page),
 				i,
 				start,
 				end;
 
 	d->nmsgs = d->col.n;		/* what came before are messages */
-	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, BufferGetPage(buf));
-	memcpy(copy, BufferGetPage(buf), BLCKSZ);
-	n = PageGetMaxOffsetNumber(copy);
-	if (FrPageIsCompressed(copy))
+	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, page);
+	if (FrPageIsCompressed(page))
 	{
-		/* entries in the decompressed copy, which lives as long as the chunk */
-		FrLeafView view;
+		FrLeafView	view;
 
-		fr_leaf_view(scan->indexRelation, copy, BufferGetBlockNumber(buf), &view);
+		fr_leaf_view(scan->indexRelation, page, BufferGetBlockNumber(buf), &view);
 		get = fr_array_entry;
 		arg = view.items;
 		n = view.n;
 	}
-	UnlockReleaseBuffer(buf);
-
 	fr_scan_window(so, NULL, NULL, n, get, arg, &start, &end);
+	copy_each = (get == fr_page_entry && end - start <= FR_LEAF_COPY_ENTRIES);
+	if (get == fr_page_entry && !copy_each)
+	{
+		arg = palloc(BLCKSZ);
+		memcpy(arg, page, BLCKSZ);
+	}
+	if (!copy_each)
+		UnlockReleaseBuffer(buf);	/* what follows reads private copies */
+
 	for (i = start; i < end; i++)
 	{
 		IndexTuple	it = get(arg, i);
 
-		if (fr_tuple_matches(scan, it))
+		if (!fr_tuple_matches(scan, it))
+			continue;
+		if (copy_each)
+			fr_collect_add(&d->col, it);
+		else
 			fr_collect_ref(&d->col, it);
 	}
+	if (copy_each)
+		UnlockReleaseBuffer(buf);
 }
 
 /*
