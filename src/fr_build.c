@@ -30,10 +30,6 @@
 
 #include "fractal.h"
 
-#define FR_PHASE_TABLESCAN	2
-#define FR_PHASE_SORT		3
-#define FR_PHASE_LOAD		4
-
 /* one page of a level under construction */
 typedef struct FrBuildLevel
 {

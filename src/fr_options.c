@@ -113,11 +113,11 @@ frbuildphasename(int64 phasenum)
 	{
 		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
 			return "initializing";
-		case 2:
+		case FR_PHASE_TABLESCAN:
 			return "scanning table";
-		case 3:
+		case FR_PHASE_SORT:
 			return "sorting tuples";
-		case 4:
+		case FR_PHASE_LOAD:
 			return "loading tree";
 		default:
 			return NULL;

@@ -222,6 +222,11 @@ typedef struct FrAmCache
 	uint32		rightmost_run;
 } FrAmCache;
 
+/* CREATE INDEX progress subphases (after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE) */
+#define FR_PHASE_TABLESCAN		2
+#define FR_PHASE_SORT			3
+#define FR_PHASE_LOAD			4
+
 /* consecutive rightmost inserts after which they go straight to the leaf */
 #define FR_RIGHTMOST_RUN		100
 
