@@ -153,11 +153,10 @@ fr_vacuum_nblocks(Relation index)
 static void
 fr_vacuum_flush_backlog(FrState *state, bool *flushed)
 {
-	BlockNumber root = fr_get_root(state->index, NULL, true);
-	Buffer		buf = fr_read_buffer(state->index, root, BUFFER_LOCK_SHARE);
+	Buffer		buf = fr_lock_root(state->index, BUFFER_LOCK_SHARE);
+	BlockNumber root = BufferGetBlockNumber(buf);
 	Page		page = BufferGetPage(buf);
-	bool		over = FrPageIsRoot(page) && FrPageIsNode(page) &&
-		fr_node_over_budget(state, page);
+	bool		over = FrPageIsNode(page) && fr_node_over_budget(state, page);
 
 	UnlockReleaseBuffer(buf);
 	if (over)
