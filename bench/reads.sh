@@ -3,23 +3,31 @@
 # other index access method named in READ_METHODS that is installed), in one
 # run on one throwaway cluster.
 #
-#   bash bench/reads.sh [--rows N] [--secs S] [--clients C] [--results DIR]
+#   bash bench/reads.sh [--rows N] [--secs S] [--rounds R] [--clients C]
+#                       [--results DIR]
 #
 # Each method gets its own table r_<method>(k int8, v int4) loaded with the
 # same keys (even numbers, random order) in 1,000-row transactions, then:
 #   hit     a key taken from the keys table by a random id, then WHERE k = key
 #   miss    WHERE k = a random odd number (never present)
 #   range   WHERE k >= key ORDER BY k LIMIT 100
-# with C pgbench clients for S seconds each.  shared_buffers is large enough
-# for everything to stay in memory.  Prints tps per method and the ratios to
-# btree; no timing is asserted anywhere.
+# with C pgbench clients.  Each workload runs R rounds (default 3); a round
+# runs every method once for S seconds (default 10), btree first in odd
+# rounds and last in even ones.  shared_buffers is large enough for
+# everything to stay in memory.  Prints the median tps per method, the median
+# of the per-round ratios to btree, and every round's ratio; no timing is
+# asserted anywhere.  --results DIR writes reads.txt (that report) and
+# reads.rounds (one line per pgbench run) there.
 #
-# Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT.
+# Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT,
+# READ_METHODS (default "btree fractal"), FRACTAL_OPTS (fractal reloptions).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+cd "$(dirname "$SELF")/.."
 
 ROWS=2000000
-SECS=15
+SECS=10
+ROUNDS=3
 CLIENTS=2
 RESULTS=
 METHODS=${READ_METHODS:-"btree fractal"}
@@ -28,18 +36,28 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --rows) ROWS=$2; shift 2 ;;
         --secs) SECS=$2; shift 2 ;;
+        --rounds) ROUNDS=$2; shift 2 ;;
         --clients) CLIENTS=$2; shift 2 ;;
         --results) RESULTS=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$SELF"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+for v in ROWS SECS ROUNDS CLIENTS; do
+    case "${!v}" in
+        ''|*[!0-9]*|0) echo "--${v,,} must be a positive integer (got '${!v}')" >&2; exit 2 ;;
+    esac
+done
+[ -z "$RESULTS" ] || mkdir -p "$RESULTS"
 
 # shellcheck source=../test/cluster.sh
 source test/cluster.sh
-trap fr_cluster_cleanup_all EXIT
+dir=
+cleanup() { fr_cluster_cleanup_all; [ -z "$dir" ] || rm -rf "$dir"; }
+trap cleanup EXIT
 PORT=${FR_BENCH_PORT:-54851}
-fr_cluster_start benchreads "$PORT" "shared_preload_libraries = 'fractal'" \
+# the port in the name keeps runs on different ports out of each other's way
+fr_cluster_start "benchreads$PORT" "$PORT" "shared_preload_libraries = 'fractal'" \
     "shared_buffers = 1GB" "autovacuum = off" "max_wal_size = 4GB" \
     "synchronous_commit = off" >/dev/null
 psqlc() { fr_pg psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
@@ -97,29 +115,93 @@ SELECT sum(v) FROM (SELECT v FROM :tbl WHERE k >= :key ORDER BY k LIMIT 100) s;
 EOF
 chmod 644 "$dir"/*.sql
 
-declare -A TPS
+# Order within a round: btree first in odd rounds, last in even ones (the
+# other methods in READ_METHODS order, reversed in even rounds), so neither
+# method always runs first.
+fwd=()
+for m in "${run[@]}"; do [ "$m" = btree ] && fwd+=("$m"); done
+for m in "${run[@]}"; do [ "$m" = btree ] || fwd+=("$m"); done
+rev=()
+for ((i = ${#fwd[@]} - 1; i >= 0; i--)); do rev+=("${fwd[i]}"); done
+has_btree=0
+case " ${run[*]} " in *" btree "*) has_btree=1 ;; esac
+
+# median of the numbers given as arguments (mean of the middle two if even)
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
+              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }'; }
+
+declare -A TPS    # [workload,method,round] -> tps of that pgbench run
+rounds_log="$dir/reads.rounds"
+echo "# workload round position method tps" > "$rounds_log"
 for w in hit miss range; do
-    for m in "${run[@]}"; do
-        out=$(fr_as_owner env PGOPTIONS="-c enable_bitmapscan=off -c enable_seqscan=off" \
-              "$PGBENCH" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$CLIENTS" -j "$CLIENTS" \
-              -T "$SECS" -D nkeys="$ROWS" -D tbl="r_$m" -f "$dir/$w.sql" postgres 2>&1)
-        TPS[$w,$m]=$(echo "$out" | awk '/^tps/ {print int($3)}')
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then order=("${fwd[@]}"); else order=("${rev[@]}"); fi
+        pos=0
+        for m in "${order[@]}"; do
+            pos=$((pos + 1))
+            out=$(fr_as_owner env PGOPTIONS="-c enable_bitmapscan=off -c enable_seqscan=off" \
+                  "$PGBENCH" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$CLIENTS" -j "$CLIENTS" \
+                  -T "$SECS" -D nkeys="$ROWS" -D tbl="r_$m" -f "$dir/$w.sql" postgres 2>&1)
+            tps=$(echo "$out" | awk '/^tps/ { print $3; exit }')
+            if [ -z "$tps" ]; then
+                echo "pgbench ($w, $m, round $r) printed no tps:" >&2
+                echo "$out" >&2
+                exit 1
+            fi
+            TPS[$w,$m,$r]=$tps
+            echo "$w $r $pos $m $tps" >> "$rounds_log"
+        done
+        line="$w round $r/$ROUNDS:"
+        for m in "${order[@]}"; do line+=" $m $(printf '%.0f' "${TPS[$w,$m,$r]}")"; done
+        echo "$line" >&2
     done
 done
 
 {
-    echo "in-memory reads: $ROWS rows, $CLIENTS clients, ${SECS}s each; fractal opts: ${FRACTAL_OPTS:-default}"
+    echo "in-memory reads: $ROWS rows, $CLIENTS clients, $ROUNDS rounds of ${SECS}s per method; medians; fractal opts: ${FRACTAL_OPTS:-default}"
     printf '%-8s' workload; for m in "${run[@]}"; do printf '%12s' "$m"; done
-    for m in "${run[@]}"; do [ "$m" = btree ] || printf '%14s' "$m/btree"; done; echo
+    if ((has_btree)); then
+        for m in "${run[@]}"; do [ "$m" = btree ] || printf '%14s' "$m/btree"; done
+    fi
+    echo
     for w in hit miss range; do
         printf '%-8s' "$w"
-        for m in "${run[@]}"; do printf '%12s' "${TPS[$w,$m]}"; done
         for m in "${run[@]}"; do
-            [ "$m" = btree ] && continue
-            printf '%14s' "$(awk -v a="${TPS[$w,$m]}" -v b="${TPS[$w,btree]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+            vals=()
+            for ((r = 1; r <= ROUNDS; r++)); do vals+=("${TPS[$w,$m,$r]}"); done
+            printf '%12.0f' "$(median "${vals[@]}")"
         done
+        if ((has_btree)); then
+            for m in "${run[@]}"; do
+                [ "$m" = btree ] && continue
+                vals=()
+                for ((r = 1; r <= ROUNDS; r++)); do
+                    vals+=("$(ratio "${TPS[$w,$m,$r]}" "${TPS[$w,btree,$r]}")")
+                done
+                printf '%14.2f' "$(median "${vals[@]}")"
+            done
+        fi
         echo
     done
+    # every round's ratio, in round order (round 1 = btree first)
+    if ((has_btree)); then
+        nother=$(( ${#run[@]} - 1 ))
+        for w in hit miss range; do
+            for m in "${run[@]}"; do
+                [ "$m" = btree ] && continue
+                printf '%-8s rounds:' "$w"
+                ((nother > 1)) && printf ' %s/btree' "$m"
+                for ((r = 1; r <= ROUNDS; r++)); do
+                    printf ' %.2f' "$(ratio "${TPS[$w,$m,$r]}" "${TPS[$w,btree,$r]}")"
+                done
+                echo
+            done
+        done
+    fi
     psqlc -c "SELECT 'fractal stats: ' || row_to_json(s)::text FROM fractal_stats('r_fractal_k') s" 2>/dev/null || true
 } | tee "${RESULTS:-$dir}/reads.txt"
-rm -rf "$dir"
+[ -z "$RESULTS" ] || cp "$rounds_log" "$RESULTS/reads.rounds"
