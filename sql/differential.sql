@@ -65,7 +65,85 @@ SELECT count(*) AS queries, count(problem) AS problems
 FROM (SELECT fr_diff_check(q, idx, want_indexscan) AS problem
 	  FROM fr_diff_queries('difb', 200)) s;
 
-DROP TABLE dif, difb;
+-- Buffer page filters forced small (128 and 64 bytes a page, against the
+-- default 1024), so that false positives are frequent: the same generated
+-- queries, then equality probes of keys held as messages and of absent
+-- keys, of the column's own type and of a narrower integer type, through
+-- index scans and through a hash join
+CREATE TABLE dift (id int, a int8, b int4, pad text);
+CREATE INDEX dift_a ON dift USING fractal (a) WITH (filter_bytes = 128);
+CREATE INDEX dift_ba ON dift USING fractal (b, a) WITH (filter_bytes = 64);
+INSERT INTO dift SELECT * FROM dif WHERE id <= 100000 ORDER BY id;
+ANALYZE dift;
+SELECT buffered_messages > 0 AS has_messages FROM fractal_stats('dift_a');
+SELECT count(*) AS queries, count(problem) AS problems
+FROM (SELECT fr_diff_check(q, idx, want_indexscan) AS problem
+	  FROM fr_diff_queries('dift', 200)) s;
+CREATE TEMP TABLE probe AS
+	SELECT a AS k FROM (SELECT a FROM dift WHERE a IS NOT NULL ORDER BY id DESC LIMIT 1500) s
+	UNION ALL SELECT (random() * 1e12)::int8 FROM generate_series(1, 1000)
+	UNION ALL SELECT (random() * 100000)::int8 FROM generate_series(1, 500);
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE want AS
+	SELECT p.k, count(d.id) AS n, coalesce(sum(d.id), 0) AS ids
+	FROM (SELECT DISTINCT k FROM probe) p LEFT JOIN dift d ON d.a = p.k GROUP BY p.k;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SELECT count(*) AS probes, count(*) FILTER (WHERE w.n > 0) AS present,
+	   count(*) FILTER (WHERE (g.n, g.ids) IS DISTINCT FROM (w.n, w.ids)) AS wrong
+FROM want w,
+	 LATERAL (SELECT count(*) AS n, coalesce(sum(id), 0) AS ids FROM dift WHERE a = w.k) g;
+SELECT count(*) AS int4_probes,
+	   count(*) FILTER (WHERE (g.n, g.ids) IS DISTINCT FROM (w.n, w.ids)) AS wrong
+FROM want w,
+	 LATERAL (SELECT count(*) AS n, coalesce(sum(id), 0) AS ids FROM dift WHERE a = w.k::int4) g
+WHERE w.k < 100000;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+SELECT fractal_check('dift_a', true);
+SELECT fractal_check('dift_ba', true);
+
+-- text keys under the "C" collation (filtered) and varchar probed with
+-- text keys; the same probes through a hash join and through the index
+CREATE TABLE diftx (id int, t text COLLATE "C", v varchar);
+CREATE INDEX diftx_t ON diftx USING fractal (t) WITH (filter_bytes = 64);
+CREATE INDEX diftx_v ON diftx USING fractal (v) WITH (filter_bytes = 64);
+INSERT INTO diftx SELECT g, md5((g % 30000)::text), md5((g % 30000)::text)
+FROM generate_series(1, 60000) g ORDER BY random();
+ANALYZE diftx;
+CREATE TEMP TABLE tprobe AS
+	SELECT md5((random() * 40000)::int::text) AS k FROM generate_series(1, 1500);
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE twant AS
+	SELECT p.k, count(d.id) AS n FROM (SELECT DISTINCT k FROM tprobe) p
+	LEFT JOIN diftx d ON d.t = p.k GROUP BY p.k;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SELECT count(*) FILTER (WHERE w.n > 0) > 0 AS some_present,
+	   count(*) FILTER (WHERE w.n = 0) > 0 AS some_absent,
+	   count(*) FILTER (WHERE (SELECT count(*) FROM diftx WHERE t = w.k) <> w.n) AS wrong_text,
+	   count(*) FILTER (WHERE (SELECT count(*) FROM diftx WHERE v = w.k::text) <> w.n) AS wrong_varchar
+FROM twant w;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+SELECT fractal_check('diftx_t', true);
+SELECT fractal_check('diftx_v', true);
+
+DROP TABLE dif, difb, dift, diftx;
 DROP FUNCTION fr_diff_check(text, text, bool);
 DROP FUNCTION fr_diff_queries(text, int);
 DROP FUNCTION fr_diff_batch(text, int, int);

@@ -54,11 +54,16 @@ CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_percent = 0);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (buffer_percent = 101);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (no_such_option = 1);
 CREATE INDEX er_bad ON er USING fractal (a) WITH (deduplicate_items = on);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (filter_bytes = -1);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (filter_bytes = 100);
+CREATE INDEX er_bad ON er USING fractal (a) WITH (filter_bytes = 8192);
 -- the limits themselves are accepted
 CREATE INDEX er_lim1 ON er USING fractal (a)
-	WITH (buffer_pages = 4, partition_children = 2, fillfactor = 10);
+	WITH (buffer_pages = 4, partition_children = 2, fillfactor = 10,
+		  filter_bytes = 0);
 CREATE INDEX er_lim2 ON er USING fractal (a)
-	WITH (buffer_pages = 4096, partition_children = 256, fillfactor = 100);
+	WITH (buffer_pages = 4096, partition_children = 256, fillfactor = 100,
+		  filter_bytes = 4096);
 SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'er_lim%' ORDER BY relname;
 ALTER INDEX er_lim1 SET (buffer_pages = 0);
 ALTER INDEX er_lim1 SET (bogus = 1);

@@ -76,6 +76,11 @@ typedef struct FrChainCheck
 	IndexTuple	hi;
 	BlockNumber from;			/* the block that led to the next page */
 	uint32		count;			/* pages visited so far */
+	/* filters of newer pages whose segment goes on below (copies) */
+	FrFilter   *open;
+	BlockNumber *open_blk;
+	int			nopen;
+	int			open_cap;
 } FrChainCheck;
 
 static void
@@ -205,11 +210,72 @@ fr_check_page_item(FrCheckState *cs, BlockNumber blkno, Page page,
 }
 
 /*
+ * Check the key filter side of buffer page 'page': every message's key is
+ * in its own filter and in the filters of the newer pages whose segment
+ * reaches this page; a page starting a segment ends those segments, which
+ * must all skip to its link; a continuing page's filter is remembered.
+ */
+static void
+fr_check_filters(FrChainCheck *cc, Page page, BlockNumber blkno)
+{
+	FrCheckState *cs = cc->cs;
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+	FrFilter	f = FrPageIsFiltered(page) ? FrPageGetFilter(page) : NULL;
+	int			j;
+
+	if (f == NULL && cc->nopen > 0)
+		fr_check_fail(cs, blkno, "the filter segment of buffer page %u reaches a page without a filter",
+					  cc->open_blk[0]);
+	if (f != NULL && f->typlen != TupleDescAttr(RelationGetDescr(cs->index), 0)->attlen)
+		fr_check_fail(cs, blkno, "buffer page filter records attlen %d, the first key column has %d",
+					  f->typlen, TupleDescAttr(RelationGetDescr(cs->index), 0)->attlen);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		IndexTuple	it = (IndexTuple) PageGetItem(page, PageGetItemId(page, off));
+
+		if (f != NULL && !fr_filter_contains_tuple(f, it))
+			fr_check_fail(cs, blkno, "buffer page filter lacks the key of message %u", off);
+		for (j = 0; j < cc->nopen; j++)
+		{
+			if (!fr_filter_contains_tuple(cc->open[j], it))
+				fr_check_fail(cs, cc->open_blk[j], "buffer page filter lacks the key of message %u of older page %u of its segment",
+							  off, blkno);
+		}
+	}
+	if (f == NULL)
+		return;
+	if (f->flags & FR_FILTER_SEG_START)
+	{
+		/* this page ends the open segments: they skip to its link */
+		for (j = 0; j < cc->nopen; j++)
+		{
+			if (cc->open[j]->skip != FrPageGetOpaque(page)->link)
+				fr_check_fail(cs, cc->open_blk[j], "buffer page filter skips to block %u, its segment ends before block %u",
+							  cc->open[j]->skip, FrPageGetOpaque(page)->link);
+			pfree(cc->open[j]);
+		}
+		cc->nopen = 0;
+		return;
+	}
+	if (cc->nopen == cc->open_cap)
+	{
+		cc->open_cap = Max(8, cc->open_cap * 2);
+		cc->open = repalloc(cc->open, sizeof(FrFilter) * cc->open_cap);
+		cc->open_blk = repalloc(cc->open_blk, sizeof(BlockNumber) * cc->open_cap);
+	}
+	cc->open[cc->nopen] = palloc(sizeof(FrFilterData) + f->nbytes);
+	memcpy(cc->open[cc->nopen], f, sizeof(FrFilterData) + f->nbytes);
+	cc->open_blk[cc->nopen] = blkno;
+	cc->nopen++;
+}
+
+/*
  * fr_chain_walk visitor: one page of a buffer chain, share-locked.  The
  * walk has checked that it is a buffer page, and errors out on more pages
  * than the node records.
  */
-static void
+static bool
 fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
 {
 	FrChainCheck *cc = (FrChainCheck *) arg;
@@ -236,8 +302,10 @@ fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
 			fr_check_fail(cs, blkno, "message %u lies outside its partition's key range", off);
 		fr_check_record_entry(cs, it);
 	}
+	fr_check_filters(cc, page, blkno);
 	cc->count++;
 	cc->from = blkno;
+	return false;
 }
 
 /*
@@ -250,9 +318,15 @@ fr_check_chain(FrCheckState *cs, BlockNumber nodeblk, uint16 level,
 {
 	FrChainCheck cc = {cs, level, lo, hi, nodeblk, 0};
 
+	cc.open_cap = 8;
+	cc.open = palloc(sizeof(FrFilter) * cc.open_cap);
+	cc.open_blk = palloc(sizeof(BlockNumber) * cc.open_cap);
+
 	CHECK_FOR_INTERRUPTS();
 	/* a chain longer than npages is reported by the walk itself */
 	fr_chain_walk(cs->index, tail, npages, fr_check_chain_page, &cc);
+	if (cc.nopen > 0)
+		fr_check_fail(cs, cc.open_blk[0], "buffer page filter segment has no first page");
 	if (cc.count != npages)
 		fr_check_fail(cs, nodeblk, "partition chain has %u pages, the node records %u",
 					  cc.count, npages);

@@ -302,7 +302,9 @@ fr_fullest_partition(Page page)
 
 /*
  * Visit every page of the chain whose newest page is 'tail', newest first,
- * each share-locked while 'visit' runs.  The caller holds the owning node
+ * each share-locked while 'visit' runs.  When 'visit' returns true (a key
+ * filter ruled its key out), the walk goes on past the page's filter
+ * segment (fr_filter_next) instead of at the next page.  The caller holds the owning node
  * locked, so the chain cannot change.  'npages' is the page count the node
  * records: a chain longer than that is corrupt (a loop, or a link into
  * another chain).
@@ -327,8 +329,10 @@ fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 					 errhint("Please REINDEX it.")));
 		buf = fr_read_chain_buffer(index, blkno, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		visit(arg, page, blkno);
-		blkno = FrPageGetOpaque(page)->link;
+		if (visit(arg, page, blkno))
+			blkno = fr_filter_next(page);	/* past the filter's segment */
+		else
+			blkno = FrPageGetOpaque(page)->link;
 		UnlockReleaseBuffer(buf);
 	}
 }
@@ -343,7 +347,7 @@ typedef struct FrChainRead
 	int			nblocks;
 } FrChainRead;
 
-static void
+static bool
 fr_chain_read_page(void *arg, Page page, BlockNumber blkno)
 {
 	FrChainRead *r = (FrChainRead *) arg;
@@ -360,6 +364,7 @@ fr_chain_read_page(void *arg, Page page, BlockNumber blkno)
 		}
 		r->msgs[r->n++] = CopyIndexTuple((IndexTuple) PageGetItem(page, PageGetItemId(page, off)));
 	}
+	return false;
 }
 
 /*
@@ -431,32 +436,58 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
 /*
  * Link a new chain page holding a prefix of the sorted msgs[0..n) in front
  * of the chain of the partition at 'partoff' (node and new page in one
- * record).  The page is FR_SORTED.  Returns how many messages it took.
+ * record).  The page is FR_SORTED, and FR_FILTERED when the index keeps
+ * key filters; its filter continues the segment of the page it is linked
+ * in front of when 'continue_segment' and that page's filter allows
+ * (fr_filter_init_page).  Returns how many messages it took.
  */
 static int
 fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
-				  IndexTuple *msgs, int n)
+				  IndexTuple *msgs, int n, bool continue_segment)
 {
 	uint16		level = FrPageGetOpaque(BufferGetPage(nodebuf))->level;
-	Buffer		nbuf = fr_new_buffer(index);
-	GenericXLogState *xs = GenericXLogStart(index);
-	Page		np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
-	Page		cp = GenericXLogRegisterBuffer(xs, nbuf, GENERIC_XLOG_FULL_IMAGE);
-	FrNodeItem	pitem = fr_node_get_item(np, partoff);
+	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
+	int			fbytes = fr_filter_page_bytes(index);
+	Buffer		pbuf = InvalidBuffer;
+	Buffer		nbuf;
+	GenericXLogState *xs;
+	Page		np,
+				cp;
+	FrNodeItem	pitem;
 	int			take,
 				i;
 
+	/* the page it goes in front of, whose filter it may extend */
+	if (fbytes > 0 && continue_segment && tail != InvalidBlockNumber)
+		pbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_SHARE);
+	nbuf = fr_new_buffer(index);
+	xs = GenericXLogStart(index);
+	np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+	cp = GenericXLogRegisterBuffer(xs, nbuf, GENERIC_XLOG_FULL_IMAGE);
+	pitem = fr_node_get_item(np, partoff);
+
+	/* a sorted, filtered page linked to the old tail */
 	fr_init_page(cp, FR_CHAIN | FR_SORTED, level);
+	if (fbytes > 0)
+		fr_filter_init_page(cp, fbytes, TupleDescAttr(RelationGetDescr(index), 0)->attlen,
+							BufferIsValid(pbuf) ? BufferGetPage(pbuf) : NULL);
 	FrPageGetOpaque(cp)->link = pitem->chain_tail;
+
+	/* as many messages as fit, at least one */
 	take = Max(fr_count_fitting(msgs, n, PageGetExactFreeSpace(cp)), 1);
 	for (i = 0; i < take; i++)
 		if (PageAddItem(cp, (Item) msgs[i], IndexTupleSize(msgs[i]),
 						InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 			elog(ERROR, "failed to add message to fractal buffer page");
+	fr_filter_add_tuples(cp, msgs, take);
+
+	/* the node points at it */
 	pitem->chain_tail = BufferGetBlockNumber(nbuf);
 	pitem->chain_pages++;
 	GenericXLogFinish(xs);
 	UnlockReleaseBuffer(nbuf);
+	if (BufferIsValid(pbuf))
+		UnlockReleaseBuffer(pbuf);
 	return take;
 }
 
@@ -484,7 +515,8 @@ fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		UnlockReleaseBuffer(tbuf);
 	}
 	while (i < nmsgs)
-		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, nmsgs - i);
+		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, nmsgs - i,
+							   true);
 }
 
 /*
@@ -544,11 +576,15 @@ fr_chain_replace(Relation index, Buffer nodebuf, OffsetNumber partoff,
 	BlockNumber oldest_new;
 	int			i = 0;
 
-	/* write the messages to new pages in front of the chain */
-	i = fr_chain_add_page(index, nodebuf, partoff, msgs, n);
+	/*
+	 * Write the messages to new pages in front of the chain.  Each starts
+	 * its own filter segment: a segment must not reach into the old pages
+	 * being cut off, nor record where they end.
+	 */
+	i = fr_chain_add_page(index, nodebuf, partoff, msgs, n, false);
 	oldest_new = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
 	while (i < n)
-		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, n - i);
+		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, n - i, false);
 
 	/* cut off and free the old pages */
 	for (i = 0; i < nblocks;)

@@ -59,6 +59,10 @@ fr_init_reloptions(void)
 					  "zstd compression level of leaf pages",
 					  FR_DEFAULT_COMPRESSION_LEVEL, FR_MIN_COMPRESSION_LEVEL,
 					  FR_MAX_COMPRESSION_LEVEL, ShareUpdateExclusiveLock);
+	add_int_reloption(fr_relopt_kind, "filter_bytes",
+					  "Bytes of key filter in each message buffer page written from now on (0 = none; otherwise a multiple of 64)",
+					  FR_DEFAULT_FILTER_BYTES, 0, FR_MAX_FILTER_BYTES,
+					  ShareUpdateExclusiveLock);
 }
 
 bytea *
@@ -71,10 +75,20 @@ froptions(Datum reloptions, bool validate)
 		{"fillfactor", RELOPT_TYPE_INT, offsetof(FrOptions, fillfactor)},
 		{"compression", RELOPT_TYPE_ENUM, offsetof(FrOptions, compression)},
 		{"compression_level", RELOPT_TYPE_INT, offsetof(FrOptions, compression_level)},
+		{"filter_bytes", RELOPT_TYPE_INT, offsetof(FrOptions, filter_bytes)},
 	};
+	FrOptions  *opts;
 
-	return (bytea *) build_reloptions(reloptions, validate, fr_relopt_kind,
-									  sizeof(FrOptions), tab, lengthof(tab));
+	opts = (FrOptions *) build_reloptions(reloptions, validate, fr_relopt_kind,
+										  sizeof(FrOptions), tab, lengthof(tab));
+	if (validate && opts && opts->filter_bytes % FR_FILTER_BLOCK != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for fractal option \"filter_bytes\": %d",
+						opts->filter_bytes),
+				 errdetail("filter_bytes must be 0 or a multiple of %d between %d and %d.",
+						   FR_FILTER_BLOCK, FR_FILTER_BLOCK, FR_MAX_FILTER_BYTES)));
+	return (bytea *) opts;
 }
 
 /*

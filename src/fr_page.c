@@ -37,6 +37,28 @@ fr_init_page(Page page, uint16 flags, uint16 level)
 }
 
 /*
+ * The special area size a page's flags call for: the opaque data, and on a
+ * buffer page with a key filter (FR_FILTERED) the filter header and bits.
+ * The filter's own size field is trusted only if it is sane.
+ */
+static Size
+fr_special_size(Page page)
+{
+	Size		size = MAXALIGN(sizeof(FrPageOpaqueData));
+	FrFilter	f;
+
+	if ((FrPageGetOpaque(page)->flags & (FR_CHAIN | FR_FILTERED)) != (FR_CHAIN | FR_FILTERED))
+		return size;
+	if (PageGetSpecialSize(page) < size + sizeof(FrFilterData))
+		return 0;
+	f = FrPageGetFilter(page);
+	if (f->nbytes == 0 || f->nbytes % FR_FILTER_BLOCK != 0 ||
+		f->nbytes > FR_MAX_FILTER_BYTES)
+		return 0;
+	return size + sizeof(FrFilterData) + f->nbytes;
+}
+
+/*
  * Initialise the metapage.  pd_lower is moved past the metadata so that the
  * metadata is not mistaken for the unused hole by full-page images.
  */
@@ -88,14 +110,15 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 
 	if (PageIsNew(page))
 		fr_report_corrupt(index, blkno, "unexpected all-zero page");
-	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FrPageOpaqueData)))
-		fr_report_corrupt(index, blkno, "wrong special area size");
 	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
-		ph->pd_upper > ph->pd_special || ph->pd_special > BLCKSZ)
+		ph->pd_upper > ph->pd_special || ph->pd_special > BLCKSZ ||
+		PageGetSpecialSize(page) < MAXALIGN(sizeof(FrPageOpaqueData)))
 		fr_report_corrupt(index, blkno, "page header bounds are inconsistent");
 	opaque = FrPageGetOpaque(page);
 	if (opaque->page_id != FR_PAGE_ID)
 		fr_report_corrupt(index, blkno, "wrong page id");
+	if (PageGetSpecialSize(page) != fr_special_size(page))
+		fr_report_corrupt(index, blkno, "wrong special area size");
 	kind = opaque->flags & (FR_META | FR_LEAF | FR_NODE | FR_CHAIN | FR_FREE);
 	if (kind != FR_META && kind != FR_LEAF && kind != FR_NODE &&
 		kind != FR_CHAIN && kind != FR_FREE)

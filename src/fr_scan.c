@@ -26,6 +26,7 @@
 #include "access/genam.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/lsyscache.h"
@@ -74,6 +75,9 @@ typedef struct FrScanOpaqueData
 	MemoryContext chunkcxt;
 	MemoryContext markcxt;
 	MemoryContext poscxt;
+	bool		use_filter;		/* an '=' key on column 1 buffer page
+								 * filters can rule pages out for */
+	uint64		filter_hash;	/* its hash (fr_filter_hash_datum) */
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -217,6 +221,72 @@ fr_classify_column(IndexScanDesc scan, FrState *state, int col,
 }
 
 /*
+ * Convert integer 'value' of type 'from' to integer type 'to'; false when
+ * either is not an integer type or the value is out of the target's range
+ * (the key then does not use the filters; it can match nothing anyway).
+ */
+static bool
+fr_filter_cast_int(Oid from, Oid to, Datum *value)
+{
+	int64		v;
+
+	switch (from)
+	{
+		case INT2OID:
+			v = DatumGetInt16(*value);
+			break;
+		case INT4OID:
+			v = DatumGetInt32(*value);
+			break;
+		case INT8OID:
+			v = DatumGetInt64(*value);
+			break;
+		default:
+			return false;
+	}
+	if (to == INT2OID && v >= PG_INT16_MIN && v <= PG_INT16_MAX)
+		*value = Int16GetDatum((int16) v);
+	else if (to == INT4OID && v >= PG_INT32_MIN && v <= PG_INT32_MAX)
+		*value = Int32GetDatum((int32) v);
+	else if (to == INT8OID)
+		*value = Int64GetDatum(v);
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Set up the buffer page filter test for 'eq', the '=' key (if any) on the
+ * first column: its value, converted to the column's type, hashed as an
+ * entry holding it would be (fr_filter.c).  Cross-type keys are used only
+ * between integer types and between text and varchar, whose equal values
+ * then have equal bytes.
+ */
+static void
+fr_make_filter_key(IndexScanDesc scan, ScanKey eq)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	Oid			coltype = index->rd_opcintype[0];
+	Oid			keytype;
+	Datum		value;
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), 0);
+
+	if (eq == NULL || (eq->sk_flags & (SK_ISNULL | SK_SEARCHNULL | SK_ROW_HEADER)) ||
+		!fr_filter_supported(index))
+		return;
+	keytype = OidIsValid(eq->sk_subtype) ? eq->sk_subtype : coltype;
+	value = eq->sk_argument;
+	if (keytype != coltype &&
+		!((keytype == TEXTOID || keytype == VARCHAROID) &&
+		  (coltype == TEXTOID || coltype == VARCHAROID)) &&
+		!fr_filter_cast_int(keytype, coltype, &value))
+		return;
+	so->filter_hash = fr_filter_hash_datum(value, att->attlen, att->attbyval);
+	so->use_filter = true;
+}
+
+/*
  * Derive the positioning bounds from the scan keys, nbtree-style: leading
  * columns with '=' (or IS NULL) extend both bounds; the first column
  * without one contributes its inequality (if any) and ends the bound.
@@ -232,6 +302,7 @@ fr_make_bounds(IndexScanDesc scan)
 
 	so->lower.ncols = 0;
 	so->upper.ncols = 0;
+	so->use_filter = false;
 	so->unsatisfiable = fr_keys_unsatisfiable(scan);
 	if (so->unsatisfiable)
 		return;
@@ -241,6 +312,8 @@ fr_make_bounds(IndexScanDesc scan)
 		FrColumnKeys ck;
 
 		fr_classify_column(scan, &so->state, col, &ck);
+		if (col == 0)
+			fr_make_filter_key(scan, ck.eq);
 
 		/* '=' or IS NULL: both bounds go on to the next column */
 		if (ck.eq)
@@ -552,7 +625,7 @@ typedef struct FrChainScan
 	IndexTuple	whi;			/* the bounds imply it; likewise hi */
 } FrChainScan;
 
-static void
+static bool
 fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 {
 	FrChainScan *cs = (FrChainScan *) arg;
@@ -561,6 +634,13 @@ fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 	int			i,
 				start,
 				end;
+
+	/*
+	 * Every match has the '=' key's value in column 1: when the page's
+	 * filter rules that out, no page of the filter's segment holds one.
+	 */
+	if (so->use_filter && !fr_filter_may_contain(page, so->filter_hash))
+		return true;
 
 	/* a sorted page: only its window; a format-1 page: all of it */
 	if (FrPageIsSorted(page))
@@ -586,6 +666,7 @@ fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 			  (d->hi == NULL || fr_compare_tuples(&so->state, m, d->hi) < 0))))
 			fr_collect_add(&d->col, m);
 	}
+	return false;
 }
 
 /*

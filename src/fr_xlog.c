@@ -91,6 +91,7 @@ fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							offs ? offs[i] : InvalidOffsetNumber,
 							false, false) == InvalidOffsetNumber)
 				elog(ERROR, "failed to add item to fractal index page");
+		fr_filter_add_tuples(page, tups, n);
 		GenericXLogFinish(xs);
 		return;
 	}
@@ -136,6 +137,7 @@ fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							offs ? offs[i] : InvalidOffsetNumber,
 							false, false) == InvalidOffsetNumber)
 				elog(PANIC, "failed to add item to fractal index page");
+		fr_filter_add_tuples(page, tups, n);
 		MarkBufferDirty(buf);
 		if (needwal)
 		{
@@ -183,6 +185,8 @@ fr_redo_add_items(XLogReaderState *record)
 		{
 			IndexTupleData hdr;
 			Size		sz;
+			OffsetNumber added;
+			IndexTuple	itup;
 
 			if (ptr + sizeof(IndexTupleData) > end)
 				elog(PANIC, "fractal redo: truncated record");
@@ -190,10 +194,14 @@ fr_redo_add_items(XLogReaderState *record)
 			sz = IndexTupleSize(&hdr);
 			if (ptr + sz > end)
 				elog(PANIC, "fractal redo: truncated tuple");
-			if (PageAddItem(page, (Item) ptr, sz,
-							offs ? offs[i] : InvalidOffsetNumber,
-							false, false) == InvalidOffsetNumber)
+			added = PageAddItem(page, (Item) ptr, sz,
+								offs ? offs[i] : InvalidOffsetNumber,
+								false, false);
+			if (added == InvalidOffsetNumber)
 				elog(PANIC, "fractal redo: failed to add item");
+			/* the filter bits, from the item as placed (aligned) */
+			itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, added));
+			fr_filter_add_tuples(page, &itup, 1);
 			ptr += sz;
 		}
 		PageSetLSN(page, lsn);

@@ -61,6 +61,11 @@
  * Backup block 0: the page.  Its block data: when has_offsets, ntuples
  * OffsetNumbers (each refers to the page as changed by the tuples before
  * it), then the ntuples index tuples, concatenated.
+ *
+ * Redo on a buffer page with a key filter (FR_FILTERED) also sets each
+ * tuple's filter bits, computed from the tuple's bytes and the attlen the
+ * filter header records (fr_filter_add_tuples), so the record carries no
+ * filter data and replay yields the same bits.
  */
 typedef struct xl_fr_add_items
 {

@@ -66,6 +66,8 @@
 #define FR_COMPRESSED			(1 << 6)	/* LEAF stored as a zstd frame */
 #define FR_SORTED				(1 << 7)	/* CHAIN: messages in key order
 											 * (format version 2) */
+#define FR_FILTERED				(1 << 8)	/* CHAIN: a key filter follows the
+											 * opaque data (format version 3) */
 
 #define FR_PAGE_ID				0xFF8A	/* for pg_filedump and sanity checks */
 
@@ -88,10 +90,47 @@ typedef FrPageOpaqueData *FrPageOpaque;
 #define FrPageIsRoot(page)	((FrPageGetOpaque(page)->flags & FR_ROOT) != 0)
 #define FrPageIsCompressed(page) ((FrPageGetOpaque(page)->flags & FR_COMPRESSED) != 0)
 #define FrPageIsSorted(page)	((FrPageGetOpaque(page)->flags & FR_SORTED) != 0)
+#define FrPageIsFiltered(page)	((FrPageGetOpaque(page)->flags & FR_FILTERED) != 0)
+
+/*
+ * Key filter of a buffer page (FR_FILTERED, format version 3; fr_filter.c
+ * and src/README.md section 3c): a blocked Bloom filter on the first key
+ * column, in the special area after FrPageOpaqueData.  Unless
+ * FR_FILTER_SEG_START, it also covers every key of the older pages of its
+ * segment, down to and including the segment's first page; a lookup that
+ * the filter rules out then goes on at 'skip', the page after that first
+ * page.
+ */
+typedef struct FrFilterData
+{
+	BlockNumber skip;			/* not SEG_START: the page older than the
+								 * segment's first page (or Invalid) */
+	uint32		nkeys;			/* keys summarised, this page and older */
+	int16		typlen;			/* first key column's attlen */
+	uint16		nbytes;			/* bytes of bits, a multiple of
+								 * FR_FILTER_BLOCK */
+	uint16		flags;			/* FR_FILTER_* */
+	uint16		unused;
+	/* nbytes of filter bits follow */
+} FrFilterData;
+
+typedef FrFilterData *FrFilter;
+
+#define FR_FILTER_SEG_START		(1 << 0)	/* covers this page only */
+#define FR_FILTER_ALL			(1 << 1)	/* a key could not be hashed:
+											 * every lookup passes */
+#define FR_FILTER_BLOCK			64	/* bytes per Bloom block (a cache line) */
+#define FR_FILTER_K				4	/* bits set per key, all in one block */
+#define FR_FILTER_BITS_PER_KEY	8	/* a segment is closed near this load */
+
+#define FrPageGetFilter(page) \
+	((FrFilter) (PageGetSpecialPointer(page) + MAXALIGN(sizeof(FrPageOpaqueData))))
+#define FrFilterBits(f)			((uint8 *) (f) + sizeof(FrFilterData))
 
 /* Metapage contents, stored at the start of block 0's content area */
 #define FR_MAGIC				0x46524354	/* "FRCT" */
-#define FR_VERSION				2	/* 2: sorted buffer pages (FR_SORTED) */
+#define FR_VERSION				3	/* 2: sorted buffer pages (FR_SORTED);
+									 * 3: buffer page filters (FR_FILTERED) */
 #define FR_MIN_VERSION			1	/* oldest format still read and written */
 
 typedef struct FrMetaPageData
@@ -165,6 +204,8 @@ typedef FrNodeItemData *FrNodeItem;
 #define FR_DEFAULT_COMPRESSION_LEVEL	3
 #define FR_MIN_COMPRESSION_LEVEL		1
 #define FR_MAX_COMPRESSION_LEVEL		19
+#define FR_DEFAULT_FILTER_BYTES			1024
+#define FR_MAX_FILTER_BYTES				4096
 
 /* a node with less free space than this is split before it is flushed into */
 #define FR_NODE_SPLIT_FREE		(FrPageUsable / 4)
@@ -179,6 +220,7 @@ typedef struct FrOptions
 	int			fillfactor;		/* leaf fill for CREATE INDEX */
 	int			compression;	/* FR_COMPRESSION_* for leaves written */
 	int			compression_level;	/* zstd level */
+	int			filter_bytes;	/* key filter per buffer page; 0 = none */
 } FrOptions;
 
 /*
@@ -220,6 +262,7 @@ typedef struct FrAmCache
 	bool		meta_valid;
 	BlockNumber nblocks;
 	uint32		rightmost_run;
+	int8		filter_support; /* fr_filter_supported: 0 unknown, 1, -1 */
 } FrAmCache;
 
 /* CREATE INDEX progress subphases (after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE) */
@@ -318,6 +361,16 @@ extern OffsetNumber fr_node_partition_start(Page page, OffsetNumber off);
 extern OffsetNumber fr_node_partition_end(Page page, OffsetNumber start);
 extern void fr_build_empty_index(Relation index, ForkNumber fork);
 
+/* fr_filter.c: key filters of buffer pages */
+extern bool fr_filter_supported(Relation index);
+extern int	fr_filter_page_bytes(Relation index);
+extern void fr_filter_init_page(Page page, int nbytes, int16 typlen, Page pred);
+extern void fr_filter_add_tuples(Page page, IndexTuple *tups, int n);
+extern uint64 fr_filter_hash_datum(Datum value, int16 typlen, bool byval);
+extern bool fr_filter_may_contain(Page page, uint64 h);
+extern BlockNumber fr_filter_next(Page page);
+extern bool fr_filter_contains_tuple(FrFilter f, IndexTuple itup);
+
 /* fr_compress.c: leaf formats (plain, zstd) and the leaf view */
 extern Size fr_compress_entries(IndexTuple *items, int n, int level,
 								char *out, Size outcap);
@@ -338,7 +391,8 @@ extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 /* fr_node.c: node search, leaf search, budgets, chains, the flush lock */
 typedef bool (*FrPivotTest) (void *arg, IndexTuple pivot);
 typedef IndexTuple (*FrEntryGetter) (void *arg, int i);
-typedef void (*FrChainVisitor) (void *arg, Page page, BlockNumber blkno);
+/* returns true when the walk may skip the rest of the page's filter segment */
+typedef bool (*FrChainVisitor) (void *arg, Page page, BlockNumber blkno);
 
 extern bool fr_flush_lock(Relation index, LOCKMODE mode, bool wait);
 extern Buffer fr_lock_root(Relation index, int mode);

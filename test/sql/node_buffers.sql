@@ -13,8 +13,9 @@
 --
 -- Layout read here (src/fractal.h, src/README.md section 3):
 --   page header 24 bytes, line pointers from byte 24 (4 bytes each: offset
---   in bits 0-14); special area = last 16 bytes: link u32, level u16 at
---   8180, flags u16 at 8182 (FR_NODE = 4); metapage contents at byte 24:
+--   in bits 0-14); special area at pd_special (u16 at byte 16; the last 16
+--   bytes on node pages): link u32, level u16 at +4, flags u16 at +6
+--   (FR_NODE = 4); metapage contents at byte 24:
 --   magic, version, root (byte 32), height (byte 36); node item: child u32,
 --   chain_tail u32, chain_pages u32 (+8), flags u16 (+12, PART_START = 1).
 -- Each page is copied under its buffer share lock, but pages are read one
@@ -60,7 +61,7 @@ BEGIN
 		blkno := todo[1];
 		todo := todo[2:];
 		p := get_raw_page(relname, blkno);
-		IF fr_u16(p, 8182) & 4 = 0 THEN
+		IF fr_u16(p, fr_u16(p, 16) + 6) & 4 = 0 THEN
 			CONTINUE;			-- a leaf (root of a tiny index)
 		END IF;
 		level := fr_u16(p, 8180);

@@ -26,12 +26,16 @@ my $pgdata = $node->data_dir;
 my $file = $pgdata . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('cr_a')");
 my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('cr_a') / 8192");
 
-# the special area is the last 16 bytes: link(4) level(2) flags(2) unused(2) page_id(2)
+# the special area starts at pd_special (bytes 16-17; the last 16 bytes of
+# the page except on buffer pages with a key filter): link(4) level(2)
+# flags(2) unused(2) page_id(2)
 sub page_flags
 {
 	my ($blk) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT get_byte(get_raw_page('cr_a', $blk), 8182) + 256 * get_byte(get_raw_page('cr_a', $blk), 8183)");
+		"SELECT get_byte(p, s + 6) + 256 * get_byte(p, s + 7) FROM "
+		  . "(SELECT p, get_byte(p, 16) + 256 * get_byte(p, 17) AS s "
+		  . "FROM get_raw_page('cr_a', $blk) p) x");
 }
 my ($leaf, $node_blk);
 for my $blk (1 .. $nblocks - 1)

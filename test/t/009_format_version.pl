@@ -1,11 +1,15 @@
 # On-disk format versions.  Format 2 keeps buffer pages sorted (FR_SORTED);
-# an index written by format 1 has unsorted buffer pages and version 1 in
-# its metapage.  Turn a live index into a format-1 index on disk (metapage
-# version 1; every buffer page's line pointers reversed, so its messages are
-# out of key order, and FR_SORTED cleared), then check that it keeps
-# working: queries through it equal a seqscan, inserts and VACUUM go on,
-# fractal_check passes.  A metapage version this library does not know is
-# refused with a clear "REINDEX required" error, and REINDEX repairs it.
+# format 3 adds a key filter to buffer pages (FR_FILTERED).  An index
+# written by format 1 has unsorted, unfiltered buffer pages and version 1 in
+# its metapage.  Turn a live index without filters into a format-1 index on
+# disk (metapage version 1; every buffer page's line pointers reversed, so
+# its messages are out of key order, and FR_SORTED cleared), then check that
+# it keeps working and stays in its format: queries through it equal a
+# seqscan, inserts and VACUUM go on and write no filtered page even though
+# the index asks for filters, fractal_check passes.  A metapage version this
+# library does not know is refused with a clear "REINDEX required" error,
+# and REINDEX repairs it and brings the filters.  Finally, fractal_check
+# notices a filter that lacks a key of its page.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -21,7 +25,8 @@ $node->safe_psql('postgres', q{
 CREATE EXTENSION fractal;
 CREATE EXTENSION pageinspect;
 CREATE TABLE fv (id int, a int8);
-CREATE INDEX fv_a ON fv USING fractal (a) WITH (buffer_pages = 8, partition_children = 4);
+CREATE INDEX fv_a ON fv USING fractal (a)
+	WITH (buffer_pages = 8, partition_children = 4, filter_bytes = 0);
 INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(1, 60000) g;
 CHECKPOINT;
 });
@@ -117,7 +122,19 @@ $node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
 pass('fractal_check passes on the format-1 index');
 compare_all('format 1');
 
-# it keeps working: inserts (appends to unsorted tails), flushes, VACUUM
+# pages whose special area is larger than the 16-byte opaque data: filtered
+sub filtered_pages
+{
+	my ($idx) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT count(*) FROM generate_series(1, pg_relation_size('$idx') / 8192 - 1) b,
+			 page_header(get_raw_page('$idx', b::int)) h
+		WHERE h.special < 8176});
+}
+
+# it keeps working: inserts (appends to unsorted tails), flushes, VACUUM;
+# it asks for filters, but a format-1 index gets none
+$node->safe_psql('postgres', "ALTER INDEX fv_a SET (filter_bytes = 1024)");
 $node->safe_psql('postgres', q{
 INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(60001, 90000) g;
 DELETE FROM fv WHERE id % 7 = 0;
@@ -127,6 +144,7 @@ INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(90001, 1000
 $node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
 pass('fractal_check passes after inserts and VACUUM on the format-1 index');
 compare_all('format 1 after inserts and VACUUM');
+is(filtered_pages('fv_a'), '0', 'the format-1 index got no filtered buffer page');
 
 # an unknown version is refused clearly, and REINDEX repairs it
 $node->safe_psql('postgres', 'CHECKPOINT');
@@ -141,8 +159,36 @@ like($err, qr/XX002.*format version 99.*REINDEX required/s,
 	'with index_corrupted, naming the version, and "REINDEX required"');
 $node->safe_psql('postgres', 'REINDEX INDEX fv_a');
 is($node->safe_psql('postgres', "SELECT get_byte(get_raw_page('fv_a', 0), 28)"),
-	'2', 'REINDEX writes format 2');
+	'3', 'REINDEX writes format 3');
 compare_all('after REINDEX');
+$node->safe_psql('postgres',
+	'INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(100001, 130000) g');
+cmp_ok(filtered_pages('fv_a'), '>', 0, 'after REINDEX, new buffer pages carry filters');
+$node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
+pass('fractal_check passes on the filtered format-3 index');
+compare_all('format 3 with filters');
+
+# a filter with its bits cleared lacks the keys of its page
+my $fblk = $node->safe_psql('postgres', q{
+	SELECT b FROM generate_series(1, pg_relation_size('fv_a') / 8192 - 1) b,
+		 page_header(get_raw_page('fv_a', b::int)) h
+	WHERE h.special < 8176 AND h.lower > 24 ORDER BY b LIMIT 1});
+$file = $node->data_dir . '/'
+  . $node->safe_psql('postgres', "SELECT pg_relation_filepath('fv_a')");	# REINDEX moved it
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->stop;
+rw_page($fblk, sub {
+	my $p = shift;
+	my $special = unpack('v', substr($p, 16, 2));
+	# opaque (16 bytes), then FrFilterData: skip, nkeys, typlen, nbytes
+	my $nbytes = unpack('v', substr($p, $special + 16 + 10, 2));
+	substr($p, $special + 32, $nbytes) = "\0" x $nbytes;
+	return $p;
+});
+$node->start;
+($rc, $out, $err) = $node->psql('postgres', "SELECT fractal_check('fv_a')");
+like($err, qr/buffer page filter lacks the key of message/,
+	'fractal_check reports a filter that lacks a key of its page');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server stayed up');
 
 $node->stop;
