@@ -24,13 +24,15 @@
 #include "fractal.h"
 
 /*
- * Use btree's sort support for key column i when the btree family that owns
- * the column's '<' operator compares with exactly our support function 1
- * (true of every operator class this extension ships): a direct comparator
- * call, with btree's fast paths, instead of an fmgr call per comparison.
+ * Which sort support to use for key column i, looked up in the catalogs
+ * once per index and backend: btree's sort support function (or, if its
+ * family has none, its comparison function through the shim), when the
+ * btree family that owns the column's '<' operator compares with exactly
+ * our support function 1 (true of every operator class this extension
+ * ships); InvalidOid in *cmpproc when it does not.
  */
 static void
-fr_init_sortsupport(FrState *state, Relation index, int i)
+fr_lookup_sortsupport(Relation index, int i, Oid *ssupproc, Oid *cmpproc)
 {
 	Oid			opcintype = index->rd_opcintype[i];
 	Oid			lt = get_opfamily_member(index->rd_opfamily[i], opcintype,
@@ -38,14 +40,47 @@ fr_init_sortsupport(FrState *state, Relation index, int i)
 	Oid			btfamily,
 				bttype;
 	int16		strategy;
-	SortSupport ssup = &state->ssup[i];
 
-	state->use_ssup[i] = false;
+	*ssupproc = *cmpproc = InvalidOid;
 	if (!OidIsValid(lt) ||
 		!get_ordering_op_properties(lt, &btfamily, &bttype, &strategy) ||
 		strategy != BTLessStrategyNumber ||
 		get_opfamily_proc(btfamily, opcintype, opcintype, BTORDER_PROC) !=
 		index_getprocid(index, i + 1, FR_CMP_PROC))
+		return;
+	*cmpproc = index_getprocid(index, i + 1, FR_CMP_PROC);
+	*ssupproc = get_opfamily_proc(btfamily, opcintype, opcintype,
+								  BTSORTSUPPORT_PROC);
+}
+
+/*
+ * Use btree's sort support for key column i where fr_lookup_sortsupport
+ * allows: a direct comparator call, with btree's fast paths, instead of an
+ * fmgr call per comparison.  The catalog lookups are cached in rd_amcache;
+ * only the sort support function itself runs per call.
+ */
+static void
+fr_init_sortsupport(FrState *state, Relation index, int i)
+{
+	FrAmCache  *cache = fr_amcache(index);
+	SortSupport ssup = &state->ssup[i];
+
+	if (!cache->ssup_known)
+	{
+		Oid			ssupproc[INDEX_MAX_KEYS];
+		Oid			cmpproc[INDEX_MAX_KEYS];
+		int			k;
+
+		for (k = 0; k < state->nkeys; k++)
+			fr_lookup_sortsupport(index, k, &ssupproc[k], &cmpproc[k]);
+		/* a catalog lookup may have rebuilt the relcache entry */
+		cache = fr_amcache(index);
+		memcpy(cache->ssup_proc, ssupproc, sizeof(Oid) * state->nkeys);
+		memcpy(cache->ssup_cmp, cmpproc, sizeof(Oid) * state->nkeys);
+		cache->ssup_known = true;
+	}
+	state->use_ssup[i] = false;
+	if (!OidIsValid(cache->ssup_cmp[i]))
 		return;
 	memset(ssup, 0, sizeof(SortSupportData));
 	ssup->ssup_cxt = CurrentMemoryContext;
@@ -53,7 +88,11 @@ fr_init_sortsupport(FrState *state, Relation index, int i)
 	ssup->ssup_nulls_first = state->nulls_first[i];
 	ssup->ssup_attno = i + 1;
 	ssup->abbreviate = false;
-	PrepareSortSupportFromOrderingOp(lt, ssup);
+	/* as FinishSortSupportFunction does */
+	if (OidIsValid(cache->ssup_proc[i]))
+		OidFunctionCall1(cache->ssup_proc[i], PointerGetDatum(ssup));
+	if (ssup->comparator == NULL)
+		PrepareSortSupportComparisonShim(cache->ssup_cmp[i], ssup);
 	ssup->ssup_reverse = state->desc[i];
 	state->use_ssup[i] = true;
 }

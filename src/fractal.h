@@ -263,6 +263,10 @@ typedef struct FrAmCache
 	BlockNumber nblocks;
 	uint32		rightmost_run;
 	int8		filter_support; /* fr_filter_supported: 0 unknown, 1, -1 */
+	bool		ssup_known;		/* ssup_proc/ssup_cmp filled */
+	Oid			ssup_proc[INDEX_MAX_KEYS];	/* btree sort support function */
+	Oid			ssup_cmp[INDEX_MAX_KEYS];	/* comparison function, or
+											 * Invalid: no sort support */
 } FrAmCache;
 
 /* CREATE INDEX progress subphases (after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE) */
