@@ -64,6 +64,8 @@ fr_init_sortsupport(FrState *state, Relation index, int i)
 {
 	FrAmCache  *cache = fr_amcache(index);
 	SortSupport ssup = &state->ssup[i];
+	Oid			ssupproc,
+				cmpproc;
 
 	if (!cache->ssup_known)
 	{
@@ -88,11 +90,16 @@ fr_init_sortsupport(FrState *state, Relation index, int i)
 	ssup->ssup_nulls_first = state->nulls_first[i];
 	ssup->ssup_attno = i + 1;
 	ssup->abbreviate = false;
-	/* as FinishSortSupportFunction does */
-	if (OidIsValid(cache->ssup_proc[i]))
-		OidFunctionCall1(cache->ssup_proc[i], PointerGetDatum(ssup));
+	/*
+	 * As FinishSortSupportFunction does.  The OIDs are copied first: the
+	 * sort support function may look up catalogs, which can free rd_amcache.
+	 */
+	ssupproc = cache->ssup_proc[i];
+	cmpproc = cache->ssup_cmp[i];
+	if (OidIsValid(ssupproc))
+		OidFunctionCall1(ssupproc, PointerGetDatum(ssup));
 	if (ssup->comparator == NULL)
-		PrepareSortSupportComparisonShim(cache->ssup_cmp[i], ssup);
+		PrepareSortSupportComparisonShim(cmpproc, ssup);
 	ssup->ssup_reverse = state->desc[i];
 	state->use_ssup[i] = true;
 }

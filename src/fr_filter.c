@@ -98,23 +98,39 @@ fr_filter_supported(Relation index)
 }
 
 /*
+ * Load into rd_amcache what fr_filter_page_bytes needs: whether the first
+ * key column qualifies (a catalog lookup for text) and the metapage.  Call
+ * with no buffer lock held (insert, flush and VACUUM entry points): both
+ * may wait on locks that rank before index pages.
+ */
+void
+fr_filter_prepare(Relation index)
+{
+	(void) fr_filter_supported(index);
+	if (!fr_amcache(index)->meta_valid)
+		(void) fr_get_root(index, NULL, false);
+}
+
+/*
  * Bytes of filter a new buffer page of 'index' gets: the filter_bytes
  * option, or 0 when the first key column cannot be filtered or the index
  * was built by a format version before 3 (whose library would not read
  * FR_FILTERED pages; such an index keeps its format until REINDEX).
+ * Called under node locks, so it reads only rd_amcache, never a page or a
+ * catalog: if a relcache invalidation emptied the cache since
+ * fr_filter_prepare, the page simply gets no filter (always correct).
  */
 int
 fr_filter_page_bytes(Relation index)
 {
 	FrOptions  *opts = (FrOptions *) index->rd_options;
+	FrAmCache  *cache = fr_amcache(index);
 	int			nbytes = opts ? opts->filter_bytes : FR_DEFAULT_FILTER_BYTES;
 
 	nbytes -= nbytes % FR_FILTER_BLOCK;
-
-	if (nbytes <= 0 || !fr_filter_supported(index))
-		return 0;
-	(void) fr_get_root(index, NULL, false);
-	if (fr_amcache(index)->meta.version < 3)
+	if (nbytes <= 0 || nbytes > FR_MAX_FILTER_BYTES ||
+		cache->filter_support <= 0 || !cache->meta_valid ||
+		cache->meta.version < 3)
 		return 0;
 	return nbytes;
 }
@@ -137,18 +153,31 @@ fr_filter_tuple_key(IndexTuple itup, int16 typlen, const char **data,
 					Size *len)
 {
 	char	   *p;
+	Size		off,
+				size;
 
 	if (IndexTupleHasNulls(itup) &&
 		att_isnull(0, (bits8 *) ((char *) itup + sizeof(IndexTupleData))))
 		return FR_FKEY_NULL;
-	p = (char *) itup + IndexInfoFindDataOffset(itup->t_info);
+	/*
+	 * Reads stay inside the tuple whatever the (possibly corrupt) typlen of
+	 * the page's filter says: redo has no catalog to check it against.
+	 */
+	off = IndexInfoFindDataOffset(itup->t_info);
+	size = IndexTupleSize(itup);
+	p = (char *) itup + off;
 	if (typlen > 0)
 	{
+		if (off + typlen > size)
+			return FR_FKEY_OPAQUE;
 		*data = p;
 		*len = typlen;
 		return FR_FKEY_BYTES;
 	}
-	if (VARATT_IS_EXTENDED(p) && !VARATT_IS_SHORT(p))
+	if (off + 1 > size || (VARATT_IS_EXTENDED(p) && !VARATT_IS_SHORT(p)))
+		return FR_FKEY_OPAQUE;
+	if (typlen != -1 || (!VARATT_IS_SHORT(p) && off + VARHDRSZ > size) ||
+		off + VARSIZE_ANY(p) > size)
 		return FR_FKEY_OPAQUE;
 	*data = VARDATA_ANY(p);
 	*len = VARSIZE_ANY_EXHDR(p);

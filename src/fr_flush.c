@@ -367,6 +367,7 @@ fr_maintain(FrState *state, BlockNumber start)
 
 	if (!fr_flush_lock(index, ShareLock, false))
 		return;
+	fr_filter_prepare(index);	/* before any buffer lock */
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "fractal flush",
 								ALLOCSET_DEFAULT_SIZES);

@@ -303,6 +303,7 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 	}
 	/* the relation pointer can change between statements sharing IndexInfo */
 	cache->state.index = index;
+	fr_filter_prepare(index);	/* before any buffer lock */
 
 	oldcxt = MemoryContextSwitchTo(cache->tmpcxt);
 	fr_insert_tuple(&cache->state,

@@ -39,10 +39,11 @@ fr_init_page(Page page, uint16 flags, uint16 level)
 /*
  * The special area size a page's flags call for: the opaque data, and on a
  * buffer page with a key filter (FR_FILTERED) the filter header and bits.
- * The filter's own size field is trusted only if it is sane.
+ * The filter's own size field is trusted only if it is sane, and its
+ * column width only if it is the first key column's.
  */
 static Size
-fr_special_size(Page page)
+fr_special_size(Relation index, Page page)
 {
 	Size		size = MAXALIGN(sizeof(FrPageOpaqueData));
 	FrFilter	f;
@@ -54,6 +55,9 @@ fr_special_size(Page page)
 	f = FrPageGetFilter(page);
 	if (f->nbytes == 0 || f->nbytes % FR_FILTER_BLOCK != 0 ||
 		f->nbytes > FR_MAX_FILTER_BYTES)
+		return 0;
+	/* the filter hashes the first key column as the index stores it */
+	if (f->typlen != TupleDescAttr(RelationGetDescr(index), 0)->attlen)
 		return 0;
 	return size + sizeof(FrFilterData) + f->nbytes;
 }
@@ -117,7 +121,7 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 	opaque = FrPageGetOpaque(page);
 	if (opaque->page_id != FR_PAGE_ID)
 		fr_report_corrupt(index, blkno, "wrong page id");
-	if (PageGetSpecialSize(page) != fr_special_size(page))
+	if (PageGetSpecialSize(page) != fr_special_size(index, page))
 		fr_report_corrupt(index, blkno, "wrong special area size");
 	kind = opaque->flags & (FR_META | FR_LEAF | FR_NODE | FR_CHAIN | FR_FREE);
 	if (kind != FR_META && kind != FR_LEAF && kind != FR_NODE &&

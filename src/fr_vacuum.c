@@ -403,6 +403,7 @@ frbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	/* on ERROR, transaction abort releases the flush lock */
 	fr_flush_lock(info->index, ExclusiveLock, true);
+	fr_filter_prepare(info->index); /* before any buffer lock */
 	fr_vacuum_scan(info, stats, &state, &empty);
 	if (empty != NULL)
 	{

@@ -205,7 +205,7 @@ typedef FrNodeItemData *FrNodeItem;
 #define FR_MIN_COMPRESSION_LEVEL		1
 #define FR_MAX_COMPRESSION_LEVEL		19
 #define FR_DEFAULT_FILTER_BYTES			1024
-#define FR_MAX_FILTER_BYTES				4096
+#define FR_MAX_FILTER_BYTES				(BLCKSZ / 2)	/* 4096 at 8 kB */
 
 /* a node with less free space than this is split before it is flushed into */
 #define FR_NODE_SPLIT_FREE		(FrPageUsable / 4)
@@ -367,6 +367,7 @@ extern void fr_build_empty_index(Relation index, ForkNumber fork);
 
 /* fr_filter.c: key filters of buffer pages */
 extern bool fr_filter_supported(Relation index);
+extern void fr_filter_prepare(Relation index);
 extern int	fr_filter_page_bytes(Relation index);
 extern void fr_filter_init_page(Page page, int nbytes, int16 typlen, Page pred);
 extern void fr_filter_add_tuples(Page page, IndexTuple *tups, int n);
