@@ -514,9 +514,15 @@ fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		fr_chain_tail_add(state, tbuf, msgs, i);
 		UnlockReleaseBuffer(tbuf);
 	}
+	/*
+	 * Only the root's new pages continue their predecessor's filter
+	 * segment: its tail is hot, while reading the tail of a lower node's
+	 * chain just to copy its filter costs a flush a read when the index is
+	 * out of memory.
+	 */
 	while (i < nmsgs)
 		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, nmsgs - i,
-							   true);
+							   FrPageIsRoot(BufferGetPage(nodebuf)));
 }
 
 /*
