@@ -326,7 +326,7 @@ fr_filter_init_page(Page page, int nbytes, int16 typlen, Page pred)
  * type, never NULL) tests, as fr_filter_add_tuples would compute it for an
  * entry holding that value.
  */
-uint64
+static uint64
 fr_filter_hash_datum(Datum value, int16 typlen, bool byval)
 {
 	if (typlen > 0 && byval)
@@ -346,6 +346,69 @@ fr_filter_hash_datum(Datum value, int16 typlen, bool byval)
 			pfree(v);
 		return h;
 	}
+}
+
+/*
+ * Convert integer 'value' of type 'from' to integer type 'to'; false when
+ * either is not an integer type or the value is out of the target's range
+ * (the key then does not use the filters; it can match nothing anyway).
+ */
+static bool
+fr_filter_cast_int(Oid from, Oid to, Datum *value)
+{
+	int64		v;
+
+	switch (from)
+	{
+		case INT2OID:
+			v = DatumGetInt16(*value);
+			break;
+		case INT4OID:
+			v = DatumGetInt32(*value);
+			break;
+		case INT8OID:
+			v = DatumGetInt64(*value);
+			break;
+		default:
+			return false;
+	}
+	if (to == INT2OID && v >= PG_INT16_MIN && v <= PG_INT16_MAX)
+		*value = Int16GetDatum((int16) v);
+	else if (to == INT4OID && v >= PG_INT32_MIN && v <= PG_INT32_MAX)
+		*value = Int32GetDatum((int32) v);
+	else if (to == INT8OID)
+		*value = Int64GetDatum(v);
+	else
+		return false;
+	return true;
+}
+
+/*
+ * The hash a lookup of first-column value 'value' of type 'keytype'
+ * (InvalidOid: the column's type; never NULL) tests, as
+ * fr_filter_add_tuples would compute it for an entry holding that value.
+ * False when the filters cannot serve the key: a column without filters,
+ * or a cross-type key other than between integer types (converted when in
+ * range) and between text and varchar, whose equal values then have equal
+ * bytes.
+ */
+bool
+fr_filter_key_hash(Relation index, Oid keytype, Datum value, uint64 *hash)
+{
+	Oid			coltype = index->rd_opcintype[0];
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), 0);
+
+	if (!fr_filter_supported(index))
+		return false;
+	if (!OidIsValid(keytype))
+		keytype = coltype;
+	if (keytype != coltype &&
+		!((keytype == TEXTOID || keytype == VARCHAROID) &&
+		  (coltype == TEXTOID || coltype == VARCHAROID)) &&
+		!fr_filter_cast_int(keytype, coltype, &value))
+		return false;
+	*hash = fr_filter_hash_datum(value, att->attlen, att->attbyval);
+	return true;
 }
 
 /*

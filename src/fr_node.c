@@ -304,8 +304,8 @@ fr_fullest_partition(Page page)
  * Visit every page of the chain whose newest page is 'tail', newest first,
  * each share-locked while 'visit' runs.  When 'visit' returns true (a key
  * filter ruled its key out), the walk goes on past the page's filter
- * segment (fr_filter_next) instead of at the next page.  The caller holds the owning node
- * locked, so the chain cannot change.  'npages' is the page count the node
+ * segment (fr_filter_next) instead of at the next page.  The caller holds
+ * the owning node locked, so the chain cannot change.  'npages' is the page count the node
  * records: a chain longer than that is corrupt (a loop, or a link into
  * another chain).
  */

@@ -26,7 +26,6 @@
 #include "access/genam.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
-#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/lsyscache.h"
@@ -77,7 +76,7 @@ typedef struct FrScanOpaqueData
 	MemoryContext poscxt;
 	bool		use_filter;		/* an '=' key on column 1 buffer page
 								 * filters can rule pages out for */
-	uint64		filter_hash;	/* its hash (fr_filter_hash_datum) */
+	uint64		filter_hash;	/* its hash (fr_filter_key_hash) */
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -221,69 +220,19 @@ fr_classify_column(IndexScanDesc scan, FrState *state, int col,
 }
 
 /*
- * Convert integer 'value' of type 'from' to integer type 'to'; false when
- * either is not an integer type or the value is out of the target's range
- * (the key then does not use the filters; it can match nothing anyway).
- */
-static bool
-fr_filter_cast_int(Oid from, Oid to, Datum *value)
-{
-	int64		v;
-
-	switch (from)
-	{
-		case INT2OID:
-			v = DatumGetInt16(*value);
-			break;
-		case INT4OID:
-			v = DatumGetInt32(*value);
-			break;
-		case INT8OID:
-			v = DatumGetInt64(*value);
-			break;
-		default:
-			return false;
-	}
-	if (to == INT2OID && v >= PG_INT16_MIN && v <= PG_INT16_MAX)
-		*value = Int16GetDatum((int16) v);
-	else if (to == INT4OID && v >= PG_INT32_MIN && v <= PG_INT32_MAX)
-		*value = Int32GetDatum((int32) v);
-	else if (to == INT8OID)
-		*value = Int64GetDatum(v);
-	else
-		return false;
-	return true;
-}
-
-/*
  * Set up the buffer page filter test for 'eq', the '=' key (if any) on the
- * first column: its value, converted to the column's type, hashed as an
- * entry holding it would be (fr_filter.c).  Cross-type keys are used only
- * between integer types and between text and varchar, whose equal values
- * then have equal bytes.
+ * first column (fr_filter_key_hash decides whether the filters can serve it).
  */
 static void
 fr_make_filter_key(IndexScanDesc scan, ScanKey eq)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 	Relation	index = scan->indexRelation;
-	Oid			coltype = index->rd_opcintype[0];
-	Oid			keytype;
-	Datum		value;
-	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(index), 0);
 
-	if (eq == NULL || (eq->sk_flags & (SK_ISNULL | SK_SEARCHNULL | SK_ROW_HEADER)) ||
-		!fr_filter_supported(index))
+	if (eq == NULL || (eq->sk_flags & (SK_ISNULL | SK_SEARCHNULL | SK_ROW_HEADER)))
 		return;
-	keytype = OidIsValid(eq->sk_subtype) ? eq->sk_subtype : coltype;
-	value = eq->sk_argument;
-	if (keytype != coltype &&
-		!((keytype == TEXTOID || keytype == VARCHAROID) &&
-		  (coltype == TEXTOID || coltype == VARCHAROID)) &&
-		!fr_filter_cast_int(keytype, coltype, &value))
-		return;
-	so->filter_hash = fr_filter_hash_datum(value, att->attlen, att->attbyval);
-	so->use_filter = true;
+	so->use_filter = fr_filter_key_hash(index, eq->sk_subtype, eq->sk_argument,
+										&so->filter_hash);
 }
 
 /*

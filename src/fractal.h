@@ -371,7 +371,8 @@ extern void fr_filter_prepare(Relation index);
 extern int	fr_filter_page_bytes(Relation index);
 extern void fr_filter_init_page(Page page, int nbytes, int16 typlen, Page pred);
 extern void fr_filter_add_tuples(Page page, IndexTuple *tups, int n);
-extern uint64 fr_filter_hash_datum(Datum value, int16 typlen, bool byval);
+extern bool fr_filter_key_hash(Relation index, Oid keytype, Datum value,
+							   uint64 *hash);
 extern bool fr_filter_may_contain(Page page, uint64 h);
 extern BlockNumber fr_filter_next(Page page);
 extern bool fr_filter_contains_tuple(FrFilter f, IndexTuple itup);
