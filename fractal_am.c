@@ -24,6 +24,7 @@ _PG_init(void)
 {
 	fr_init_reloptions();
 	fr_xlog_register();
+	fr_counters_register();
 }
 
 PG_FUNCTION_INFO_V1(fractal_handler);

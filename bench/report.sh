@@ -31,7 +31,8 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   for key in iib_rows iib_load_secs iib_rate iib_rate_early iib_rate_late iib_secidx_bytes_early seq_rate \
              wal_bytes_per_row seq_wal_bytes_per_row secidx_bytes secidx_bytes_per_row seq_secidx_bytes heap_bytes \
              idx_fpi_per_row buf_written_per_row blks_read_per_row blks_hit_per_row idx_blks_read_per_row \
-             idx_blks_hit_per_row heap_blks_read_per_row checkpoints cg_peak_bytes cg_failcnt \
+             idx_blks_hit_per_row heap_blks_read_per_row msgs_per_leaf_write flush_blocks_read_per_row \
+             checkpoints cg_peak_bytes cg_failcnt \
              point_tps point_avg_ms point_p50_ms point_p95_ms point_p99_ms \
              range_tps range_avg_ms range_p50_ms range_p99_ms \
              mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms; do
@@ -46,6 +47,8 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   echo "idx_fpi_per_row = WAL full-page images of the secondary indexes per row (pg_waldump -w): number of"
   echo "  distinct index pages dirtied per checkpoint cycle, i.e. a lower bound on index page writes per row"
   echo "  (each such page is written at least once by the checkpoint). PG15 has no per-relation write counter."
+  echo "msgs_per_leaf_write = fractal_counters() leaf_messages / leaf_writes over the load (messages merged into a"
+  echo "  leaf per leaf visit that changed it); flush_blocks_read_per_row = blocks flushes read from outside shared buffers."
   echo "buf_written_per_row = pg_stat_bgwriter buffers_checkpoint+buffers_clean+buffers_backend (all relations)."
   echo "point/range = pgbench latency from per-transaction logs (includes a PK lookup in bench_keys for the key)."
   echo
@@ -90,10 +93,12 @@ set terminal png size 1100,650 noenhanced
 set output '$RES/insert_rate.png'
 set title "iiBench-like insert rate vs rows loaded (3 random secondary indexes)\n$mem"
 set xlabel 'rows loaded (millions)'
-set ylabel 'rows/s'
-set grid
+set ylabel 'rows/s (log scale)'
+set logscale y 10
+set format y '%.0s%c'
+set grid ytics mytics
 set key outside right
-set yrange [0:*]
+set yrange [*:*]
 plot $plots
 EOF
 fi

@@ -335,6 +335,8 @@ run_method() {
         echo "-- fractal_level_stats('iib_$col')"; psqlc -c "SELECT * FROM fractal_level_stats('iib_$col')"; } \
         >> "$md/fractal_stats.txt" 2>&1
     done
+    # flush activity of the load (the cluster is new, so counters start at 0)
+    q "SELECT name, value FROM fractal_counters()" 2>/dev/null | tr '|' ' ' > "$md/counters.txt"
   fi
   local nrows secs; read -r nrows secs < "$md/iib.total"
   {
@@ -359,6 +361,12 @@ run_method() {
     echo "secidx_bytes_per_row=$(awk -v s="$(secidx_bytes iib)" -v n="$nrows" 'BEGIN{printf "%.1f", s/n}')"
     echo "heap_bytes=$(q "SELECT pg_relation_size('iib')")"
     echo "cg_peak_bytes=$(cg_usage | awk '{print $2}')"
+    if [ -s "$md/counters.txt" ]; then
+      # messages merged into leaves per leaf write; blocks flushes read, per row
+      awk -v n="$nrows" '{c[$1]=$2} END {
+        if (c["leaf_writes"] > 0) printf "msgs_per_leaf_write=%.1f\n", c["leaf_messages"]/c["leaf_writes"]
+        printf "flush_blocks_read_per_row=%.4f\n", c["flush_blocks_read"]/n }' "$md/counters.txt"
+    fi
     if [ "$WALDUMP" = 1 ] && [ "$m" != none ]; then
       # full-page images of the secondary indexes = distinct index pages dirtied per checkpoint cycle
       local fns; fns=$(q "SELECT string_agg(pg_relation_filenode(indexrelid)::text, ' ') FROM pg_index WHERE indrelid='iib'::regclass AND NOT indisprimary")

@@ -403,5 +403,28 @@ FROM (VALUES ('SELECT * FROM ft_cost WHERE a = 42'),
 			 ('SELECT * FROM ft_cost WHERE a > 100'),
 			 ('SELECT * FROM ft_cost WHERE a < 900000')) v(q);
 
+--
+-- fractal_counters(): flush activity, cluster-wide (this cluster preloads
+-- the library).  Inserts over a small buffer budget flush into leaves.
+--
+SELECT fractal_counters_reset();
+CREATE TABLE ft_ctr (a int);
+CREATE INDEX ft_ctr_a ON ft_ctr USING fractal (a) WITH (buffer_pages = 4);
+INSERT INTO ft_ctr SELECT (i * 7919) % 100003 FROM generate_series(1, 20000) i;
+SELECT name, CASE WHEN name = 'flush_blocks_read' THEN value >= 0
+				  ELSE value > 0 END AS counted
+  FROM fractal_counters() WHERE name <> 'chain_messages' ORDER BY name;
+-- a merged or moved message came from a flushed chain; a write merged >= 1
+SELECT c.leaf_messages + c.chain_messages <= c.flushed_messages AS from_chains,
+	   c.leaf_writes <= c.leaf_messages AS per_write,
+	   c.leaf_messages <= 20000 AS at_most_inserted
+  FROM (SELECT max(value) FILTER (WHERE name = 'leaf_messages') AS leaf_messages,
+			   max(value) FILTER (WHERE name = 'chain_messages') AS chain_messages,
+			   max(value) FILTER (WHERE name = 'flushed_messages') AS flushed_messages,
+			   max(value) FILTER (WHERE name = 'leaf_writes') AS leaf_writes
+		  FROM fractal_counters()) c;
+SELECT fractal_counters_reset();
+SELECT sum(value) AS after_reset FROM fractal_counters();
+
 RESET search_path;
 DROP SCHEMA fr_features CASCADE;

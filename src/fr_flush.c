@@ -141,6 +141,8 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		/* in place */
 		fr_leaf_view_release(&view);
 		fr_page_add_items(index, lbuf, newi, offs, nn);
+		fr_count(FR_CTR_LEAF_WRITES, 1);
+		fr_count(FR_CTR_LEAF_MESSAGES, nn);
 	}
 	else
 	{
@@ -155,6 +157,11 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		nold = fr_flush_drop_dead(state, old, nold);
 		take = fr_leaf_rewrite(state, nodebuf, off, lbuf, old, nold, newi, nn);
 		consumed = (take < 0) ? -1 : (take == nn) ? n : newidx[take];
+		if (take > 0)
+		{
+			fr_count(FR_CTR_LEAF_WRITES, 1);
+			fr_count(FR_CTR_LEAF_MESSAGES, take);
+		}
 	}
 	UnlockReleaseBuffer(lbuf);
 	return consumed;
@@ -205,6 +212,7 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		fr_chain_append(state, cbuf, cpart, msgs + k, e - k);
 		k = e;
 	}
+	fr_count(FR_CTR_CHAIN_MESSAGES, n);
 	if (fr_node_over_budget(state, cpage))
 		res->overfull = lappend_int(res->overfull, (int) cblk);
 	UnlockReleaseBuffer(cbuf);
@@ -263,6 +271,8 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	nmsgs = fr_flush_drop_dead(state, msgs, nmsgs);
 	fr_sort_entries(state, msgs, nmsgs);
 	nmsgs = fr_dedup_sorted(state, msgs, nmsgs);
+	fr_count(FR_CTR_FLUSHES, 1);
+	fr_count(FR_CTR_FLUSHED_MESSAGES, nmsgs);
 
 	/* route each child's run to it */
 	while (i < nmsgs)
@@ -364,6 +374,7 @@ fr_maintain(FrState *state, BlockNumber start)
 	ListCell   *lc;
 	MemoryContext cxt,
 				oldcxt;
+	uint64		blocks_read = fr_blocks_read_so_far();
 
 	if (!fr_flush_lock(index, ShareLock, false))
 		return;
@@ -394,4 +405,5 @@ fr_maintain(FrState *state, BlockNumber start)
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
 	fr_flush_unlock(index, ShareLock);
+	fr_count(FR_CTR_FLUSH_BLOCKS_READ, fr_blocks_read_so_far() - blocks_read);
 }

@@ -74,12 +74,37 @@ typedef struct FrScanOpaqueData
 	MemoryContext chunkcxt;
 	MemoryContext markcxt;
 	MemoryContext poscxt;
+	MemoryContext parentcxt;	/* where markcxt and poscxt are made */
 	bool		use_filter;		/* an '=' key on column 1 buffer page
 								 * filters can rule pages out for */
 	uint64		filter_hash;	/* its hash (fr_filter_key_hash) */
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
+
+/*
+ * The small context in *cxt, made on first use and reset after: a point
+ * lookup never marks and never moves on to a second chunk, so it makes
+ * neither.
+ */
+static MemoryContext
+fr_scan_cxt(FrScanOpaque so, MemoryContext *cxt)
+{
+	if (*cxt == NULL)
+		*cxt = AllocSetContextCreate(so->parentcxt, "fractal scan position or mark",
+									 ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(*cxt);
+	return *cxt;
+}
+
+/* reset a context fr_scan_cxt may not have made yet */
+static void
+fr_scan_cxt_reset(MemoryContext cxt)
+{
+	if (cxt != NULL)
+		MemoryContextReset(cxt);
+}
 
 IndexScanDesc
 frbeginscan(Relation r, int nkeys, int norderbys)
@@ -91,12 +116,8 @@ frbeginscan(Relation r, int nkeys, int norderbys)
 	so->chunkcxt = AllocSetContextCreate(CurrentMemoryContext,
 										 "fractal scan chunk",
 										 ALLOCSET_DEFAULT_SIZES);
-	so->markcxt = AllocSetContextCreate(CurrentMemoryContext,
-										"fractal scan mark",
-										ALLOCSET_SMALL_SIZES);
-	so->poscxt = AllocSetContextCreate(CurrentMemoryContext,
-									   "fractal scan position",
-									   ALLOCSET_SMALL_SIZES);
+	/* markcxt and poscxt are made on first use (fr_scan_cxt) */
+	so->parentcxt = CurrentMemoryContext;
 	scan->opaque = so;
 	return scan;
 }
@@ -439,7 +460,8 @@ fr_scan_window(FrScanOpaque so, IndexTuple lo, IndexTuple hi, int n,
 			   FrEntryGetter get, void *arg, int *start, int *end)
 {
 	int			a = 0,
-				b = n;
+				b = n,
+				step;
 
 	/* the first entry not before the window */
 	while (a < b)
@@ -453,8 +475,29 @@ fr_scan_window(FrScanOpaque so, IndexTuple lo, IndexTuple hi, int n,
 	}
 	*start = a;
 
-	/* the first entry after it */
+	/*
+	 * The first entry after it.  Unbounded above: the end.  Otherwise
+	 * gallop from the start (probes at start, start + 1, + 3, + 7, ...), so
+	 * an empty or short window -- a point lookup -- costs one or two
+	 * comparisons, then binary-search the last gap.
+	 */
+	if (hi == NULL && so->upper.ncols == 0)
+	{
+		*end = n;
+		return;
+	}
 	b = n;
+	for (step = 1; a < n; step *= 2)
+	{
+		int			probe = Min(a + step - 1, n - 1);
+
+		if (fr_after_window(so, hi, get(arg, probe)))
+		{
+			b = probe;
+			break;
+		}
+		a = probe + 1;
+	}
 	while (a < b)
 	{
 		int			mid = a + (b - a) / 2;
@@ -887,8 +930,7 @@ fr_next_chunk(IndexScanDesc scan, ScanDirection dir)
 
 	if (fwd ? so->chunk.end_fwd : so->chunk.end_bwd)
 		return false;
-	MemoryContextReset(so->poscxt);
-	pos = (IndexTuple) MemoryContextAlloc(so->poscxt,
+	pos = (IndexTuple) MemoryContextAlloc(fr_scan_cxt(so, &so->poscxt),
 										  IndexTupleSize(fwd ? so->chunk.hi : so->chunk.lo));
 	memcpy(pos, fwd ? so->chunk.hi : so->chunk.lo,
 		   IndexTupleSize(fwd ? so->chunk.hi : so->chunk.lo));
@@ -905,8 +947,8 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	if (scankey && scan->numberOfKeys > 0)
 		memmove(scan->keyData, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
 	MemoryContextReset(so->chunkcxt);
-	MemoryContextReset(so->markcxt);
-	MemoryContextReset(so->poscxt);
+	fr_scan_cxt_reset(so->markcxt);
+	fr_scan_cxt_reset(so->poscxt);
 	memset(&so->chunk, 0, sizeof(FrChunk));
 	so->marked = false;
 	so->started = false;
@@ -977,8 +1019,10 @@ frendscan(IndexScanDesc scan)
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
 	MemoryContextDelete(so->chunkcxt);
-	MemoryContextDelete(so->markcxt);
-	MemoryContextDelete(so->poscxt);
+	if (so->markcxt)
+		MemoryContextDelete(so->markcxt);
+	if (so->poscxt)
+		MemoryContextDelete(so->poscxt);
 	pfree(so);
 	scan->opaque = NULL;
 }
@@ -1004,10 +1048,12 @@ frmarkpos(IndexScanDesc scan)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
-	MemoryContextReset(so->markcxt);
 	so->marked = so->started;
 	if (so->started)
-		fr_copy_chunk(&so->mark, &so->chunk, so->markcxt);
+		fr_copy_chunk(&so->mark, &so->chunk,
+					  fr_scan_cxt(so, &so->markcxt));
+	else
+		fr_scan_cxt_reset(so->markcxt);
 }
 
 void

@@ -484,4 +484,20 @@ extern IndexBulkDeleteResult *frvacuumcleanup(IndexVacuumInfo *info,
 /* fr_validate.c: amvalidate */
 extern bool frvalidate(Oid opclassoid);
 
+/* fr_counters.c: cluster-wide activity counters (preloaded only) */
+typedef enum FrCounter
+{
+	FR_CTR_FLUSHES,				/* partition flushes */
+	FR_CTR_FLUSHED_MESSAGES,	/* messages they took from chains (deduped) */
+	FR_CTR_CHAIN_MESSAGES,		/* of those, appended to a child's chain */
+	FR_CTR_LEAF_MESSAGES,		/* of those, new entries merged into leaves */
+	FR_CTR_LEAF_WRITES,			/* leaf visits that changed the leaf */
+	FR_CTR_FLUSH_BLOCKS_READ,	/* blocks flushes read from outside shared
+								 * buffers */
+	FR_NCOUNTERS
+} FrCounter;
+extern void fr_counters_register(void);
+extern void fr_count(FrCounter c, uint64 n);
+extern uint64 fr_blocks_read_so_far(void);
+
 #endif							/* FRACTAL_H */

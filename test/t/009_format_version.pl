@@ -9,7 +9,8 @@
 # the index asks for filters, fractal_check passes.  A metapage version this
 # library does not know is refused with a clear "REINDEX required" error,
 # and REINDEX repairs it and brings the filters.  Finally, fractal_check
-# notices a filter that lacks a key of its page.
+# notices a filter that lacks a key of its page.  Extension 1.0 updates to
+# 1.1 (fractal_counters), whose counters need shared_preload_libraries.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -190,6 +191,25 @@ $node->start;
 like($err, qr/buffer page filter lacks the key of message/,
 	'fractal_check reports a filter that lacks a key of its page');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server stayed up');
+
+# The SQL side is versioned too: extension 1.0 updates to 1.1, which adds
+# fractal_counters(); in a server that did not preload the library the
+# counters do not exist, and asking for them is a clear error.
+$node->safe_psql('postgres', 'CREATE DATABASE extver');
+$node->safe_psql('extver', "CREATE EXTENSION fractal VERSION '1.0'");
+is($node->safe_psql('extver',
+	"SELECT count(*) FROM pg_proc WHERE proname LIKE 'fractal_counters%'"),
+	'0', 'extension 1.0 has no counter functions');
+$node->safe_psql('extver', 'ALTER EXTENSION fractal UPDATE');
+is($node->safe_psql('extver',
+	"SELECT extversion FROM pg_extension WHERE extname = 'fractal'"),
+	'1.1', 'ALTER EXTENSION UPDATE brings 1.1');
+($rc, $out, $err) = $node->psql('extver', 'SELECT * FROM fractal_counters()');
+like($err, qr/fractal counters are not available.*\n.*HINT:.*shared_preload_libraries/s,
+	'counters without preload: a clear error with a hint');
+($rc, $out, $err) = $node->psql('extver', 'SELECT fractal_counters_reset()');
+like($err, qr/fractal counters are not available/,
+	'counter reset without preload: the same error');
 
 $node->stop;
 done_testing();

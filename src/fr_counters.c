@@ -1,0 +1,152 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_counters.c
+ *	  Cluster-wide activity counters of the fractal indexes (flushes, leaf
+ *	  writes, messages moved), kept in shared memory when the library is
+ *	  preloaded, and the SQL functions fractal_counters() and
+ *	  fractal_counters_reset().
+ *
+ * Counters are bumped once per flush step, never per inserted row, so the
+ * shared cache line is touched about once per leaf or chain write.  They
+ * live only in shared memory: a restart zeroes them, and a server that did
+ * not preload the library has none (the SQL functions then raise an
+ * error).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/instrument.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+
+#include "fractal.h"
+
+/* names as fractal_counters() shows them, in FrCounter order */
+static const char *const fr_counter_names[FR_NCOUNTERS] = {
+	"flushes",
+	"flushed_messages",
+	"chain_messages",
+	"leaf_messages",
+	"leaf_writes",
+	"flush_blocks_read",
+};
+
+/* the counters in shared memory; NULL when the library was not preloaded */
+static pg_atomic_uint64 *fr_counters = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+fr_counters_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(pg_atomic_uint64) * FR_NCOUNTERS);
+}
+
+static void
+fr_counters_shmem_startup(void)
+{
+	bool		found;
+	int			i;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fr_counters = ShmemInitStruct("fractal counters",
+								  sizeof(pg_atomic_uint64) * FR_NCOUNTERS,
+								  &found);
+	if (!found)
+		for (i = 0; i < FR_NCOUNTERS; i++)
+			pg_atomic_init_u64(&fr_counters[i], 0);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Ask for the counters' shared memory; called from _PG_init, effective only
+ * while shared_preload_libraries are being processed.
+ */
+void
+fr_counters_register(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fr_counters_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fr_counters_shmem_startup;
+}
+
+/* add n to counter c (nothing when the library was not preloaded) */
+void
+fr_count(FrCounter c, uint64 n)
+{
+	if (fr_counters != NULL && n > 0)
+		pg_atomic_fetch_add_u64(&fr_counters[c], n);
+}
+
+/* blocks this backend has read from outside shared buffers so far */
+uint64
+fr_blocks_read_so_far(void)
+{
+	return (uint64) (pgBufferUsage.shared_blks_read +
+					 pgBufferUsage.local_blks_read);
+}
+
+/* the counters exist only in a server that preloaded the library */
+static void
+fr_counters_required(void)
+{
+	if (fr_counters == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("fractal counters are not available"),
+				 errhint("Add \"fractal\" to shared_preload_libraries and restart the server.")));
+}
+
+PG_FUNCTION_INFO_V1(fractal_counters);
+
+/*
+ * fractal_counters() returns (name text, value bigint), one row per counter.
+ */
+Datum
+fractal_counters(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	fr_counters_required();
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < FR_NCOUNTERS; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(fr_counter_names[i]);
+		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&fr_counters[i]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(fractal_counters_reset);
+
+/* fractal_counters_reset() sets every counter to zero */
+Datum
+fractal_counters_reset(PG_FUNCTION_ARGS)
+{
+	int			i;
+
+	fr_counters_required();
+	for (i = 0; i < FR_NCOUNTERS; i++)
+		pg_atomic_write_u64(&fr_counters[i], 0);
+	PG_RETURN_VOID();
+}
