@@ -29,7 +29,7 @@
 #include "fractal.h"
 
 /* names as fractal_counters() shows them, in FrCounter order */
-static const char *const fr_counter_names[FR_NCOUNTERS] = {
+static const char *const fr_counter_names[] = {
 	"flushes",
 	"flushed_messages",
 	"chain_messages",
@@ -37,6 +37,9 @@ static const char *const fr_counter_names[FR_NCOUNTERS] = {
 	"leaf_writes",
 	"flush_blocks_read",
 };
+
+StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,
+				 "every counter has a name");
 
 /* the counters in shared memory; NULL when the library was not preloaded */
 static pg_atomic_uint64 *fr_counters = NULL;

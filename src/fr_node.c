@@ -515,14 +515,13 @@ fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		UnlockReleaseBuffer(tbuf);
 	}
 	/*
-	 * Only the root's new pages continue their predecessor's filter
-	 * segment: its tail is hot, while reading the tail of a lower node's
-	 * chain just to copy its filter costs a flush a read when the index is
-	 * out of memory.
+	 * New pages continue their predecessor's filter segment, at every
+	 * level: the predecessor is the tail just read above (or the page
+	 * added just before), so copying its filter costs no read.
 	 */
 	while (i < nmsgs)
 		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, nmsgs - i,
-							   FrPageIsRoot(BufferGetPage(nodebuf)));
+							   true);
 }
 
 /*
