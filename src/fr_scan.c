@@ -477,9 +477,10 @@ fr_scan_window(FrScanOpaque so, IndexTuple lo, IndexTuple hi, int n,
 
 	/*
 	 * The first entry after it.  Unbounded above: the end.  Otherwise
-	 * gallop from the start (probes at start, start + 1, + 3, + 7, ...), so
-	 * an empty or short window -- a point lookup -- costs one or two
-	 * comparisons, then binary-search the last gap.
+	 * gallop from the start (probe at start, then 2, 4, 8, ... entries past
+	 * the last probe still in the window), so an empty or short window -- a
+	 * point lookup -- costs one or two comparisons; then binary-search the
+	 * last gap.
 	 */
 	if (hi == NULL && so->upper.ncols == 0)
 	{
