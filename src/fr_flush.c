@@ -107,6 +107,7 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	OffsetNumber *offs = palloc(sizeof(OffsetNumber) * n);
 	int			nn = 0,
 				consumed = n,
+				merged = 0,
 				k;
 	Size		need = 0;
 	FrLeafView	view;
@@ -141,8 +142,7 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		/* in place */
 		fr_leaf_view_release(&view);
 		fr_page_add_items(index, lbuf, newi, offs, nn);
-		fr_count(FR_CTR_LEAF_WRITES, 1);
-		fr_count(FR_CTR_LEAF_MESSAGES, nn);
+		merged = nn;
 	}
 	else
 	{
@@ -157,13 +157,16 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		nold = fr_flush_drop_dead(state, old, nold);
 		take = fr_leaf_rewrite(state, nodebuf, off, lbuf, old, nold, newi, nn);
 		consumed = (take < 0) ? -1 : (take == nn) ? n : newidx[take];
-		if (take > 0)
-		{
-			fr_count(FR_CTR_LEAF_WRITES, 1);
-			fr_count(FR_CTR_LEAF_MESSAGES, take);
-		}
+		merged = Max(take, 0);
 	}
 	UnlockReleaseBuffer(lbuf);
+
+	/* one leaf write carrying 'merged' messages (fractal_counters) */
+	if (merged > 0)
+	{
+		fr_count(FR_CTR_LEAF_WRITES, 1);
+		fr_count(FR_CTR_LEAF_MESSAGES, merged);
+	}
 	return consumed;
 }
 
@@ -374,7 +377,7 @@ fr_maintain(FrState *state, BlockNumber start)
 	ListCell   *lc;
 	MemoryContext cxt,
 				oldcxt;
-	uint64		blocks_read = fr_blocks_read_so_far();
+	uint64		blocks_read = fr_blocks_read_so_far();	/* for fractal_counters */
 
 	if (!fr_flush_lock(index, ShareLock, false))
 		return;
