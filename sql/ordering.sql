@@ -316,6 +316,42 @@ RESET enable_sort;
 -- the same rows, in the same order, from a sort
 SELECT a, right(b, 3) AS rb FROM ord_asc WHERE a >= 995 ORDER BY a DESC, b DESC;
 
+-- IN lists and "= ANY(array)" as index scans (amsearcharray): one descent
+-- per element (sorted, duplicates and NULLs dropped), in index order
+-- forward and backward, no Sort when the array is on the first column (the
+-- planner sorts when one is on a later column); inequalities over arrays
+-- reduce to one element
+SELECT fr_explain('SELECT a, b FROM ord_asc WHERE a IN (500, 3, 500, NULL, 17) ORDER BY a, b');
+SELECT fr_explain('SELECT a, b FROM ord_asc WHERE a IN (500, 3, 17) ORDER BY a DESC, b DESC');
+SELECT fr_explain('SELECT a, b FROM ord_desc WHERE a = ANY(''{7,500,1}'') ORDER BY a DESC, b DESC');
+SELECT q, (fr_check(q, m, o)).*
+  FROM (VALUES
+	('SELECT (a, b)::ord_pair AS v FROM ord_asc WHERE a IN (500, 3, 500, NULL, 17, 2000) ORDER BY a, b', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_asc WHERE a IN (500, 3, 17) ORDER BY a DESC, b DESC', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_asc WHERE a IN (500, 3, 17) ORDER BY a DESC, b DESC LIMIT 7', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_asc WHERE a = ANY(''{999,0,1,998}''::int8[]) ORDER BY a, b', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_asc WHERE a IN (10, 20, 30) AND b > lpad(''8'', 300, ''-'') ORDER BY a, b', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_asc WHERE a IN (10, 20, 30) AND b IN (lpad(''5'', 300, ''-''), lpad(''16'', 300, ''-''), lpad(''1'', 300, ''-''))', 'ib', false),
+	('SELECT (a, b)::ord_pair AS v FROM ord_desc WHERE a = ANY(''{7,500,1,NULL}'') ORDER BY a DESC, b DESC', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_desc WHERE a = ANY(''{7,500,1}'') ORDER BY a, b', 'i', true),
+	('SELECT (a, b)::ord_pair AS v FROM ord_mixed WHERE a IN (5, 995, 400) ORDER BY a DESC NULLS LAST, b NULLS FIRST', 'i', true),
+	('SELECT id, a, b FROM ord_asc WHERE a IN (500, 3, 17)', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a = ANY(''{}'')', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a = ANY(''{NULL}'')', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a = ANY(NULL::int[])', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a IN (3, 4) AND a IN (4, 5)', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a > 990 AND b IN (lpad(''5'', 300, ''-''), lpad(''1'', 300, ''-''))', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a < ANY(''{5,NULL,2}'')', 'ib', false),
+	('SELECT id, a, b FROM ord_asc WHERE a >= ANY(''{995,998}'') AND b <= ANY(''{-1,-9}''::text[])', 'ib', false),
+	('SELECT id, a, b FROM ord_desc WHERE a > ANY(''{995,998}'') AND a IN (996, 999, 1)', 'ib', false),
+	('SELECT id, a, b FROM ord_desc WHERE a <= ANY(''{2,4}'')', 'ib', false)) v(q, m, o);
+SELECT fr_explain('SELECT a, right(b, 3) AS rb FROM ord_asc WHERE a IN (7, 100, 3) ORDER BY a, b');
+SELECT * FROM fr_cursor_check('SELECT a, right(b, 3) AS rb FROM ord_asc WHERE a IN (7, 100, 3) ORDER BY a, b');
+SELECT q, (mj_check(q)).*
+  FROM unnest(ARRAY[
+	'SELECT l.k, l.x, r.y FROM mj_l l JOIN mj_r r ON l.k = r.k WHERE r.k IN (5, 100, 7, 499)',
+	'SELECT l.k, l.x, r.y FROM mj_l l JOIN mj_r r ON l.k = r.k WHERE r.k IN (5, 100, 7, 499) AND l.k IN (100, 5, 6)']) q;
+
 -- a non-C (ICU) collation: the index orders by the column's collation
 CREATE TABLE ord_icu (id int, t text COLLATE "und-x-icu");
 CREATE INDEX ord_icu_t ON ord_icu USING fractal (t) WITH (buffer_pages = 4);

@@ -98,6 +98,36 @@ froptions(Datum reloptions, bool validate)
  * Each descent compares the qualifying key against roughly one partition
  * chain per buffered level.
  */
+/*
+ * How many descents the '=' array keys of 'path' make: the product of
+ * their arrays' estimated lengths, as btcostestimate counts them.
+ */
+static double
+fr_array_scans(PlannerInfo *root, IndexPath *path)
+{
+	double		n = 1.0;
+	ListCell   *lc;
+
+	foreach(lc, path->indexclauses)
+	{
+		IndexClause *iclause = lfirst_node(IndexClause, lc);
+		ListCell   *lc2;
+
+		foreach(lc2, iclause->indexquals)
+		{
+			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc2);
+
+			if (IsA(rinfo->clause, ScalarArrayOpExpr))
+			{
+				ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) rinfo->clause;
+
+				n *= Max(1, estimate_array_length(lsecond(saop->args)));
+			}
+		}
+	}
+	return n;
+}
+
 void
 frcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				Cost *indexStartupCost, Cost *indexTotalCost,
@@ -115,7 +145,7 @@ frcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	/* buffered levels grow with the logarithm of the index size */
 	levels = (index->pages > 1) ? Max(1.0, ceil(log(index->pages) / log(300.0))) : 0.0;
 	per_descent = levels * 200.0 * cpu_operator_cost;
-	descents = 1.0 + Max(0.0, *indexPages * *indexSelectivity);
+	descents = fr_array_scans(root, path) + Max(0.0, *indexPages * *indexSelectivity);
 	*indexStartupCost += per_descent;
 	*indexTotalCost += per_descent * descents;
 }

@@ -78,6 +78,11 @@ typedef struct FrScanOpaqueData
 	bool		use_filter;		/* an '=' key on column 1 buffer page
 								 * filters can rule pages out for */
 	uint64		filter_hash;	/* its hash (fr_filter_key_hash) */
+	ScanKey		origkeys;		/* the keys as amrescan got them (array
+								 * keys are changed in scan->keyData) */
+	FrArrayKeys *arrays;		/* '=' array keys, or NULL */
+	MemoryContext arraycxt;		/* their elements */
+	int		   *mark_arraypos;	/* the mark's combination of elements */
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -116,8 +121,10 @@ frbeginscan(Relation r, int nkeys, int norderbys)
 	so->chunkcxt = AllocSetContextCreate(CurrentMemoryContext,
 										 "fractal scan chunk",
 										 ALLOCSET_DEFAULT_SIZES);
-	/* markcxt and poscxt are made on first use (fr_scan_cxt) */
+	/* markcxt, poscxt and arraycxt are made on first use (fr_scan_cxt) */
 	so->parentcxt = CurrentMemoryContext;
+	if (nkeys > 0)
+		so->origkeys = palloc(sizeof(ScanKeyData) * nkeys);
 	scan->opaque = so;
 	return scan;
 }
@@ -939,21 +946,83 @@ fr_next_chunk(IndexScanDesc scan, ScanDirection dir)
 	return true;
 }
 
+/* does some scan key search an array? */
+static bool
+fr_has_array_keys(IndexScanDesc scan)
+{
+	int			k;
+
+	for (k = 0; k < scan->numberOfKeys; k++)
+		if (scan->keyData[k].sk_flags & SK_SEARCHARRAY)
+			return true;
+	return false;
+}
+
 void
 frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 		  ScanKey orderbys, int norderbys)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
+	bool		empty = false;
+
+	/* the keys; array keys get their elements in scan->keyData */
 	if (scankey && scan->numberOfKeys > 0)
-		memmove(scan->keyData, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
+		memmove(so->origkeys, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (scan->numberOfKeys > 0)
+		memcpy(scan->keyData, so->origkeys, scan->numberOfKeys * sizeof(ScanKeyData));
 	MemoryContextReset(so->chunkcxt);
 	fr_scan_cxt_reset(so->markcxt);
 	fr_scan_cxt_reset(so->poscxt);
 	memset(&so->chunk, 0, sizeof(FrChunk));
 	so->marked = false;
 	so->started = false;
+	so->arrays = NULL;
+	if (fr_has_array_keys(scan))
+		so->arrays = fr_array_keys_prepare(scan, &so->state,
+										   fr_scan_cxt(so, &so->arraycxt),
+										   &empty);
 	fr_make_bounds(scan);
+	if (empty)
+		so->unsatisfiable = true;
+}
+
+/*
+ * Start the scan in 'dir': with array keys, at the first combination of
+ * elements in that direction.
+ */
+static void
+fr_scan_start(IndexScanDesc scan, ScanDirection dir)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	pgstat_count_index_scan(scan->indexRelation);
+	so->started = true;
+	if (so->arrays)
+	{
+		fr_array_keys_start(scan, so->arrays, dir);
+		fr_make_bounds(scan);
+	}
+	fr_load_chunk(scan, dir, NULL);
+}
+
+/*
+ * Past the end of the current chunk in 'dir': the next chunk, or with
+ * array keys the first chunk of the next combination of elements.  Returns
+ * false at the end of the scan.
+ */
+static bool
+fr_scan_advance(IndexScanDesc scan, ScanDirection dir)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	if (fr_next_chunk(scan, dir))
+		return true;
+	if (so->arrays == NULL || !fr_array_keys_advance(scan, so->arrays, dir))
+		return false;
+	fr_make_bounds(scan);
+	fr_load_chunk(scan, dir, NULL);
+	return true;
 }
 
 bool
@@ -966,9 +1035,7 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 		return false;
 	if (!so->started)
 	{
-		pgstat_count_index_scan(scan->indexRelation);
-		so->started = true;
-		fr_load_chunk(scan, dir, NULL);
+		fr_scan_start(scan, dir);
 		so->chunk.cur = fwd ? -1 : so->chunk.nitems;
 	}
 
@@ -981,7 +1048,7 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 			scan->xs_recheck = false;
 			return true;
 		}
-		if (!fr_next_chunk(scan, dir))
+		if (!fr_scan_advance(scan, dir))
 		{
 			so->chunk.cur = fwd ? so->chunk.nitems : -1;
 			return false;
@@ -998,8 +1065,7 @@ frgetbitmap(IndexScanDesc scan, TIDBitmap *tbm)
 
 	if (so->unsatisfiable)
 		return 0;
-	pgstat_count_index_scan(scan->indexRelation);
-	fr_load_chunk(scan, ForwardScanDirection, NULL);
+	fr_scan_start(scan, ForwardScanDirection);
 	for (;;)
 	{
 		int			i;
@@ -1008,7 +1074,7 @@ frgetbitmap(IndexScanDesc scan, TIDBitmap *tbm)
 			tbm_add_tuples(tbm, &so->chunk.items[i]->t_tid, 1, false);
 		ntids += so->chunk.nitems;
 		CHECK_FOR_INTERRUPTS();
-		if (!fr_next_chunk(scan, ForwardScanDirection))
+		if (!fr_scan_advance(scan, ForwardScanDirection))
 			break;
 	}
 	return ntids;
@@ -1024,6 +1090,8 @@ frendscan(IndexScanDesc scan)
 		MemoryContextDelete(so->markcxt);
 	if (so->poscxt)
 		MemoryContextDelete(so->poscxt);
+	if (so->arraycxt)
+		MemoryContextDelete(so->arraycxt);
 	pfree(so);
 	scan->opaque = NULL;
 }
@@ -1050,11 +1118,18 @@ frmarkpos(IndexScanDesc scan)
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
 	so->marked = so->started;
-	if (so->started)
-		fr_copy_chunk(&so->mark, &so->chunk,
-					  fr_scan_cxt(so, &so->markcxt));
-	else
+	if (!so->started)
+	{
 		fr_scan_cxt_reset(so->markcxt);
+		return;
+	}
+	fr_copy_chunk(&so->mark, &so->chunk, fr_scan_cxt(so, &so->markcxt));
+	if (so->arrays)
+	{
+		so->mark_arraypos = MemoryContextAlloc(so->markcxt,
+											   sizeof(int) * so->arrays->n);
+		fr_array_keys_save(so->arrays, so->mark_arraypos);
+	}
 }
 
 void
@@ -1073,4 +1148,10 @@ frrestrpos(IndexScanDesc scan)
 	MemoryContextReset(so->chunkcxt);
 	fr_copy_chunk(&so->chunk, &so->mark, so->chunkcxt);
 	so->started = true;
+	if (so->arrays)
+	{
+		/* the mark's elements, and the bounds they give */
+		fr_array_keys_restore(scan, so->arrays, so->mark_arraypos);
+		fr_make_bounds(scan);
+	}
 }

@@ -468,6 +468,31 @@ extern void frendscan(IndexScanDesc scan);
 extern void frmarkpos(IndexScanDesc scan);
 extern void frrestrpos(IndexScanDesc scan);
 
+/* fr_arraykeys.c: '=' array keys (amsearcharray) */
+typedef struct FrArrayKey
+{
+	int			keyno;			/* its scan key in scan->keyData */
+	int			nelems;
+	int			cur;			/* the current element */
+	Datum	   *elems;			/* sorted in index order, distinct */
+} FrArrayKey;
+
+typedef struct FrArrayKeys
+{
+	int			n;
+	FrArrayKey	keys[FLEXIBLE_ARRAY_MEMBER];	/* by column */
+} FrArrayKeys;
+
+extern FrArrayKeys *fr_array_keys_prepare(IndexScanDesc scan, FrState *state,
+										  MemoryContext cxt, bool *empty);
+extern void fr_array_keys_start(IndexScanDesc scan, FrArrayKeys *ak,
+								ScanDirection dir);
+extern bool fr_array_keys_advance(IndexScanDesc scan, FrArrayKeys *ak,
+								  ScanDirection dir);
+extern void fr_array_keys_save(FrArrayKeys *ak, int *pos);
+extern void fr_array_keys_restore(IndexScanDesc scan, FrArrayKeys *ak,
+								  const int *pos);
+
 /* fr_build.c: ambuild, ambuildempty */
 extern IndexBuildResult *frbuild(Relation heap, Relation index,
 								 struct IndexInfo *indexInfo);

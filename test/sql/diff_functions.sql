@@ -4,8 +4,9 @@
 
 -- Run query q with seqscan only, index scan only and bitmap scan only;
 -- return NULL when all agree and each forced plan used a fractal index
--- (the plain index scan: index 'idx'; the bitmap scan: any index whose name
--- starts with the table's, all of which are fractal here), otherwise a
+-- (the plain index scan: index 'idx', or one of a '|'-separated list; the
+-- bitmap scan: any index whose name starts with the table's, all of which
+-- are fractal here), otherwise a
 -- description of the problem.
 CREATE FUNCTION fr_diff_check(q text, idx text, want_indexscan bool)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -23,8 +24,10 @@ BEGIN
 	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
 		plan := plan || line || E'\n';
 	END LOOP;
-	IF want_indexscan AND position('Index Scan using ' || idx || ' ' IN plan) = 0
-	   AND position('Index Scan Backward using ' || idx || ' ' IN plan) = 0 THEN
+	IF want_indexscan AND NOT EXISTS (
+		SELECT FROM unnest(string_to_array(idx, '|')) i
+		 WHERE position('Index Scan using ' || i || ' ' IN plan) > 0
+			OR position('Index Scan Backward using ' || i || ' ' IN plan) > 0) THEN
 		RETURN 'index scan not used: ' || q || E'\n' || plan;
 	END IF;
 	EXECUTE q INTO r_idx;
@@ -52,7 +55,7 @@ END $$;
 -- Generated queries over table tbl with indexes (a) and (b, a).  Each
 -- query returns one text value: an order-independent digest for filters,
 -- the ordered key list for ORDER BY ... LIMIT.  The third column says
--- whether a plain index scan is expected (IN lists use bitmap scans only).
+-- whether a plain index scan is expected.
 CREATE FUNCTION fr_diff_queries(tbl text, n int)
 RETURNS TABLE (q text, idx text, want_indexscan bool) LANGUAGE plpgsql AS $$
 DECLARE
@@ -70,14 +73,14 @@ BEGIN
 		END IF;
 		k2 := k + (random() * 1e10)::int8;
 		kb := (random() * 1000)::int;
-		CASE i % 16
+		CASE i % 21
 			WHEN 0 THEN q := agg || 'a = ' || k; idx := ia; want_indexscan := true;
 			WHEN 1 THEN q := agg || 'a < ' || (k / 100); idx := ia; want_indexscan := true;
 			WHEN 2 THEN q := agg || 'a <= ' || (k / 100); idx := ia; want_indexscan := true;
 			WHEN 3 THEN q := agg || 'a > ' || (1000000000000 - k / 100); idx := ia; want_indexscan := true;
 			WHEN 4 THEN q := agg || 'a >= ' || (1000000000000 - k / 100); idx := ia; want_indexscan := true;
 			WHEN 5 THEN q := agg || 'a BETWEEN ' || k || ' AND ' || k2; idx := ia; want_indexscan := true;
-			WHEN 6 THEN q := agg || 'a IN (' || k || ', ' || k2 || ', ' || (k % 100000) || ')'; idx := ia; want_indexscan := false;
+			WHEN 6 THEN q := agg || 'a IN (' || k || ', ' || k2 || ', ' || (k % 100000) || ')'; idx := ia; want_indexscan := true;
 			WHEN 7 THEN q := 'SELECT array_agg(a)::text FROM (SELECT a FROM ' || tbl || ' WHERE a >= ' || k || ' ORDER BY a LIMIT 25) s'; idx := ia; want_indexscan := true;
 			WHEN 8 THEN q := 'SELECT array_agg(a)::text FROM (SELECT a FROM ' || tbl || ' WHERE a <= ' || k || ' ORDER BY a DESC LIMIT 25) s'; idx := ia; want_indexscan := true;
 			WHEN 9 THEN q := agg || 'b = ' || kb || ' AND a > ' || k; idx := iba; want_indexscan := true;
@@ -86,6 +89,11 @@ BEGIN
 			WHEN 12 THEN q := 'SELECT array_agg(row(b, a))::text FROM (SELECT b, a FROM ' || tbl || ' WHERE b >= ' || kb || ' ORDER BY b, a LIMIT 30) s'; idx := iba; want_indexscan := true;
 			WHEN 13 THEN q := agg || 'a IS NULL AND id % 7 = ' || (kb % 7); idx := ia; want_indexscan := true;
 			WHEN 14 THEN q := agg || 'b IS NULL AND a > ' || k; idx := iba; want_indexscan := true;
+			WHEN 16 THEN q := 'SELECT array_agg(a)::text FROM (SELECT a FROM ' || tbl || ' WHERE a = ANY(''{' || k2 || ',' || k || ',NULL,' || (k % 100000) || ',' || k || '}'') ORDER BY a DESC LIMIT 25) s'; idx := ia; want_indexscan := true;
+			WHEN 17 THEN q := 'SELECT array_agg(row(b, a))::text FROM (SELECT b, a FROM ' || tbl || ' WHERE b IN (' || kb || ', ' || (kb + 7) || ', ' || (kb / 2) || ') ORDER BY b, a LIMIT 40) s'; idx := iba; want_indexscan := true;
+			WHEN 18 THEN q := agg || 'b IN (' || kb || ', ' || (kb + 1) || ') AND a IN (' || k || ', ' || (k % 100000) || ', ' || k2 || ')'; idx := iba || '|' || ia; want_indexscan := true;
+			WHEN 19 THEN q := agg || 'b = ANY(''{' || kb || ',' || (kb + 2) || '}'') AND a > ' || k; idx := iba; want_indexscan := true;
+			WHEN 20 THEN q := agg || 'a < ANY(''{' || (k / 100) || ',' || (k / 1000) || '}'') AND b > ANY(''{' || kb || ',' || (kb + 500) || '}'')'; idx := ia; want_indexscan := false;
 			ELSE q := agg || 'b = ' || kb || ' AND a = ' || k; idx := iba; want_indexscan := true;
 		END CASE;
 		RETURN NEXT;
