@@ -49,7 +49,7 @@ fractal_handler(PG_FUNCTION_ARGS)
 	amroutine->amclusterable = true;
 	amroutine->ampredlocks = false;
 	amroutine->amcanparallel = false;
-	amroutine->amcaninclude = false;
+	amroutine->amcaninclude = true;
 	amroutine->amusemaintenanceworkmem = false;
 	amroutine->amparallelvacuumoptions =
 		VACUUM_OPTION_PARALLEL_BULKDEL | VACUUM_OPTION_PARALLEL_COND_CLEANUP;
@@ -60,7 +60,7 @@ fractal_handler(PG_FUNCTION_ARGS)
 	amroutine->aminsert = frinsert;
 	amroutine->ambulkdelete = frbulkdelete;
 	amroutine->amvacuumcleanup = frvacuumcleanup;
-	amroutine->amcanreturn = NULL;
+	amroutine->amcanreturn = frcanreturn;
 	amroutine->amcostestimate = frcostestimate;
 	amroutine->amoptions = froptions;
 	amroutine->amproperty = NULL;

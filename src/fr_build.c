@@ -45,7 +45,8 @@ typedef struct FrBuildState
 	FrState		state;
 	Relation	heap;
 	Tuplesortstate *sort;
-	TupleDesc	sortdesc;
+	int			natts;			/* key and INCLUDE columns */
+	TupleDesc	sortdesc;		/* those, then the heap TID */
 	TupleTableSlot *slot;		/* virtual: feeding the sort */
 	TupleTableSlot *outslot;	/* minimal tuples read back */
 	MemoryContext tmpcxt;
@@ -267,13 +268,16 @@ fr_build_callback(Relation index, ItemPointer tid, Datum *values,
 	IndexTuple	itup = fr_form_tuple(&bs->state, values, isnull, tid);
 	int			i;
 
-	/* sort the formed (detoasted, size-checked) key values plus the TID */
+	/*
+	 * sort the formed (detoasted, size-checked) values of every column
+	 * (keys, then INCLUDE columns) plus the TID
+	 */
 	ExecClearTuple(bs->slot);
-	for (i = 0; i < bs->state.nkeys; i++)
+	for (i = 0; i < bs->natts; i++)
 		bs->slot->tts_values[i] = index_getattr(itup, i + 1, bs->state.tupdesc,
 												&bs->slot->tts_isnull[i]);
-	bs->slot->tts_values[bs->state.nkeys] = PointerGetDatum(&itup->t_tid);
-	bs->slot->tts_isnull[bs->state.nkeys] = false;
+	bs->slot->tts_values[bs->natts] = PointerGetDatum(&itup->t_tid);
+	bs->slot->tts_isnull[bs->natts] = false;
 	ExecStoreVirtualTuple(bs->slot);
 	tuplesort_puttupleslot(bs->sort, bs->slot);
 	bs->indtuples += 1;
@@ -283,9 +287,10 @@ fr_build_callback(Relation index, ItemPointer tid, Datum *values,
 }
 
 /*
- * Set up the tuplesort: one column per key column sorted by the opfamily's
- * '<' (or '>' for DESC) with the column's collation and NULLS order, then
- * the heap TID ascending.
+ * Set up the tuplesort over columns (keys, INCLUDE columns, heap TID): each
+ * key column sorted by the opfamily's '<' (or '>' for DESC) with the
+ * column's collation and NULLS order, then the heap TID ascending; the
+ * INCLUDE columns are carried along unsorted.
  */
 static void
 fr_build_begin_sort(FrBuildState *bs)
@@ -293,13 +298,21 @@ fr_build_begin_sort(FrBuildState *bs)
 	Relation	index = bs->state.index;
 	int			nkeys = bs->state.nkeys;
 	int			nsort = nkeys + 1;
+	int			tidcol = bs->natts + 1;
 	AttrNumber *attnums = palloc(sizeof(AttrNumber) * nsort);
 	Oid		   *ops = palloc(sizeof(Oid) * nsort);
 	Oid		   *colls = palloc(sizeof(Oid) * nsort);
 	bool	   *nullsfirst = palloc(sizeof(bool) * nsort);
 	int			i;
 
-	bs->sortdesc = CreateTemplateTupleDesc(nsort);
+	bs->sortdesc = CreateTemplateTupleDesc(tidcol);
+	for (i = nkeys; i < bs->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(bs->state.tupdesc, i);
+
+		TupleDescInitEntry(bs->sortdesc, i + 1, NULL, att->atttypid,
+						   att->atttypmod, 0);
+	}
 	for (i = 0; i < nkeys; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(bs->state.tupdesc, i);
@@ -318,8 +331,8 @@ fr_build_begin_sort(FrBuildState *bs)
 		colls[i] = index->rd_indcollation[i];
 		nullsfirst[i] = bs->state.nulls_first[i];
 	}
-	TupleDescInitEntry(bs->sortdesc, nsort, NULL, TIDOID, -1, 0);
-	attnums[nkeys] = nsort;
+	TupleDescInitEntry(bs->sortdesc, tidcol, NULL, TIDOID, -1, 0);
+	attnums[nkeys] = tidcol;
 	ops[nkeys] = TIDLessOperator;
 	colls[nkeys] = InvalidOid;
 	nullsfirst[nkeys] = false;
@@ -367,6 +380,7 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	bs = palloc0(sizeof(FrBuildState));
 	fr_init_state(&bs->state, index);
+	bs->natts = IndexRelationGetNumberOfAttributes(index);
 	bs->zratio = 1.0;
 	bs->heap = heap;
 	bs->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fractal build",
@@ -399,7 +413,7 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			slot_getallattrs(bs->outslot);
 			itup = index_form_tuple(bs->state.tupdesc, bs->outslot->tts_values,
 									bs->outslot->tts_isnull);
-			itup->t_tid = *((ItemPointer) DatumGetPointer(bs->outslot->tts_values[bs->state.nkeys]));
+			itup->t_tid = *((ItemPointer) DatumGetPointer(bs->outslot->tts_values[bs->natts]));
 			MemoryContextSwitchTo(oldcxt);
 			fr_build_add_entry(bs, itup);
 			MemoryContextReset(bs->tmpcxt);

@@ -21,8 +21,9 @@
 
 #include "fractal.h"
 
-/* objsubid of the heavyweight "flush lock" (see fr_flush_lock) */
-#define FR_FLUSH_LOCK_SUBID 0x4652	/* "FR"; the field is 16 bits */
+/* objsubids of the heavyweight locks below; the field is 16 bits */
+#define FR_FLUSH_LOCK_SUBID 0x4652	/* "FR": fr_flush_lock */
+#define FR_SCAN_LOCK_SUBID	0x4649	/* "FI": fr_scan_lock */
 
 /* ------------------------------------------------------------------------
  * The flush lock
@@ -37,11 +38,24 @@
  * releases it.
  * ------------------------------------------------------------------------
  */
-static void
-fr_flush_locktag(LOCKTAG *tag, Relation index)
+static bool
+fr_index_lock(Relation index, uint16 subid, LOCKMODE mode, bool wait)
 {
-	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, RelationRelationId,
-					   RelationGetRelid(index), FR_FLUSH_LOCK_SUBID);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationRelationId,
+					   RelationGetRelid(index), subid);
+	return LockAcquire(&tag, mode, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void
+fr_index_unlock(Relation index, uint16 subid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationRelationId,
+					   RelationGetRelid(index), subid);
+	LockRelease(&tag, mode, false);
 }
 
 /*
@@ -51,19 +65,32 @@ fr_flush_locktag(LOCKTAG *tag, Relation index)
 bool
 fr_flush_lock(Relation index, LOCKMODE mode, bool wait)
 {
-	LOCKTAG		tag;
-
-	fr_flush_locktag(&tag, index);
-	return LockAcquire(&tag, mode, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+	return fr_index_lock(index, FR_FLUSH_LOCK_SUBID, mode, wait);
 }
 
 void
 fr_flush_unlock(Relation index, LOCKMODE mode)
 {
-	LOCKTAG		tag;
+	fr_index_unlock(index, FR_FLUSH_LOCK_SUBID, mode);
+}
 
-	fr_flush_locktag(&tag, index);
-	LockRelease(&tag, mode, false);
+/*
+ * The scan lock: index-only scans hold it in ShareLock mode while they may
+ * return entries without a heap visit, bulk delete in ExclusiveLock mode
+ * for its whole run, taken before the flush lock (src/README.md section 9).
+ * A separate lock, so that a bulk delete queued behind a long index-only
+ * scan does not stop flushes, which try the flush lock without waiting.
+ */
+bool
+fr_scan_lock(Relation index, LOCKMODE mode, bool wait)
+{
+	return fr_index_lock(index, FR_SCAN_LOCK_SUBID, mode, wait);
+}
+
+void
+fr_scan_unlock(Relation index, LOCKMODE mode)
+{
+	fr_index_unlock(index, FR_SCAN_LOCK_SUBID, mode);
 }
 
 /* ------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "access/genam.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
+#include "access/tableam.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/lsyscache.h"
@@ -83,6 +84,8 @@ typedef struct FrScanOpaqueData
 	FrArrayKeys *arrays;		/* '=' array keys, or NULL */
 	MemoryContext arraycxt;		/* their elements */
 	int		   *mark_arraypos;	/* the mark's combination of elements */
+	bool		ios_locked;		/* index-only scan: holds the scan lock in
+								 * share mode (fr_ios_interlock) */
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -883,6 +886,84 @@ fr_chunk_set_ends(FrScanOpaque so)
 		chunk->end_bwd = false;
 }
 
+/* ------------------------------------------------------------------------
+ * Index-only scans and VACUUM
+ *
+ * An index-only scan returns an entry's values without visiting the heap
+ * when the visibility map says the heap page is all-visible.  An entry
+ * collected into a chunk before VACUUM removed it (its heap tuple dead),
+ * and returned after VACUUM set the page all-visible, would return a
+ * deleted row.  nbtree prevents that with the leaf pin; here a chunk's
+ * entries come from several pages and may move between them, so the
+ * interlock is the scan lock (fr_scan_lock), which bulk delete holds
+ * exclusively: an index-only scan holds it in share mode from its first
+ * chunk to amrescan or amendscan, so no bulk delete runs while it may
+ * return entries.  When
+ * the lock is not free at once (a bulk delete runs or waits for it), the
+ * scan does not wait: it collects the chunk anyway and keeps only entries
+ * whose heap tuple its MVCC snapshot sees, which VACUUM cannot remove while
+ * the snapshot lives.  src/README.md section 9 has the argument.
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Before an index-only scan collects a chunk: take the scan lock if it is
+ * free.  Returns true when the chunk's entries must be checked against the
+ * heap instead.
+ */
+static bool
+fr_ios_interlock(IndexScanDesc scan)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	if (!scan->xs_want_itup || so->ios_locked)
+		return false;
+	if (fr_scan_lock(scan->indexRelation, ShareLock, false))
+	{
+		so->ios_locked = true;
+		return false;
+	}
+	if (IsMVCCSnapshot(scan->xs_snapshot) && scan->heapRelation != NULL)
+		return true;
+	/* no snapshot to check against: wait for the bulk delete */
+	fr_scan_lock(scan->indexRelation, ShareLock, true);
+	so->ios_locked = true;
+	return false;
+}
+
+/* drop the scan lock an index-only scan holds */
+static void
+fr_ios_release(IndexScanDesc scan)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+
+	if (so->ios_locked)
+		fr_scan_unlock(scan->indexRelation, ShareLock);
+	so->ios_locked = false;
+}
+
+/*
+ * Keep the entries of items[0..n) whose heap tuple (or a HOT successor)
+ * the scan's snapshot sees; returns how many, in order, at the front.
+ */
+static int
+fr_ios_keep_visible(IndexScanDesc scan, IndexTuple *items, int n)
+{
+	int			i,
+				kept = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		ItemPointerData tid = items[i]->t_tid;
+		bool		all_dead = false;
+
+		if (table_index_fetch_tuple_check(scan->heapRelation, &tid,
+										  scan->xs_snapshot, &all_dead))
+			items[kept++] = items[i];
+	}
+	return kept;
+}
+
 /*
  * Load the chunk for direction 'dir'.  'pos' is the previous chunk's hi
  * (forward) or lo (backward); NULL for the first chunk, which is positioned
@@ -897,9 +978,11 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	FrDescent	d = {{NULL, 0, 0}, 0, NULL, NULL};
 	MemoryContext oldcxt;
 	int			n;
+	bool		check_heap;
 
 	/* no buffer lock is held here, so a long scan can be cancelled */
 	CHECK_FOR_INTERRUPTS();
+	check_heap = fr_ios_interlock(scan);
 
 	if (pos == NULL)
 		target = fwd ? (so->lower.ncols > 0 ? FR_TARGET_LOWER : FR_TARGET_FIRST)
@@ -916,6 +999,8 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	/* keep the chunk's own entries, in order and without duplicates */
 	n = fr_filter_chunk(&so->state, &d, fwd, pos);
 	n = fr_order_chunk(&so->state, &d, n);
+	if (check_heap)
+		n = fr_ios_keep_visible(scan, d.col.items, n);
 
 	so->chunk.items = d.col.items;
 	so->chunk.nitems = n;
@@ -971,6 +1056,7 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 		memmove(so->origkeys, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (scan->numberOfKeys > 0)
 		memcpy(scan->keyData, so->origkeys, scan->numberOfKeys * sizeof(ScanKeyData));
+	fr_ios_release(scan);
 	MemoryContextReset(so->chunkcxt);
 	fr_scan_cxt_reset(so->markcxt);
 	fr_scan_cxt_reset(so->poscxt);
@@ -1044,8 +1130,16 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 		so->chunk.cur += fwd ? 1 : -1;
 		if (so->chunk.cur >= 0 && so->chunk.cur < so->chunk.nitems)
 		{
-			scan->xs_heaptid = so->chunk.items[so->chunk.cur]->t_tid;
+			IndexTuple	itup = so->chunk.items[so->chunk.cur];
+
+			scan->xs_heaptid = itup->t_tid;
 			scan->xs_recheck = false;
+			if (scan->xs_want_itup)
+			{
+				/* valid until the next chunk: the executor copies it first */
+				scan->xs_itup = itup;
+				scan->xs_itupdesc = RelationGetDescr(scan->indexRelation);
+			}
 			return true;
 		}
 		if (!fr_scan_advance(scan, dir))
@@ -1085,6 +1179,7 @@ frendscan(IndexScanDesc scan)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
+	fr_ios_release(scan);
 	MemoryContextDelete(so->chunkcxt);
 	if (so->markcxt)
 		MemoryContextDelete(so->markcxt);
@@ -1094,6 +1189,16 @@ frendscan(IndexScanDesc scan)
 		MemoryContextDelete(so->arraycxt);
 	pfree(so);
 	scan->opaque = NULL;
+}
+
+/*
+ * Index-only scans: every column, key or INCLUDE, is stored as the value
+ * itself (no opclass of this AM has a storage type of its own).
+ */
+bool
+frcanreturn(Relation index, int attno)
+{
+	return true;
 }
 
 /* deep copy of a chunk into 'cxt' */

@@ -401,7 +401,12 @@ frbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	state.vac_callback = callback;
 	state.vac_callback_state = callback_state;
 
-	/* on ERROR, transaction abort releases the flush lock */
+	/*
+	 * the scan lock (no index-only scan returns entries unchecked while
+	 * entries are removed), then the flush lock; on ERROR, transaction
+	 * abort releases both
+	 */
+	fr_scan_lock(info->index, ExclusiveLock, true);
 	fr_flush_lock(info->index, ExclusiveLock, true);
 	fr_filter_prepare(info->index); /* before any buffer lock */
 	fr_vacuum_scan(info, stats, &state, &empty);
@@ -412,6 +417,7 @@ frbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		IndexFreeSpaceMapVacuum(info->index);
 	}
 	fr_flush_unlock(info->index, ExclusiveLock);
+	fr_scan_unlock(info->index, ExclusiveLock);
 	return stats;
 }
 

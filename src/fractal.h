@@ -403,6 +403,8 @@ typedef bool (*FrChainVisitor) (void *arg, Page page, BlockNumber blkno);
 extern bool fr_flush_lock(Relation index, LOCKMODE mode, bool wait);
 extern Buffer fr_lock_root(Relation index, int mode);
 extern void fr_flush_unlock(Relation index, LOCKMODE mode);
+extern bool fr_scan_lock(Relation index, LOCKMODE mode, bool wait);
+extern void fr_scan_unlock(Relation index, LOCKMODE mode);
 extern OffsetNumber fr_node_search(Page page, FrPivotTest test, void *arg);
 extern OffsetNumber fr_node_find_child(FrState *state, Page page,
 									   IndexTuple key);
@@ -467,6 +469,7 @@ extern int64 frgetbitmap(IndexScanDesc scan, TIDBitmap *tbm);
 extern void frendscan(IndexScanDesc scan);
 extern void frmarkpos(IndexScanDesc scan);
 extern void frrestrpos(IndexScanDesc scan);
+extern bool frcanreturn(Relation index, int attno);
 
 /* fr_arraykeys.c: '=' array keys (amsearcharray) */
 typedef struct FrArrayKey

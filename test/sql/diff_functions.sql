@@ -2,7 +2,8 @@
 -- sql/vacuum.sql): included with \i from the repository root, where
 -- pg_regress runs.
 
--- Run query q with seqscan only, index scan only and bitmap scan only;
+-- Run query q with seqscan only, index scan only (plain, then index-only
+-- where the planner can use one) and bitmap scan only;
 -- return NULL when all agree and each forced plan used a fractal index
 -- (the plain index scan: index 'idx', or one of a '|'-separated list; the
 -- bitmap scan: any index whose name starts with the table's, all of which
@@ -11,7 +12,7 @@
 CREATE FUNCTION fr_diff_check(q text, idx text, want_indexscan bool)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-	r_seq text; r_idx text; r_bm text; plan text; line text;
+	r_seq text; r_idx text; r_ios text; r_bm text; plan text; line text;
 BEGIN
 	PERFORM set_config('enable_seqscan', 'on', true);
 	PERFORM set_config('enable_indexscan', 'off', true);
@@ -20,6 +21,7 @@ BEGIN
 
 	PERFORM set_config('enable_seqscan', 'off', true);
 	PERFORM set_config('enable_indexscan', 'on', true);
+	PERFORM set_config('enable_indexonlyscan', 'off', true);
 	plan := '';
 	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
 		plan := plan || line || E'\n';
@@ -31,6 +33,10 @@ BEGIN
 		RETURN 'index scan not used: ' || q || E'\n' || plan;
 	END IF;
 	EXECUTE q INTO r_idx;
+
+	-- index-only scans where the planner can use one (values from the index)
+	PERFORM set_config('enable_indexonlyscan', 'on', true);
+	EXECUTE q INTO r_ios;
 
 	PERFORM set_config('enable_indexscan', 'off', true);
 	PERFORM set_config('enable_bitmapscan', 'on', true);
@@ -45,6 +51,9 @@ BEGIN
 
 	IF r_idx IS DISTINCT FROM r_seq THEN
 		RETURN 'index scan differs: ' || q || ' seq=' || coalesce(r_seq, 'NULL') || ' idx=' || coalesce(r_idx, 'NULL');
+	END IF;
+	IF r_ios IS DISTINCT FROM r_seq THEN
+		RETURN 'index-only scan differs: ' || q || ' seq=' || coalesce(r_seq, 'NULL') || ' ios=' || coalesce(r_ios, 'NULL');
 	END IF;
 	IF r_bm IS DISTINCT FROM r_seq THEN
 		RETURN 'bitmap scan differs: ' || q || ' seq=' || coalesce(r_seq, 'NULL') || ' bitmap=' || coalesce(r_bm, 'NULL');
