@@ -25,6 +25,7 @@ _PG_init(void)
 	fr_init_reloptions();
 	fr_xlog_register();
 	fr_counters_register();
+	fr_onconflict_register();
 }
 
 PG_FUNCTION_INFO_V1(fractal_handler);
@@ -40,7 +41,7 @@ fractal_handler(PG_FUNCTION_ARGS)
 	amroutine->amcanorder = true;
 	amroutine->amcanorderbyop = false;
 	amroutine->amcanbackward = true;
-	amroutine->amcanunique = false;
+	amroutine->amcanunique = true;
 	amroutine->amcanmulticol = true;
 	amroutine->amoptionalkey = true;
 	amroutine->amsearcharray = true;

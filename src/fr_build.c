@@ -46,7 +46,9 @@ typedef struct FrBuildState
 	Relation	heap;
 	Tuplesortstate *sort;
 	int			natts;			/* key and INCLUDE columns */
-	TupleDesc	sortdesc;		/* those, then the heap TID */
+	TupleDesc	sortdesc;		/* those, the heap TID, whether alive */
+	bool		unique;			/* CREATE UNIQUE INDEX: check the keys */
+	IndexTuple	last_alive;		/* unique: the last live entry loaded */
 	TupleTableSlot *slot;		/* virtual: feeding the sort */
 	TupleTableSlot *outslot;	/* minimal tuples read back */
 	MemoryContext tmpcxt;
@@ -278,6 +280,8 @@ fr_build_callback(Relation index, ItemPointer tid, Datum *values,
 												&bs->slot->tts_isnull[i]);
 	bs->slot->tts_values[bs->natts] = PointerGetDatum(&itup->t_tid);
 	bs->slot->tts_isnull[bs->natts] = false;
+	bs->slot->tts_values[bs->natts + 1] = BoolGetDatum(tupleIsAlive);
+	bs->slot->tts_isnull[bs->natts + 1] = false;
 	ExecStoreVirtualTuple(bs->slot);
 	tuplesort_puttupleslot(bs->sort, bs->slot);
 	bs->indtuples += 1;
@@ -287,7 +291,8 @@ fr_build_callback(Relation index, ItemPointer tid, Datum *values,
 }
 
 /*
- * Set up the tuplesort over columns (keys, INCLUDE columns, heap TID): each
+ * Set up the tuplesort over columns (keys, INCLUDE columns, heap TID,
+ * whether the heap tuple is alive, for unique checks): each
  * key column sorted by the opfamily's '<' (or '>' for DESC) with the
  * column's collation and NULLS order, then the heap TID ascending; the
  * INCLUDE columns are carried along unsorted.
@@ -305,7 +310,8 @@ fr_build_begin_sort(FrBuildState *bs)
 	bool	   *nullsfirst = palloc(sizeof(bool) * nsort);
 	int			i;
 
-	bs->sortdesc = CreateTemplateTupleDesc(tidcol);
+	bs->sortdesc = CreateTemplateTupleDesc(tidcol + 1);
+	TupleDescInitEntry(bs->sortdesc, tidcol + 1, NULL, BOOLOID, -1, 0);
 	for (i = nkeys; i < bs->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(bs->state.tupdesc, i);
@@ -345,6 +351,26 @@ fr_build_begin_sort(FrBuildState *bs)
 }
 
 /*
+ * CREATE UNIQUE INDEX: 'itup', an entry of a live heap tuple, arrives in
+ * key order; it violates uniqueness when the previous live entry has an
+ * equal key (no NULL in it, or NULLS NOT DISTINCT).  Recently dead tuples
+ * are indexed but not checked, as in nbtree.
+ */
+static void
+fr_build_check_unique(FrBuildState *bs, IndexTuple itup)
+{
+	FrState    *state = &bs->state;
+
+	if (!fr_unique_applies(state, itup))
+		return;
+	if (bs->last_alive != NULL && fr_compare_keys(state, bs->last_alive, itup) == 0)
+		fr_unique_report(state, bs->heap, itup, true);
+	if (bs->last_alive != NULL)
+		pfree(bs->last_alive);
+	bs->last_alive = CopyIndexTuple(itup);	/* in the caller's context */
+}
+
+/*
  * Write the metapage (block 0, reserved first) and log every page.
  */
 static void
@@ -381,6 +407,7 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs = palloc0(sizeof(FrBuildState));
 	fr_init_state(&bs->state, index);
 	bs->natts = IndexRelationGetNumberOfAttributes(index);
+	bs->unique = indexInfo->ii_Unique;
 	bs->zratio = 1.0;
 	bs->heap = heap;
 	bs->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fractal build",
@@ -415,6 +442,8 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 									bs->outslot->tts_isnull);
 			itup->t_tid = *((ItemPointer) DatumGetPointer(bs->outslot->tts_values[bs->natts]));
 			MemoryContextSwitchTo(oldcxt);
+			if (bs->unique && DatumGetBool(bs->outslot->tts_values[bs->natts + 1]))
+				fr_build_check_unique(bs, itup);
 			fr_build_add_entry(bs, itup);
 			MemoryContextReset(bs->tmpcxt);
 			if (++done % 10000 == 0)

@@ -25,6 +25,7 @@
 typedef struct FrInsertCache
 {
 	FrState		state;
+	FrUnique	unique;			/* UNIQUE indexes: set up on first check */
 	MemoryContext tmpcxt;
 } FrInsertCache;
 
@@ -280,7 +281,9 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 }
 
 /*
- * aminsert
+ * aminsert.  With checkUnique (a UNIQUE index), the key is checked and
+ * inserted under its key lock (fr_unique.c); the result is false only for
+ * UNIQUE_CHECK_PARTIAL when a conflict is possible.
  */
 bool
 frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
@@ -289,6 +292,8 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 {
 	FrInsertCache *cache = (FrInsertCache *) indexInfo->ii_AmCache;
 	MemoryContext oldcxt;
+	IndexTuple	itup;
+	bool		unique = true;
 
 	if (cache == NULL)
 	{
@@ -305,10 +310,21 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 	cache->state.index = index;
 	fr_filter_prepare(index);	/* before any buffer lock */
 
+	if (checkUnique != UNIQUE_CHECK_NO && !cache->unique.ready)
+	{
+		oldcxt = MemoryContextSwitchTo(indexInfo->ii_Context);
+		fr_unique_init(&cache->unique, index);
+		MemoryContextSwitchTo(oldcxt);
+	}
+
 	oldcxt = MemoryContextSwitchTo(cache->tmpcxt);
-	fr_insert_tuple(&cache->state,
-					fr_form_tuple(&cache->state, values, isnull, ht_ctid));
+	itup = fr_form_tuple(&cache->state, values, isnull, ht_ctid);
+	if (checkUnique != UNIQUE_CHECK_NO && fr_unique_applies(&cache->state, itup))
+		unique = fr_unique_insert(&cache->unique, &cache->state, heapRel, itup,
+								  checkUnique);
+	else if (checkUnique != UNIQUE_CHECK_EXISTING)
+		fr_insert_tuple(&cache->state, itup);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(cache->tmpcxt);
-	return false;
+	return unique;
 }

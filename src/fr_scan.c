@@ -27,6 +27,7 @@
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/lsyscache.h"
@@ -86,6 +87,8 @@ typedef struct FrScanOpaqueData
 	int		   *mark_arraypos;	/* the mark's combination of elements */
 	bool		ios_locked;		/* index-only scan: holds the scan lock in
 								 * share mode (fr_ios_interlock) */
+	bool		internal;		/* a uniqueness check's lookup: not counted
+								 * in the index's scan statistics */
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -902,7 +905,9 @@ fr_chunk_set_ends(FrScanOpaque so)
  * the lock is not free at once (a bulk delete runs or waits for it), the
  * scan does not wait: it collects the chunk anyway and keeps only entries
  * whose heap tuple its MVCC snapshot sees, which VACUUM cannot remove while
- * the snapshot lives.  src/README.md section 9 has the argument.
+ * the snapshot lives.  On a standby, where the primary's VACUUM is replayed
+ * without any lock of ours, every chunk is checked that way.  src/README.md
+ * section 9 has the argument.
  * ------------------------------------------------------------------------
  */
 
@@ -918,6 +923,20 @@ fr_ios_interlock(IndexScanDesc scan)
 
 	if (!scan->xs_want_itup || so->ios_locked)
 		return false;
+	if (RecoveryInProgress())
+	{
+		/*
+		 * A standby replays the primary's VACUUM without any lock of ours,
+		 * so every chunk is checked; replay never removes a tuple a live
+		 * MVCC snapshot sees (it cancels the query instead).
+		 */
+		if (!IsMVCCSnapshot(scan->xs_snapshot) || scan->heapRelation == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index-only scans of fractal index \"%s\" need an MVCC snapshot during recovery",
+							RelationGetRelationName(scan->indexRelation))));
+		return true;
+	}
 	if (fr_scan_lock(scan->indexRelation, ShareLock, false))
 	{
 		so->ios_locked = true;
@@ -1082,7 +1101,8 @@ fr_scan_start(IndexScanDesc scan, ScanDirection dir)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
-	pgstat_count_index_scan(scan->indexRelation);
+	if (!so->internal)
+		pgstat_count_index_scan(scan->indexRelation);
 	so->started = true;
 	if (so->arrays)
 	{
@@ -1189,6 +1209,13 @@ frendscan(IndexScanDesc scan)
 		MemoryContextDelete(so->arraycxt);
 	pfree(so);
 	scan->opaque = NULL;
+}
+
+/* mark a scan the index AM runs for itself (fr_unique.c) */
+void
+fr_scan_set_internal(IndexScanDesc scan)
+{
+	((FrScanOpaque) scan->opaque)->internal = true;
 }
 
 /*

@@ -444,6 +444,25 @@ extern IndexTuple fr_form_tuple(FrState *state, Datum *values, bool *isnull,
 								ItemPointer tid);
 extern void fr_insert_tuple(FrState *state, IndexTuple itup);
 
+/* fr_unique.c: uniqueness checks (UNIQUE indexes) */
+typedef struct FrUnique
+{
+	bool		ready;			/* filled by fr_unique_init */
+	Oid			eqproc[INDEX_MAX_KEYS]; /* '=' of each key column */
+	bool		has_hash[INDEX_MAX_KEYS];
+	FmgrInfo	hash[INDEX_MAX_KEYS];	/* its type's hash function */
+} FrUnique;
+
+extern void fr_unique_init(FrUnique *u, Relation index);
+extern bool fr_unique_applies(FrState *state, IndexTuple itup);
+extern bool fr_unique_insert(FrUnique *u, FrState *state, Relation heap,
+							 IndexTuple itup, IndexUniqueCheck mode);
+extern void fr_unique_report(FrState *state, Relation heap, IndexTuple itup,
+							 bool building);
+
+/* fr_onconflict.c: ON CONFLICT arbiters (an ExecutorStart hook) */
+extern void fr_onconflict_register(void);
+
 /* fr_flush.c: moving messages down */
 extern void fr_maintain(FrState *state, BlockNumber start);
 
@@ -470,6 +489,7 @@ extern void frendscan(IndexScanDesc scan);
 extern void frmarkpos(IndexScanDesc scan);
 extern void frrestrpos(IndexScanDesc scan);
 extern bool frcanreturn(Relation index, int attno);
+extern void fr_scan_set_internal(IndexScanDesc scan);
 
 /* fr_arraykeys.c: '=' array keys (amsearcharray) */
 typedef struct FrArrayKey

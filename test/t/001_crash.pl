@@ -1,8 +1,10 @@
 # Crash recovery: kill the server (immediate stop) in the middle of a
 # concurrent insert load that keeps flushing buffers and splitting pages,
 # restart, and check that every committed row is found through each fractal
-# index exactly once, and that an unlogged table's index comes back empty
-# and usable.  Rounds 1-3 run without shared_preload_libraries (generic WAL
+# index exactly once, that a UNIQUE fractal index loaded with INSERT ... ON
+# CONFLICT DO NOTHING (many repeats) holds no duplicate and loses no
+# committed row, and that an unlogged table's index comes back empty and
+# usable.  Rounds 1-3 run without shared_preload_libraries (generic WAL
 # only), rounds 4-6 with the library preloaded (custom WAL records for the
 # hot paths).
 use strict;
@@ -26,6 +28,8 @@ CREATE EXTENSION fractal;
 CREATE TABLE c (id bigserial, a int8, b text);
 CREATE INDEX c_a ON c USING fractal (a) WITH (buffer_pages = 6, partition_children = 4);
 CREATE INDEX c_ba ON c USING fractal (b, a) WITH (buffer_pages = 8);
+CREATE TABLE q (id bigserial, k int8);
+CREATE UNIQUE INDEX q_k ON q USING fractal (k) WITH (buffer_pages = 6);
 CREATE UNLOGGED TABLE u (a int8);
 CREATE INDEX u_a ON u USING fractal (a) WITH (buffer_pages = 4);
 });
@@ -34,6 +38,7 @@ my $script = $node->basedir . '/load.sql';
 PostgreSQL::Test::Utils::append_to_file($script, q{
 INSERT INTO c (a, b) SELECT (random() * 1e12)::int8, md5(random()::text) FROM generate_series(1, 40);
 INSERT INTO u SELECT (random() * 1e9)::int8 FROM generate_series(1, 20);
+INSERT INTO q (k) SELECT (random() * 300000)::int8 FROM generate_series(1, 30) ON CONFLICT (k) DO NOTHING;
 });
 
 # digest of the rows found with the given planner settings
@@ -66,6 +71,7 @@ for my $round (1 .. 6)
 	# let the load run; flushes happen every few hundred inserts
 	sleep(2 + $round);
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM c');
+	my $q_before = $node->safe_psql('postgres', 'SELECT count(*) FROM q');
 	$node->stop('immediate');
 	$h->kill_kill;
 	$node->start;
@@ -85,6 +91,21 @@ for my $round (1 .. 6)
 		SELECT count(*) FROM (SELECT a FROM c TABLESAMPLE SYSTEM (5) LIMIT 200) s
 		WHERE (SELECT count(*) FROM c c2 WHERE c2.a = s.a) = 0});
 	is($missing, '0', "round $round: sampled rows are found by point lookups");
+
+	# the unique index: no key twice, every committed row found once
+	my $qrows = $node->safe_psql('postgres', 'SELECT count(*) FROM q');
+	cmp_ok($qrows, '>=', $q_before, "round $round: committed rows of q survived ($qrows)");
+	is($node->safe_psql('postgres', 'SELECT count(*) = count(DISTINCT k) FROM q'), 't',
+		"round $round: no duplicate keys in the unique table");
+	is($node->safe_psql('postgres',
+			"$idx SELECT count(*) || ':' || sum(id) FROM q WHERE k >= 0"),
+		$node->safe_psql('postgres',
+			"$seq SELECT count(*) || ':' || sum(id) FROM q WHERE k >= 0"),
+		"round $round: index scan on q_k finds every row once");
+	my ($rc, $qout, $qerr) = $node->psql('postgres',
+		'INSERT INTO q (k) SELECT k FROM q ORDER BY id DESC LIMIT 1');
+	like($qerr, qr/duplicate key value violates unique constraint "q_k"/,
+		"round $round: the unique index still refuses a duplicate");
 
 	# the unlogged table and its index come back empty and usable
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), '0',

@@ -48,12 +48,18 @@ for my $mode ('generic', 'custom')
 		'SELECT array_agg(a) FROM (SELECT a FROM s ORDER BY a DESC LIMIT 30) x',
 		"SELECT count(*), sum(id) FROM s WHERE t >= 'c'",
 		'SELECT count(*) FROM s2 WHERE a < 50000',
+		# index-only scans (the standby checks every entry against the heap)
+		'SELECT count(*), sum(a % 1000) FROM s WHERE a > 100000000000',
+		"SELECT array_agg(t || a) FROM (SELECT t, a FROM s WHERE t < 'b' ORDER BY t DESC, a LIMIT 40) x",
 	);
 
 	my $compare = sub
 	{
 		my ($what) = @_;
 		$primary->wait_for_catchup($standby);
+		like($standby->safe_psql('postgres',
+				'SET enable_seqscan = off; SET enable_bitmapscan = off; EXPLAIN (COSTS OFF) ' . $queries[-2]),
+			qr/Index Only Scan using s_a/, "$mode, $what: index-only scan on the standby");
 		for my $q (@queries)
 		{
 			my $sql = "SET enable_seqscan = off; $q";

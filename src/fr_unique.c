@@ -1,0 +1,285 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_unique.c
+ *	  Uniqueness checks of UNIQUE fractal indexes (aminsert's checkUnique).
+ *
+ * An insert no longer reaches the leaf where an equal key would sit, so
+ * nbtree's interlock (the leaf's exclusive lock held across check and
+ * insert) is not available.  Instead the check and the insert of a key run
+ * under a heavyweight "key lock" on (index, hash of the key), held for
+ * that step only: two backends inserting equal keys serialise on it, and
+ * the second one's check, a point lookup started after the first one's
+ * entry was appended, finds that entry wherever it has moved since (the
+ * scan argument, src/README.md section 7).  Each entry found is checked
+ * against the heap with a dirty snapshot, as nbtree's _bt_check_unique
+ * does: a live committed row is a violation, an in-progress inserter or
+ * deleter is waited for with the key lock released, then the check starts
+ * over.  The hash is the key columns' default hash functions, so keys the
+ * operator class calls equal (1.0 and 1.00, -0 and 0, case variants under
+ * a nondeterministic collation) always take the same lock.  src/README.md
+ * section 4b has the argument.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+#include "fractal.h"
+
+/* locktag_field4 of key locks: user advisory locks use 1 and 2 */
+#define FR_KEY_LOCK_KIND		0x4655	/* "FU" */
+
+/* what a uniqueness check found */
+typedef enum FrUniqueResult
+{
+	FR_UNIQUE_OK,				/* no other live entry with this key */
+	FR_UNIQUE_WAIT,				/* one whose transaction is in progress */
+	FR_UNIQUE_VIOLATION			/* one of a live, committed row */
+} FrUniqueResult;
+
+/*
+ * Per-statement lookup state (in the insert cache): the '=' function of
+ * each key column for the check's scan keys, and its hash function for
+ * the key lock (InvalidOid: the type has none, the column adds nothing).
+ */
+void
+fr_unique_init(FrUnique *u, Relation index)
+{
+	int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+	int			i;
+
+	for (i = 0; i < nkeys; i++)
+	{
+		Oid			type = index->rd_opcintype[i];
+		Oid			eqop = get_opfamily_member(index->rd_opfamily[i], type, type,
+											   BTEqualStrategyNumber);
+		TypeCacheEntry *tc = lookup_type_cache(TupleDescAttr(RelationGetDescr(index), i)->atttypid,
+											   TYPECACHE_HASH_PROC_FINFO);
+
+		if (!OidIsValid(eqop))
+			elog(ERROR, "missing operator %d(%u,%u) in opfamily %u",
+				 BTEqualStrategyNumber, type, type, index->rd_opfamily[i]);
+		u->eqproc[i] = get_opcode(eqop);
+		u->has_hash[i] = OidIsValid(tc->hash_proc);
+		if (u->has_hash[i])
+			fmgr_info_copy(&u->hash[i], &tc->hash_proc_finfo, CurrentMemoryContext);
+	}
+	u->ready = true;
+}
+
+/* the key lock's tag for the key of 'itup' */
+static void
+fr_key_locktag(FrUnique *u, FrState *state, IndexTuple itup, LOCKTAG *tag)
+{
+	uint32		h = 0;
+	int			i;
+
+	for (i = 0; i < state->nkeys; i++)
+	{
+		bool		isnull;
+		Datum		v = index_getattr(itup, i + 1, state->tupdesc, &isnull);
+		uint32		hv = 0;
+
+		if (!isnull && u->has_hash[i])
+			hv = DatumGetUInt32(FunctionCall1Coll(&u->hash[i], state->collation[i], v));
+		h = hash_combine(h, isnull ? 0x9e3779b9 : hv);
+	}
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, RelationGetRelid(state->index), h,
+						 FR_KEY_LOCK_KIND);
+}
+
+/*
+ * Does this key take part in uniqueness?  Not when a key column is NULL,
+ * unless the index says NULLS NOT DISTINCT.
+ */
+bool
+fr_unique_applies(FrState *state, IndexTuple itup)
+{
+	int			i;
+
+	if (state->index->rd_index->indnullsnotdistinct)
+		return true;
+	for (i = 0; i < state->nkeys; i++)
+	{
+		bool		isnull;
+
+		(void) index_getattr(itup, i + 1, state->tupdesc, &isnull);
+		if (isnull)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The heap TIDs of every entry whose key equals that of 'itup' (a point
+ * lookup through the ordinary scan: '=' or IS NULL on every key column).
+ * Returns a palloc'd array.
+ */
+static ItemPointerData *
+fr_unique_candidates(FrUnique *u, FrState *state, Relation heap,
+					 IndexTuple itup, int *n)
+{
+	ScanKeyData keys[INDEX_MAX_KEYS];
+	IndexScanDesc scan;
+	ItemPointerData *tids;
+	int			cap = 8;
+	int			i;
+
+	for (i = 0; i < state->nkeys; i++)
+	{
+		bool		isnull;
+		Datum		v = index_getattr(itup, i + 1, state->tupdesc, &isnull);
+
+		ScanKeyEntryInitialize(&keys[i], isnull ? (SK_ISNULL | SK_SEARCHNULL) : 0,
+							   i + 1, isnull ? InvalidStrategy : BTEqualStrategyNumber,
+							   InvalidOid, state->collation[i],
+							   isnull ? InvalidOid : u->eqproc[i], v);
+	}
+	scan = frbeginscan(state->index, state->nkeys, 0);
+	scan->heapRelation = heap;
+	fr_scan_set_internal(scan);
+	frrescan(scan, keys, state->nkeys, NULL, 0);
+	tids = palloc(sizeof(ItemPointerData) * cap);
+	*n = 0;
+	while (frgettuple(scan, ForwardScanDirection))
+	{
+		if (*n >= cap)
+		{
+			cap *= 2;
+			tids = repalloc(tids, sizeof(ItemPointerData) * cap);
+		}
+		tids[(*n)++] = scan->xs_heaptid;
+	}
+	frendscan(scan);
+	IndexScanEnd(scan);
+	return tids;
+}
+
+/*
+ * Check the heap tuples of the entries equal to 'itup' (other than the one
+ * at 'self' when it is valid) with a dirty snapshot.  On FR_UNIQUE_WAIT,
+ * *xwait / *spec_token say what to wait for and *conflict where.
+ */
+static FrUniqueResult
+fr_unique_scan(FrUnique *u, FrState *state, Relation heap, IndexTuple itup,
+			   ItemPointer self, TransactionId *xwait, uint32 *spec_token,
+			   ItemPointer conflict)
+{
+	ItemPointerData *tids;
+	int			n,
+				i;
+
+	tids = fr_unique_candidates(u, state, heap, itup, &n);
+	for (i = 0; i < n; i++)
+	{
+		SnapshotData dirty;
+		bool		all_dead = false;
+		ItemPointerData tid = tids[i];
+
+		if (self != NULL && ItemPointerEquals(&tid, self))
+			continue;
+		InitDirtySnapshot(dirty);
+		if (!table_index_fetch_tuple_check(heap, &tid, &dirty, &all_dead))
+			continue;			/* dead, or never committed */
+		*conflict = tid;
+		*xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		*spec_token = dirty.speculativeToken;
+		pfree(tids);
+		return TransactionIdIsValid(*xwait) ? FR_UNIQUE_WAIT : FR_UNIQUE_VIOLATION;
+	}
+	pfree(tids);
+	return FR_UNIQUE_OK;
+}
+
+/*
+ * The unique_violation error for the key of 'itup', as nbtree words it: on
+ * insert, or (building) when CREATE UNIQUE INDEX finds it twice.
+ */
+void
+fr_unique_report(FrState *state, Relation heap, IndexTuple itup, bool building)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	char	   *key_desc;
+	const char *name = RelationGetRelationName(state->index);
+
+	index_deform_tuple(itup, state->tupdesc, values, isnull);
+	key_desc = BuildIndexValueDescription(state->index, values, isnull);
+	if (building)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("could not create unique index \"%s\"", name),
+				 key_desc ? errdetail("Key %s is duplicated.", key_desc) :
+				 errdetail("Duplicate keys exist."),
+				 errtableconstraint(heap, name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("duplicate key value violates unique constraint \"%s\"", name),
+			 key_desc ? errdetail("Key %s already exists.", key_desc) : 0,
+			 errtableconstraint(heap, name)));
+}
+
+/*
+ * Check the key of 'itup' and, unless mode is UNIQUE_CHECK_EXISTING,
+ * insert it, all under the key lock.  Returns false when mode is
+ * UNIQUE_CHECK_PARTIAL and a conflict is possible (the entry is inserted
+ * all the same; the executor rechecks or retries), true otherwise.
+ * UNIQUE_CHECK_YES and _EXISTING raise unique_violation on a conflict,
+ * after waiting for any in-progress transaction that decides it.
+ */
+bool
+fr_unique_insert(FrUnique *u, FrState *state, Relation heap, IndexTuple itup,
+				 IndexUniqueCheck mode)
+{
+	LOCKTAG		tag;
+	ItemPointer self = (mode == UNIQUE_CHECK_EXISTING) ? &itup->t_tid : NULL;
+	bool		unique = true;
+
+	fr_key_locktag(u, state, itup, &tag);
+	for (;;)
+	{
+		TransactionId xwait = InvalidTransactionId;
+		uint32		spec_token = 0;
+		ItemPointerData conflict;
+		FrUniqueResult r;
+
+		/* 1. check under the key lock (on ERROR, abort releases it) */
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		r = fr_unique_scan(u, state, heap, itup, self, &xwait, &spec_token,
+						   &conflict);
+		if (r != FR_UNIQUE_OK && mode == UNIQUE_CHECK_PARTIAL)
+		{
+			unique = false;		/* possible conflict: insert anyway */
+			break;
+		}
+		if (r == FR_UNIQUE_VIOLATION)
+			fr_unique_report(state, heap, itup, false);
+		if (r == FR_UNIQUE_OK)
+			break;
+
+		/* 2. an in-progress transaction decides: wait, unlocked, retry */
+		LockRelease(&tag, ExclusiveLock, false);
+		if (spec_token != 0)
+			SpeculativeInsertionWait(xwait, spec_token);
+		else
+			XactLockTableWait(xwait, heap, &conflict, XLTW_InsertIndex);
+	}
+
+	/* 3. the insert, still under the key lock */
+	if (mode != UNIQUE_CHECK_EXISTING)
+		fr_insert_tuple(state, itup);
+	LockRelease(&tag, ExclusiveLock, false);
+	return unique;
+}
