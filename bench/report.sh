@@ -35,7 +35,9 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
              checkpoints cg_peak_bytes cg_failcnt \
              point_tps point_avg_ms point_p50_ms point_p95_ms point_p99_ms \
              range_tps range_avg_ms range_p50_ms range_p99_ms \
-             mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms; do
+             mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms \
+             upsert_rows_sent upsert_rows_inserted upsert_rate upsert_rate_late upsert_idx_bytes \
+             upsert_wal_bytes_per_row upsert_idx_blks_read_per_row; do
     n=$(val none $key); b=$(val btree $key); f=$(val fractal $key)
     awk -v k="$key" -v n="${n:--}" -v b="${b:--}" -v f="${f:--}" 'function r(x,y){ return (x=="-"||y=="-"||x==""||y==""||y+0==0) ? "-" : sprintf("%.3f", x/y) }
       BEGIN { printf "%-28s %14s %14s %14s %12s %12s\n", k, n, b, f, r(f,b), r(f,n) }'
@@ -51,6 +53,9 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   echo "  leaf per leaf visit that changed it); flush_blocks_read_per_row = blocks flushes read from outside shared buffers."
   echo "buf_written_per_row = pg_stat_bgwriter buffers_checkpoint+buffers_clean+buffers_backend (all relations)."
   echo "point/range = pgbench latency from per-transaction logs (includes a PK lookup in bench_keys for the key)."
+  echo "upsert_* = idempotent ingest (bench/upsert_insert.sql): INSERT ... ON CONFLICT DO NOTHING of md5 event ids,"
+  echo "  ~10% repeats, into a table whose only index is a unique index of the method; rate = rows sent per second,"
+  echo "  late = the last 25% of rows sent."
   echo
   echo "Targets (fractal vs reference):"
   target() {  # label  key  op  factor  ref-method   (op: ge = fractal >= factor*ref, le = fractal <= factor*ref)
@@ -68,6 +73,7 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   target "range-100 throughput >= 0.8x btree"         range_tps ge 0.8 btree
   target "WAL bytes/row <= 0.5x btree"                wal_bytes_per_row le 0.5 btree
   target "secondary index size <= 0.6x btree"         secidx_bytes le 0.6 btree
+  target "idempotent ingest rows/s (late) >= 5x btree" upsert_rate_late ge 5 btree
   if [ -f "$RES/fractal/fractal_stats.txt" ]; then
     echo; echo "fractal_stats / fractal_level_stats at end of iiBench load:"; cat "$RES/fractal/fractal_stats.txt"
   fi
@@ -76,6 +82,13 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   for m in none btree fractal; do
     [ -f "$RES/$m/iib.rounds" ] && awk -v m=$m '!/^#/ {printf "  %-8s %3d %12d %10d %9.0f %9s\n", m, $1, $2, $5, $6/1048576, ($8=="-"?"-":sprintf("%.0f",$8/1048576))}' "$RES/$m/iib.rounds"
   done
+  if [ -f "$RES/btree/ups.rounds" ] || [ -f "$RES/fractal/ups.rounds" ]; then
+    echo
+    echo "rows/s per round (idempotent ingest): method round rows_sent rows_per_s index_MB cgroup_usage_MB"
+    for m in btree fractal; do
+      [ -f "$RES/$m/ups.rounds" ] && awk -v m=$m '!/^#/ {printf "  %-8s %3d %12d %10d %9.0f %9s\n", m, $1, $2, $5, $6/1048576, ($8=="-"?"-":sprintf("%.0f",$8/1048576))}' "$RES/$m/ups.rounds"
+    done
+  fi
 } > "$OUT"
 
 # ---- plot

@@ -23,6 +23,8 @@ PADLEN=32
 READ_SECS=""       # duration of each read workload
 NKEYS=""
 FRACTAL_OPTS=""     # reloptions of the fractal indexes (--fractal-opts)
+WORKLOADS="iib,seq,upsert"  # --workloads: iib (random-key load + reads), seq, upsert
+UPSERT_ROWS=""      # rows sent by the idempotent-ingest workload (--upsert-rows)
 MAX_WAL="1GB"       # max_wal_size: PostgreSQL's default, so checkpoints (and full-page images) come as often as in a default install
 PORT=${BENCH_PORT:-54329}
 KEEP=0
@@ -47,6 +49,8 @@ usage: $0 [options]
   --no-waldump          skip per-index full-page-image counting with pg_waldump
   --keep                keep the scratch data directory
   --fractal-opts OPTS   reloptions for the fractal indexes, e.g. "compression=zstd"
+  --workloads LIST      comma list of iib (random-key load, then reads), seq, upsert (default $WORKLOADS)
+  --upsert-rows N       rows sent by the idempotent-ingest workload (default rows/2; quick 8000)
   --results DIR         results base directory (default bench/results)
 EOF
 }
@@ -69,6 +73,8 @@ while [ $# -gt 0 ]; do
     --no-waldump) WALDUMP=0; shift;;
     --keep) KEEP=1; shift;;
     --fractal-opts) FRACTAL_OPTS=$2; shift 2;;
+    --workloads) WORKLOADS=$2; shift 2;;
+    --upsert-rows) UPSERT_ROWS=$2; shift 2;;
     --results) RESULTS_BASE=$2; shift 2;;
     -h|--help) usage; exit 0;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2;;
@@ -81,6 +87,7 @@ else
   : "${ROWS:=8000000}" "${ROUNDS:=16}" "${READ_SECS:=30}"
 fi
 : "${SEQ_ROWS:=$((ROWS / 4))}" "${JOBS:=$CLIENTS}"
+if [ "$QUICK" = 1 ]; then : "${UPSERT_ROWS:=8000}"; else : "${UPSERT_ROWS:=$((ROWS / 2))}"; fi
 [ -z "$NKEYS" ] && NKEYS=$(( ROWS / 10 < 100000 ? ROWS / 10 : 100000 ))
 [ "$NKEYS" -lt 100 ] && NKEYS=100
 
@@ -107,6 +114,7 @@ psqlc() { "$BIN/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres -d bench -v ON_ERR
 q() { psqlc -At -c "$1"; }
 pgb() { "$BIN/pgbench" -h "$SOCK" -p "$PORT" -U postgres -n "$@" bench; }
 now() { date +%s.%N; }
+has_wl() { [[ ",$WORKLOADS," == *",$1,"* ]]; }
 
 pg_running() { [ -f "$DATA/postmaster.pid" ] && kill -0 "$(head -1 "$DATA/postmaster.pid")" 2>/dev/null; }
 stop_pg() {
@@ -317,16 +325,30 @@ run_method() {
   fi
   local idxm=$m with=""
   [ "$m" = fractal ] && [ -n "$FRACTAL_OPTS" ] && with=" WITH ($FRACTAL_OPTS)"
-  # ---- (a) iiBench random-key load
+  has_wl iib || echo "status=ok" >> "$M"
+  if has_wl iib; then run_iib "$m" "$md" "$idxm" "$with" || { stop_pg; return 0; }; fi
+  if has_wl seq; then run_seq "$m" "$md" "$idxm" "$with"; fi
+  if has_wl upsert && [ "$m" != none ]; then run_upsert "$m" "$md" "$idxm" "$with"; fi
+  echo "cg_peak_bytes_end=$(cg_usage | awk '{print $2}')" >> "$M"
+  [ "$CG_KIND" = v1 ] && grep -E '^(total_)?(cache|rss|mapped_file|shmem) ' "$CG_DIR/memory.stat" > "$md/cgroup_memory.stat"
+  [ "$CG_KIND" = v1 ] && echo "cg_failcnt=$(cat "$CG_DIR/memory.failcnt")" >> "$M"
+  stop_pg
+  cp "$PGLOG" "$md/postgres.log" 2>/dev/null
+}
+
+# ---- (a) iiBench random-key load, then (c) reads on it; returns 1 when the
+# method cannot run (its status is written)
+run_iib() {
+  local m=$1 md=$2 idxm=$3 with=$4 M="$2/metrics.env"
   q "CREATE TABLE iib (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text)"
   if [ "$m" != none ]; then
     for col in a b c; do
       q "CREATE INDEX iib_$col ON iib USING $idxm ($col)$with" 2>"$md/create_index.err" ||
-        { log "$m: CREATE INDEX failed: $(head -1 "$md/create_index.err")"; echo "status=unavailable(CREATE INDEX failed)" >> "$M"; stop_pg; return 0; }
+        { log "$m: CREATE INDEX failed: $(head -1 "$md/create_index.err")"; echo "status=unavailable(CREATE INDEX failed)" >> "$M"; return 1; }
     done
   fi
   log "$m: iiBench load of $ROWS rows in $ROUNDS rounds, $CLIENTS clients, batch $BATCH"
-  load_table iib iibench_insert.sql "$ROWS" "$ROUNDS" "$md/iib" || { echo "status=load_failed" >> "$M"; stop_pg; return 0; }
+  load_table iib iibench_insert.sql "$ROWS" "$ROUNDS" "$md/iib" || { echo "status=load_failed" >> "$M"; return 1; }
   q "SELECT c.relname, pg_relation_size(c.oid), pg_relation_filenode(c.oid) FROM pg_class c WHERE c.relname LIKE 'iib%' AND c.relkind IN ('r','i') ORDER BY 1" \
     | tr '|' ' ' > "$md/iib.sizes"
   if [ "$m" = fractal ]; then
@@ -409,8 +431,11 @@ run_method() {
     } >> "$M"
     rm -f "$WORK"/lat_*
   fi
+}
 
-  # ---- (b) sequential keys
+# ---- (b) sequential keys
+run_seq() {
+  local m=$1 md=$2 idxm=$3 with=$4 M="$2/metrics.env"
   q "CREATE TABLE iis (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text); CREATE SEQUENCE iis_a_seq"
   if [ "$m" != none ]; then
     q "CREATE INDEX iis_ts ON iis USING $idxm (ts)$with; CREATE INDEX iis_a ON iis USING $idxm (a)$with" 2>"$md/create_index_seq.err" ||
@@ -427,11 +452,28 @@ run_method() {
       echo "seq_secidx_bytes=$(secidx_bytes iis)"
     } >> "$M"
   fi
-  echo "cg_peak_bytes_end=$(cg_usage | awk '{print $2}')" >> "$M"
-  [ "$CG_KIND" = v1 ] && grep -E '^(total_)?(cache|rss|mapped_file|shmem) ' "$CG_DIR/memory.stat" > "$md/cgroup_memory.stat"
-  [ "$CG_KIND" = v1 ] && echo "cg_failcnt=$(cat "$CG_DIR/memory.failcnt")" >> "$M"
-  stop_pg
-  cp "$PGLOG" "$md/postgres.log" 2>/dev/null
+}
+
+# ---- (d) idempotent ingest: ON CONFLICT DO NOTHING into a unique index on
+# a random event id, ~10% of ids repeated (bench/upsert_insert.sql)
+run_upsert() {
+  local m=$1 md=$2 idxm=$3 with=$4 M="$2/metrics.env"
+  q "CREATE TABLE ups (id bigserial, k text, pad text); CREATE SEQUENCE ups_n" >/dev/null
+  q "CREATE UNIQUE INDEX ups_k ON ups USING $idxm (k)$with" 2>"$md/create_index_ups.err" ||
+    { log "$m: CREATE UNIQUE INDEX failed: $(head -1 "$md/create_index_ups.err")"; echo "upsert_status=unavailable" >> "$M"; return 0; }
+  log "$m: idempotent ingest of $UPSERT_ROWS rows (ON CONFLICT DO NOTHING, ~10% repeats)"
+  load_table ups upsert_insert.sql "$UPSERT_ROWS" "$ROUNDS" "$md/ups" || { echo "upsert_status=load_failed" >> "$M"; return 0; }
+  local nrows secs ins; read -r nrows secs < "$md/ups.total"
+  ins=$(q "SELECT count(*) FROM ups")
+  {
+    echo "upsert_rows_sent=$nrows"
+    echo "upsert_rows_inserted=$ins"
+    echo "upsert_rate=$(awk '!/^#/ {n+=$3; s+=$4} END{printf "%.0f", n/s}' "$md/ups.rounds")"
+    awk -v N="$nrows" '!/^#/ { if ($2 > 0.75*N) { lr+=$3; ls+=$4 } } END { printf "upsert_rate_late=%.0f\n", (ls>0? lr/ls : 0) }' "$md/ups.rounds"
+    echo "upsert_idx_bytes=$(q "SELECT pg_relation_size('ups_k')")"
+    echo "upsert_wal_bytes_per_row=$(q "SELECT round(pg_wal_lsn_diff('$(getv "$md/ups.after" lsn)', '$(getv "$md/ups.before" lsn)') / $nrows, 1)")"
+    echo "upsert_idx_blks_read_per_row=$(awk -v a="$(getv "$md/ups.after" idx_blks_read)" -v b="$(getv "$md/ups.before" idx_blks_read)" -v n="$nrows" 'BEGIN{printf "%.4f", (a-b)/n}')"
+  } >> "$M"
 }
 
 # ------------------------------------------------------------- main
@@ -451,6 +493,7 @@ PGVER=$("$BIN/postgres" --version)
   echo "fractal options: ${FRACTAL_OPTS:-(defaults)}"
   echo "rows:            iiBench $ROWS in $ROUNDS rounds; sequential $SEQ_ROWS; batch $BATCH rows/txn; pad $PADLEN bytes"
   echo "clients:         $CLIENTS (threads $JOBS); read workloads ${READ_SECS}s each; sampled keys $NKEYS"
+  echo "workloads:       $WORKLOADS (idempotent ingest: $UPSERT_ROWS rows sent)"
   echo "mode:            $([ "$QUICK" = 1 ] && echo quick || echo full)   methods: $METHODS"
 } > "$RES/settings.txt"
 cat "$RES/settings.txt" >&2
