@@ -38,13 +38,19 @@
  * releases it.
  * ------------------------------------------------------------------------
  */
+static inline void
+fr_index_locktag(LOCKTAG *tag, Relation index, uint16 subid)
+{
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, RelationRelationId,
+					   RelationGetRelid(index), subid);
+}
+
 static bool
 fr_index_lock(Relation index, uint16 subid, LOCKMODE mode, bool wait)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationRelationId,
-					   RelationGetRelid(index), subid);
+	fr_index_locktag(&tag, index, subid);
 	return LockAcquire(&tag, mode, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
@@ -53,8 +59,7 @@ fr_index_unlock(Relation index, uint16 subid, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationRelationId,
-					   RelationGetRelid(index), subid);
+	fr_index_locktag(&tag, index, subid);
 	LockRelease(&tag, mode, false);
 }
 

@@ -901,11 +901,10 @@ fr_chunk_set_ends(FrScanOpaque so)
  * interlock is the scan lock (fr_scan_lock), which bulk delete holds
  * exclusively: an index-only scan holds it in share mode from its first
  * chunk to amrescan or amendscan, so no bulk delete runs while it may
- * return entries.  When
- * the lock is not free at once (a bulk delete runs or waits for it), the
- * scan does not wait: it collects the chunk anyway and keeps only entries
- * whose heap tuple its MVCC snapshot sees, which VACUUM cannot remove while
- * the snapshot lives.  On a standby, where the primary's VACUUM is replayed
+ * return entries.  When the lock is not free at once (a bulk delete runs or
+ * waits for it), the scan does not wait: it collects the chunk anyway and
+ * keeps only entries whose heap tuple its MVCC snapshot sees, which VACUUM
+ * cannot remove while the snapshot lives.  On a standby, where the primary's VACUUM is replayed
  * without any lock of ours, every chunk is checked that way.  src/README.md
  * section 9 has the argument.
  * ------------------------------------------------------------------------
@@ -1067,7 +1066,6 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 		  ScanKey orderbys, int norderbys)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
-
 	bool		empty = false;
 
 	/* the keys; array keys get their elements in scan->keyData */
