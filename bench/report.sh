@@ -7,6 +7,8 @@ METHODS=${2:-none,btree,fractal}
 TOTAL=${3:-?}
 OUT="$RES/summary.txt"
 
+IFS=, read -r -a ML <<< "$METHODS"
+
 val() {  # method key
   local f="$RES/$1/metrics.env"
   [ -f "$f" ] && awk -F= -v k="$2" '$1==k{v=$2} END{print v}' "$f"
@@ -19,15 +21,20 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   echo
   cat "$RES/settings.txt"
   echo
-  for m in none btree fractal; do
+  for m in "${ML[@]}"; do
     echo "status $m: $(status $m)"
     for e in create_extension.txt create_index.err; do
       [ -s "$RES/$m/$e" ] && grep -m1 ERROR "$RES/$m/$e" | sed 's/^/    /'
     done
   done
   echo
-  printf "%-28s %14s %14s %14s %12s %12s\n" metric none btree fractal frac/btree frac/none
-  printf "%-28s %14s %14s %14s %12s %12s\n" ---------------------------- -------------- -------------- -------------- ------------ ------------
+  # one column per method, then fractal's ratio to each other method
+  REFS=()
+  for m in "${ML[@]}"; do [ "$m" != fractal ] && REFS+=("$m"); done
+  printf "%-28s" metric; for m in "${ML[@]}"; do printf " %14s" "$m"; done
+  for r in "${REFS[@]}"; do printf " %12s" "frac/$r"; done; echo
+  printf "%-28s" ----------------------------; for m in "${ML[@]}"; do printf " %14s" --------------; done
+  for r in "${REFS[@]}"; do printf " %12s" ------------; done; echo
   for key in iib_rows iib_load_secs iib_rate iib_rate_early iib_rate_late iib_secidx_bytes_early seq_rate \
              wal_bytes_per_row seq_wal_bytes_per_row secidx_bytes secidx_bytes_per_row seq_secidx_bytes heap_bytes \
              idx_fpi_per_row buf_written_per_row blks_read_per_row blks_hit_per_row idx_blks_read_per_row \
@@ -38,9 +45,14 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
              mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms \
              upsert_rows_sent upsert_rows_inserted upsert_rate upsert_rate_late upsert_idx_bytes \
              upsert_wal_bytes_per_row upsert_idx_blks_read_per_row; do
-    n=$(val none $key); b=$(val btree $key); f=$(val fractal $key)
-    awk -v k="$key" -v n="${n:--}" -v b="${b:--}" -v f="${f:--}" 'function r(x,y){ return (x=="-"||y=="-"||x==""||y==""||y+0==0) ? "-" : sprintf("%.3f", x/y) }
-      BEGIN { printf "%-28s %14s %14s %14s %12s %12s\n", k, n, b, f, r(f,b), r(f,n) }'
+    f=$(val fractal $key)
+    printf "%-28s" "$key"
+    for m in "${ML[@]}"; do v=$(val "$m" $key); printf " %14s" "${v:--}"; done
+    for r in "${REFS[@]}"; do
+      v=$(val "$r" $key)
+      awk -v x="${f:--}" -v y="${v:--}" 'BEGIN { printf " %12s", (x=="-"||y=="-"||x==""||y==""||y+0==0) ? "-" : sprintf("%.3f", x/y) }'
+    done
+    echo
   done
   echo
   echo "Definitions: rate = rows/s (wall clock of pgbench insert rounds); early = rounds within the first 10% of"
@@ -73,13 +85,17 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   target "range-100 throughput >= 0.8x btree"         range_tps ge 0.8 btree
   target "WAL bytes/row <= 0.5x btree"                wal_bytes_per_row le 0.5 btree
   target "secondary index size <= 0.6x btree"         secidx_bytes le 0.6 btree
+  if [[ " ${REFS[*]} " == *" lsm3 "* ]]; then
+    target "out-of-memory insert rows/s >= 1.5x lsm3"   iib_rate_late ge 1.5 lsm3
+    target "WAL bytes/row <= 1x lsm3"                   wal_bytes_per_row le 1 lsm3
+  fi
   target "idempotent ingest rows/s (late) >= 5x btree" upsert_rate_late ge 5 btree
   if [ -f "$RES/fractal/fractal_stats.txt" ]; then
     echo; echo "fractal_stats / fractal_level_stats at end of iiBench load:"; cat "$RES/fractal/fractal_stats.txt"
   fi
   echo
   echo "rows/s per round (iiBench): method round rows_total rows_per_s secidx_MB cgroup_usage_MB"
-  for m in none btree fractal; do
+  for m in "${ML[@]}"; do
     [ -f "$RES/$m/iib.rounds" ] && awk -v m=$m '!/^#/ {printf "  %-8s %3d %12d %10d %9.0f %9s\n", m, $1, $2, $5, $6/1048576, ($8=="-"?"-":sprintf("%.0f",$8/1048576))}' "$RES/$m/iib.rounds"
   done
   if [ -f "$RES/btree/ups.rounds" ] || [ -f "$RES/fractal/ups.rounds" ]; then
@@ -93,7 +109,6 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
 
 # ---- plot
 plots=""
-IFS=, read -r -a ML <<< "$METHODS"
 for m in "${ML[@]}"; do
   f="$RES/$m/iib.rounds"
   [ -s "$f" ] && [ "$(grep -vc '^#' "$f")" -gt 0 ] && plots="$plots${plots:+, }'$f' using (\$2/1e6):5 with linespoints lw 2 title '$m'"

@@ -34,7 +34,8 @@ RESULTS_BASE="$BENCH_DIR/results"
 usage() {
   cat <<EOF
 usage: $0 [options]
-  --methods LIST        comma list of none,btree,fractal (default $METHODS)
+  --methods LIST        comma list of none, btree, fractal or any other index access method
+                        an installed extension of that name provides, e.g. lsm3 (default $METHODS)
   --quick               tiny sizes, a few seconds per workload (CI smoke test)
   --rows N              iiBench rows to load (default 8000000; quick 20000)
   --seq-rows N          sequential-key rows (default rows/4)
@@ -203,11 +204,11 @@ max_connections = 50
 logging_collector = off
 jit = off
 EOF
-  # preload fractal (when installed) for every method alike: it registers
-  # the custom WAL records of the fractal index and changes nothing else
-  if [ -f "$("$BIN/pg_config" --pkglibdir)/fractal.so" ]; then
-    echo "shared_preload_libraries = 'fractal'" >>"$DATA/postgresql.conf"
-  fi
+  # preload, for every method alike, fractal (it registers the custom WAL
+  # records of the fractal index and changes nothing else) and the library
+  # of any other extension method of the run that is installed (lsm3 must be
+  # preloaded)
+  echo "shared_preload_libraries = '$PRELOAD'" >>"$DATA/postgresql.conf"
   [ -n "$CG_DIR" ] && cg_reset_peak
   local start="'$BIN/pg_ctl' -D '$DATA' -l '$PGLOG' -w -t 120 start"
   if [ -n "$CG_DIR" ]; then
@@ -317,9 +318,10 @@ run_method() {
   local M="$md/metrics.env"; : > "$M"
   log "=== method $m"
   start_cluster || { echo "status=failed_to_start" >> "$M"; return 1; }
-  if [ "$m" = fractal ]; then
-    if ! q "CREATE EXTENSION fractal" > "$md/create_extension.txt" 2>&1; then
-      log "fractal: CREATE EXTENSION failed -> unavailable: $(head -1 "$md/create_extension.txt")"
+  if [ "$m" != none ] && [ "$m" != btree ]; then
+    # fractal, or another method provided by an extension of the same name
+    if ! q "CREATE EXTENSION $m" > "$md/create_extension.txt" 2>&1; then
+      log "$m: CREATE EXTENSION failed -> unavailable: $(head -1 "$md/create_extension.txt")"
       echo "status=unavailable(CREATE EXTENSION failed)" >> "$M"; stop_pg; return 0
     fi
   fi
@@ -477,6 +479,13 @@ run_upsert() {
 }
 
 # ------------------------------------------------------------- main
+IFS=, read -r -a MLIST <<< "$METHODS"
+PKGLIB=$("$BIN/pg_config" --pkglibdir)
+PRELOAD=""
+for lib in fractal "${MLIST[@]}"; do
+  case "$lib" in none|btree) continue;; esac
+  [ -f "$PKGLIB/$lib.so" ] && [[ ",$PRELOAD," != *",$lib,"* ]] && PRELOAD="${PRELOAD:+$PRELOAD,}$lib"
+done
 cg_setup
 log "results: $RES"
 log "memory: $CG_NOTE"
@@ -494,14 +503,14 @@ PGVER=$("$BIN/postgres" --version)
   echo "rows:            iiBench $ROWS in $ROUNDS rounds; sequential $SEQ_ROWS; batch $BATCH rows/txn; pad $PADLEN bytes"
   echo "clients:         $CLIENTS (threads $JOBS); read workloads ${READ_SECS}s each; sampled keys $NKEYS"
   echo "workloads:       $WORKLOADS (idempotent ingest: $UPSERT_ROWS rows sent)"
+  echo "preloaded:       ${PRELOAD:-(none)}"
   echo "mode:            $([ "$QUICK" = 1 ] && echo quick || echo full)   methods: $METHODS"
 } > "$RES/settings.txt"
 cat "$RES/settings.txt" >&2
 
 T_START=$(now)
-IFS=, read -r -a MLIST <<< "$METHODS"
 for m in "${MLIST[@]}"; do
-  case "$m" in none|btree|fractal) ;; *) log "unknown method $m (skipped)"; continue;; esac
+  [[ "$m" =~ ^[a-z_][a-z0-9_]*$ ]] || { log "bad method name $m (skipped)"; continue; }
   run_method "$m" || log "method $m failed"
 done
 T_TOTAL=$(awk -v a="$T_START" -v b="$(now)" 'BEGIN{printf "%.0f", b-a}')
