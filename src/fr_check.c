@@ -587,8 +587,7 @@ fr_check_open(FrCheckState *cs, Oid indexoid)
 	if (OidIsValid(heapoid))
 		cs->heap = table_open(heapoid, ShareLock);
 	cs->index = relation_open(indexoid, AccessShareLock);
-	if (cs->index->rd_rel->relkind != RELKIND_INDEX ||
-		cs->index->rd_indam == NULL || cs->index->rd_indam->ambuild != frbuild)
+	if (!fr_is_fractal_index(cs->index))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a fractal index",

@@ -74,13 +74,6 @@ fr_speculative_info(Relation index, IndexInfo *ii)
 	}
 }
 
-/* is 'index' a fractal index? */
-static bool
-fr_is_fractal(Relation index)
-{
-	return index->rd_indam != NULL && index->rd_indam->ambuild == frbuild;
-}
-
 /*
  * Does 'rel' have a unique fractal index?  From the catalog caches, without
  * opening the indexes.
@@ -132,7 +125,7 @@ fr_open_target_indexes(ResultRelInfo *rri)
 
 		if (!ii->ii_Unique)
 			continue;
-		if (fr_is_fractal(index))
+		if (fr_is_fractal_index(index))
 			fr_speculative_info(index, ii);
 		else
 			BuildSpeculativeIndexInfo(index, ii);

@@ -151,6 +151,14 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 		fr_report_corrupt(index, blkno, "internal node has no items");
 }
 
+/* is 'rel' an index of this access method? */
+bool
+fr_is_fractal_index(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_INDEX && rel->rd_indam != NULL &&
+		rel->rd_indam->ambuild == frbuild;
+}
+
 /*
  * What an index keeps in rd_amcache: a copy of the metapage and the
  * relation size last seen.  Both may be stale; see their users.

@@ -47,8 +47,7 @@ fr_open_fractal_index(Oid relid)
 {
 	Relation	index = relation_open(relid, AccessShareLock);
 
-	if (index->rd_rel->relkind != RELKIND_INDEX ||
-		index->rd_indam == NULL || index->rd_indam->ambuild != frbuild)
+	if (!fr_is_fractal_index(index))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a fractal index",

@@ -357,6 +357,7 @@ extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern FrMetaPageData fr_get_meta(Relation index);
 extern BlockNumber fr_get_root(Relation index, uint32 *height, bool refresh);
+extern bool fr_is_fractal_index(Relation rel);
 extern FrAmCache *fr_amcache(Relation index);
 extern FrNodeItem fr_make_node_item(IndexTuple pivot, BlockNumber child,
 									uint16 flags, Size *size);
