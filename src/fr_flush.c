@@ -108,7 +108,8 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	int			nn = 0,
 				consumed = n,
 				merged = 0,
-				k;
+				k,
+				p;
 	Size		need = 0;
 	FrLeafView	view;
 
@@ -118,13 +119,15 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	fr_leaf_view(index, lpage, leafblk, &view);
 
 	/*
-	 * Skip what the leaf holds.  New entry k lands after the k new entries
-	 * before it, so its final offset is its position among the old entries
-	 * plus k (plus one: offsets start at 1).
+	 * Skip what the leaf holds (the messages are sorted, so each search
+	 * starts where the previous one ended).  New entry k lands after the k
+	 * new entries before it, so its final offset is its position among the
+	 * old entries plus k (plus one: offsets start at 1).
 	 */
-	for (k = 0; k < n; k++)
+	for (k = 0, p = 0; k < n; k++)
 	{
-		int			p = fr_entries_search(state, view.items, view.n, msgs[k]);
+		p = fr_lower_bound_from(state, msgs[k], p, view.n, fr_array_entry,
+								view.items);
 
 		if (p < view.n && fr_compare_tuples(state, view.items[p], msgs[k]) == 0)
 			continue;

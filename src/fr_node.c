@@ -192,16 +192,13 @@ fr_node_find_child(FrState *state, Page page, IndexTuple key)
 }
 
 /*
- * The first index in [0, n) whose entry is >= key (n if none); get(arg, i)
- * returns entry i, and entries are sorted.
+ * The first index in [lo, hi) whose entry is >= key (hi if none), when the
+ * entries before lo are < key and those from hi on are >= key.
  */
-int
-fr_lower_bound(FrState *state, IndexTuple key, int n, FrEntryGetter get,
-			   void *arg)
+static int
+fr_lower_bound_in(FrState *state, IndexTuple key, int lo, int hi,
+				  FrEntryGetter get, void *arg)
 {
-	int			lo = 0,
-				hi = n;
-
 	while (lo < hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
@@ -212,6 +209,51 @@ fr_lower_bound(FrState *state, IndexTuple key, int n, FrEntryGetter get,
 			hi = mid;
 	}
 	return lo;
+}
+
+/*
+ * The first index in [0, n) whose entry is >= key (n if none); get(arg, i)
+ * returns entry i, and entries are sorted.
+ */
+int
+fr_lower_bound(FrState *state, IndexTuple key, int n, FrEntryGetter get,
+			   void *arg)
+{
+	return fr_lower_bound_in(state, key, 0, n, get, arg);
+}
+
+/*
+ * fr_lower_bound for the next key of an ascending sequence: the first index
+ * in [from, n) whose entry is >= key, where every entry before 'from' is
+ * known to be < key (it was the lower bound of a smaller key).  Gallops
+ * from 'from' (1, 2, 4, ... entries ahead), then binary-searches the last
+ * step, so placing k sorted keys among n sorted entries costs about
+ * k * log2(n / k) comparisons instead of k * log2(n).
+ */
+int
+fr_lower_bound_from(FrState *state, IndexTuple key, int from, int n,
+					FrEntryGetter get, void *arg)
+{
+	int			lo = from,
+				step = 1,
+				hi;
+
+	/* gallop: find hi with entry hi >= key (or n), all before lo < key */
+	for (;;)
+	{
+		hi = lo + step - 1;
+		if (hi >= n)
+		{
+			hi = n;
+			break;
+		}
+		if (fr_compare_tuples(state, get(arg, hi), key) >= 0)
+			break;
+		lo = hi + 1;
+		step *= 2;
+	}
+	/* binary search in [lo, hi) */
+	return fr_lower_bound_in(state, key, lo, hi, get, arg);
 }
 
 /* FrEntryGetter over the items of a page (arg), entry i at offset i + 1 */
@@ -236,13 +278,6 @@ fr_leaf_search(FrState *state, Page page, IndexTuple key)
 {
 	return (OffsetNumber) (fr_lower_bound(state, key, PageGetMaxOffsetNumber(page),
 										  fr_page_entry, page) + 1);
-}
-
-/* In a sorted array of entries, the first index whose entry is >= key. */
-int
-fr_entries_search(FrState *state, IndexTuple *items, int n, IndexTuple key)
-{
-	return fr_lower_bound(state, key, n, fr_array_entry, items);
 }
 
 /* ------------------------------------------------------------------------
@@ -458,9 +493,21 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
 		return;
 	}
 	offs = palloc(sizeof(OffsetNumber) * n);
-	for (k = 0; k < n; k++)
-		offs[k] = (OffsetNumber) (fr_lower_bound(state, msgs[k], nold,
-												 fr_page_entry, page) + k + 1);
+	if (n == 1)
+		offs[0] = (OffsetNumber) (fr_lower_bound(state, msgs[0], nold,
+												 fr_page_entry, page) + 1);
+	else
+	{
+		/* the run is sorted: each position is at or after the previous one */
+		int			pos = 0;
+
+		for (k = 0; k < n; k++)
+		{
+			pos = fr_lower_bound_from(state, msgs[k], pos, nold,
+									  fr_page_entry, page);
+			offs[k] = (OffsetNumber) (pos + k + 1);
+		}
+	}
 	fr_page_add_items(state->index, tbuf, msgs, offs, n);
 	pfree(offs);
 }

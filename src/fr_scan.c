@@ -150,16 +150,26 @@ fr_bound_add(Relation index, FrBound *b, ScanKey key, int col, bool isnull,
 	{
 		Oid			lefttype = index->rd_opcintype[col];
 		Oid			righttype = OidIsValid(key->sk_subtype) ? key->sk_subtype : lefttype;
-		Oid			proc = get_opfamily_proc(index->rd_opfamily[col], lefttype,
-											 righttype, FR_CMP_PROC);
 
-		if (!OidIsValid(proc))
-			return false;
-		fmgr_info_cxt(proc, &b->cmp[i], CurrentMemoryContext);
+		if (righttype == lefttype)
+		{
+			/* the column's own comparison, already looked up by the relcache */
+			fmgr_info_copy(&b->cmp[i], index_getprocinfo(index, col + 1, FR_CMP_PROC),
+						   CurrentMemoryContext);
+		}
+		else
+		{
+			/* a cross-type comparison from the operator family */
+			Oid			proc = get_opfamily_proc(index->rd_opfamily[col], lefttype,
+												 righttype, FR_CMP_PROC);
+
+			if (!OidIsValid(proc))
+				return false;
+			fmgr_info_cxt(proc, &b->cmp[i], CurrentMemoryContext);
+		}
 		b->values[i] = key->sk_argument;
 		b->collation[i] = key->sk_collation;
 		b->same_as_index[i] = righttype == lefttype &&
-			proc == index_getprocid(index, col + 1, FR_CMP_PROC) &&
 			key->sk_collation == index->rd_indcollation[col];
 	}
 	b->isnull[i] = isnull;

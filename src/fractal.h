@@ -289,6 +289,9 @@ typedef struct FrState
 	FmgrInfo	cmp[INDEX_MAX_KEYS];
 	SortSupportData ssup[INDEX_MAX_KEYS];	/* used when use_ssup[i] */
 	bool		use_ssup[INDEX_MAX_KEYS];
+	int16		key1_len;		/* > 0: column 1 is fixed-length, by value,
+								 * compared through ssup[0] (the fast path
+								 * of fr_compare_keys) */
 	Oid			collation[INDEX_MAX_KEYS];
 	bool		desc[INDEX_MAX_KEYS];
 	bool		nulls_first[INDEX_MAX_KEYS];
@@ -413,9 +416,9 @@ extern IndexTuple fr_page_entry(void *arg, int i);
 extern IndexTuple fr_array_entry(void *arg, int i);
 extern int	fr_lower_bound(FrState *state, IndexTuple key, int n,
 						   FrEntryGetter get, void *arg);
+extern int	fr_lower_bound_from(FrState *state, IndexTuple key, int from, int n,
+								FrEntryGetter get, void *arg);
 extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
-extern int	fr_entries_search(FrState *state, IndexTuple *items, int n,
-							  IndexTuple key);
 extern int	fr_node_buffer_pages(Page page);
 extern int	fr_node_budget(FrState *state, Page page);
 extern bool fr_node_over_budget(FrState *state, Page page);
