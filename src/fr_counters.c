@@ -2,15 +2,21 @@
  *
  * fr_counters.c
  *	  Cluster-wide activity counters of the fractal indexes (flushes, leaf
- *	  writes, messages moved), kept in shared memory when the library is
+ *	  writes, messages moved, uniqueness checks), kept in shared memory when the library is
  *	  preloaded, and the SQL functions fractal_counters() and
  *	  fractal_counters_reset().
  *
- * Counters are bumped once per flush step, never per inserted row, so the
- * shared cache line is touched about once per leaf or chain write.  They
+ * Flush counters are bumped once per flush step, never per inserted row, so
+ * the shared cache line is touched about once per leaf or chain write; the
+ * two uniqueness counters once per insert into a UNIQUE index, which takes
+ * a heavyweight key lock anyway.  They
  * live only in shared memory: a restart zeroes them, and a server that did
  * not preload the library has none (the SQL functions then raise an
  * error).
+ *
+ * The same shared memory holds the key change counts of fr_unique.c:
+ * FR_KEY_SLOTS counters, one of which every insert into a UNIQUE fractal
+ * index bumps (the slot its key hashes to) before releasing its key lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,13 +42,23 @@ static const char *const fr_counter_names[] = {
 	"leaf_messages",
 	"leaf_writes",
 	"flush_blocks_read",
+	"unique_checks",
+	"unique_checks_skipped",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,
 				 "every counter has a name");
 
-/* the counters in shared memory; NULL when the library was not preloaded */
+/* key change count slots (a power of two) */
+#define FR_KEY_SLOTS			16384
+
+/*
+ * The counters in shared memory, then the key change counts; NULL when the
+ * library was not preloaded.
+ */
 static pg_atomic_uint64 *fr_counters = NULL;
+
+#define FR_SHMEM_SIZE	(sizeof(pg_atomic_uint64) * (FR_NCOUNTERS + FR_KEY_SLOTS))
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -52,7 +68,7 @@ fr_counters_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(sizeof(pg_atomic_uint64) * FR_NCOUNTERS);
+	RequestAddinShmemSpace(FR_SHMEM_SIZE);
 }
 
 static void
@@ -64,11 +80,9 @@ fr_counters_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	fr_counters = ShmemInitStruct("fractal counters",
-								  sizeof(pg_atomic_uint64) * FR_NCOUNTERS,
-								  &found);
+	fr_counters = ShmemInitStruct("fractal counters", FR_SHMEM_SIZE, &found);
 	if (!found)
-		for (i = 0; i < FR_NCOUNTERS; i++)
+		for (i = 0; i < FR_NCOUNTERS + FR_KEY_SLOTS; i++)
 			pg_atomic_init_u64(&fr_counters[i], 0);
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -94,6 +108,31 @@ fr_count(FrCounter c, uint64 n)
 {
 	if (fr_counters != NULL && n > 0)
 		pg_atomic_fetch_add_u64(&fr_counters[c], n);
+}
+
+/*
+ * The change count of the key change slot that 'hash' selects, into *count.
+ * Returns false when the library was not preloaded (there are none).  A
+ * full barrier: the read happens before whatever the caller does next.
+ */
+bool
+fr_key_changes(uint32 hash, uint64 *count)
+{
+	if (fr_counters == NULL)
+		return false;
+	*count = pg_atomic_fetch_add_u64(&fr_counters[FR_NCOUNTERS + (hash & (FR_KEY_SLOTS - 1))], 0);
+	return true;
+}
+
+/*
+ * Bump the change count of the slot that 'hash' selects (a full barrier:
+ * what the caller did before is visible first).
+ */
+void
+fr_key_changed(uint32 hash)
+{
+	if (fr_counters != NULL)
+		pg_atomic_fetch_add_u64(&fr_counters[FR_NCOUNTERS + (hash & (FR_KEY_SLOTS - 1))], 1);
 }
 
 /* blocks this backend has read from outside shared buffers so far */

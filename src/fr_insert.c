@@ -310,7 +310,7 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 	cache->state.index = index;
 	fr_filter_prepare(index);	/* before any buffer lock */
 
-	if (checkUnique != UNIQUE_CHECK_NO && !cache->unique.ready)
+	if (index->rd_index->indisunique && !cache->unique.ready)
 	{
 		oldcxt = MemoryContextSwitchTo(indexInfo->ii_Context);
 		fr_unique_init(&cache->unique, index);
@@ -319,7 +319,8 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 
 	oldcxt = MemoryContextSwitchTo(cache->tmpcxt);
 	itup = fr_form_tuple(&cache->state, values, isnull, ht_ctid);
-	if (checkUnique != UNIQUE_CHECK_NO && fr_unique_applies(&cache->state, itup))
+	/* every insert into a UNIQUE index takes the key lock (fr_unique.c) */
+	if (index->rd_index->indisunique && fr_unique_applies(&cache->state, itup))
 		unique = fr_unique_insert(&cache->unique, &cache->state, heapRel, itup,
 								  checkUnique);
 	else if (checkUnique != UNIQUE_CHECK_EXISTING)

@@ -89,6 +89,9 @@ typedef struct FrScanOpaqueData
 								 * share mode (fr_ios_interlock) */
 	bool		internal;		/* a uniqueness check's lookup: not counted
 								 * in the index's scan statistics */
+	int			precheck;		/* slot of the pre-check this scan records
+								 * (fr_unique_precheck_start), or -1 */
+	uint64		precheck_id;
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -131,6 +134,7 @@ frbeginscan(Relation r, int nkeys, int norderbys)
 	so->parentcxt = CurrentMemoryContext;
 	if (nkeys > 0)
 		so->origkeys = palloc(sizeof(ScanKeyData) * nkeys);
+	so->precheck = -1;
 	scan->opaque = so;
 	return scan;
 }
@@ -1090,6 +1094,7 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	memset(&so->chunk, 0, sizeof(FrChunk));
 	so->marked = false;
 	so->started = false;
+	so->precheck = -1;
 	so->arrays = NULL;
 	if (fr_has_array_keys(scan))
 		so->arrays = fr_array_keys_prepare(scan, &so->state,
@@ -1139,6 +1144,15 @@ fr_scan_advance(IndexScanDesc scan, ScanDirection dir)
 	return true;
 }
 
+/* the pre-check this scan records found an entry, or ended without one */
+static void
+fr_scan_precheck_end(FrScanOpaque so, bool found)
+{
+	if (so->precheck >= 0)
+		fr_unique_precheck_end(so->precheck, so->precheck_id, found);
+	so->precheck = -1;
+}
+
 bool
 frgettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -1149,6 +1163,10 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 		return false;
 	if (!so->started)
 	{
+		/* an ON CONFLICT pre-check records its key before reading a page */
+		if (!so->internal)
+			so->precheck = fr_unique_precheck_start(scan, &so->state,
+													&so->precheck_id);
 		fr_scan_start(scan, dir);
 		so->chunk.cur = fwd ? -1 : so->chunk.nitems;
 	}
@@ -1160,6 +1178,7 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 		{
 			IndexTuple	itup = so->chunk.items[so->chunk.cur];
 
+			fr_scan_precheck_end(so, true);
 			scan->xs_heaptid = itup->t_tid;
 			scan->xs_recheck = false;
 			if (scan->xs_want_itup)
@@ -1172,6 +1191,7 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 		}
 		if (!fr_scan_advance(scan, dir))
 		{
+			fr_scan_precheck_end(so, false);
 			so->chunk.cur = fwd ? so->chunk.nitems : -1;
 			return false;
 		}

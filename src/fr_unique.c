@@ -31,7 +31,9 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
@@ -79,9 +81,9 @@ fr_unique_init(FrUnique *u, Relation index)
 	u->ready = true;
 }
 
-/* the key lock's tag for the key of 'itup' */
-static void
-fr_key_locktag(FrUnique *u, FrState *state, IndexTuple itup, LOCKTAG *tag)
+/* the 32-bit hash of the key of 'itup' that names its key lock */
+static uint32
+fr_key_hash(FrUnique *u, FrState *state, IndexTuple itup)
 {
 	uint32		h = 0;
 	int			i;
@@ -96,6 +98,183 @@ fr_key_locktag(FrUnique *u, FrState *state, IndexTuple itup, LOCKTAG *tag)
 			hv = DatumGetUInt32(FunctionCall1Coll(&u->hash[i], state->collation[i], v));
 		h = hash_combine(h, isnull ? 0x9e3779b9 : hv);
 	}
+	return h;
+}
+
+/* the key change count slot of key hash 'h' in 'index' (fr_key_changes) */
+static uint32
+fr_key_slot(Relation index, uint32 h)
+{
+	return hash_combine(hash_combine(h, RelationGetRelid(index)), MyDatabaseId);
+}
+
+/* ------------------------------------------------------------------------
+ * Pre-checks: a key a dirty-snapshot scan just found absent
+ *
+ * INSERT ... ON CONFLICT looks the key up first (the executor's pre-check,
+ * a dirty-snapshot index scan), then inserts with a check of its own.  When
+ * the scan found no entry at all, the second check can only find one that
+ * was inserted since.  Every insert into a UNIQUE fractal index bumps a
+ * shared change count for its key's slot after its entry is in place and
+ * before it releases the key lock, so: if the count, read before the scan
+ * started, is unchanged when the insert holds the key lock, no entry for
+ * the key exists and the check is skipped.  Only with the library preloaded
+ * (the counts live in shared memory).  src/README.md section 4b.
+ * ------------------------------------------------------------------------
+ */
+#define FR_PRECHECKS			4
+
+typedef struct FrPrecheck
+{
+	Oid			indexoid;		/* InvalidOid: slot free */
+	LocalTransactionId lxid;	/* the transaction that ran the scan */
+	uint64		id;				/* which scan recorded it */
+	uint32		hash;			/* fr_key_hash of the key */
+	uint64		changes;		/* its slot's change count before the scan */
+	bool		passed;			/* the scan ended without finding an entry */
+	IndexTuple	key;			/* the key (TopMemoryContext) */
+} FrPrecheck;
+
+static FrPrecheck fr_prechecks[FR_PRECHECKS];
+static uint64 fr_precheck_ids = 0;
+static int	fr_precheck_next = 0;
+
+/*
+ * Do the scan keys ask for one whole key of 'index' by '=' with the
+ * index's own types and collations?  Fills values[] with it.
+ */
+static bool
+fr_precheck_keys(IndexScanDesc scan, int nkeys, Datum *values)
+{
+	Relation	index = scan->indexRelation;
+	bool		seen[INDEX_MAX_KEYS] = {0};
+	int			i;
+
+	if (scan->numberOfKeys != nkeys)
+		return false;
+	for (i = 0; i < nkeys; i++)
+	{
+		ScanKey		k = &scan->keyData[i];
+		int			col = k->sk_attno - 1;
+
+		if (col < 0 || col >= nkeys || seen[col] || k->sk_flags != 0 ||
+			k->sk_strategy != BTEqualStrategyNumber ||
+			(OidIsValid(k->sk_subtype) && k->sk_subtype != index->rd_opcintype[col]) ||
+			k->sk_collation != index->rd_indcollation[col])
+			return false;
+		seen[col] = true;
+		values[col] = k->sk_argument;
+	}
+	return true;
+}
+
+/*
+ * Called when a scan of 'index' starts, before it reads any page: if it is
+ * a dirty-snapshot lookup of one whole key of a UNIQUE index, record the
+ * key and its slot's change count.  Returns the record's slot (with *id
+ * naming this scan), or -1.
+ */
+int
+fr_unique_precheck_start(IndexScanDesc scan, FrState *state, uint64 *id)
+{
+	Relation	index = scan->indexRelation;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	FrUnique	u;
+	FrPrecheck *p;
+	IndexTuple	key;
+	uint64		changes;
+	uint32		h;
+	int			i,
+				slot;
+
+	/* 1. the executor's pre-check: '=' on every key column, dirty snapshot */
+	if (!index->rd_index->indisunique || scan->xs_snapshot == NULL ||
+		scan->xs_snapshot->snapshot_type != SNAPSHOT_DIRTY ||
+		!fr_precheck_keys(scan, state->nkeys, values))
+		return -1;
+
+	/* 2. the key as an entry (INCLUDE columns NULL), its hash and count */
+	for (i = 0; i < RelationGetDescr(index)->natts; i++)
+		isnull[i] = i >= state->nkeys;
+	key = index_form_tuple_context(RelationGetDescr(index), values, isnull,
+								   TopMemoryContext);
+	fr_unique_init(&u, index);
+	h = fr_key_hash(&u, state, key);
+	if (!fr_key_changes(fr_key_slot(index, h), &changes))
+	{
+		pfree(key);
+		return -1;				/* not preloaded: no counts */
+	}
+
+	/* 3. record it, in this index's slot or the next one */
+	for (slot = 0; slot < FR_PRECHECKS; slot++)
+		if (fr_prechecks[slot].indexoid == RelationGetRelid(index))
+			break;
+	if (slot == FR_PRECHECKS)
+		slot = fr_precheck_next++ % FR_PRECHECKS;
+	p = &fr_prechecks[slot];
+	if (p->key)
+		pfree(p->key);
+	p->indexoid = RelationGetRelid(index);
+	p->lxid = MyProc->lxid;
+	p->id = *id = ++fr_precheck_ids;
+	p->hash = h;
+	p->changes = changes;
+	p->passed = false;
+	p->key = key;
+	return slot;
+}
+
+/*
+ * The scan that recorded pre-check 'slot' as 'id' returned an entry
+ * (found) or ended without one.
+ */
+void
+fr_unique_precheck_end(int slot, uint64 id, bool found)
+{
+	FrPrecheck *p = &fr_prechecks[slot];
+
+	if (p->id != id)
+		return;					/* since replaced by another scan */
+	if (found)
+		p->indexoid = InvalidOid;
+	else
+		p->passed = true;
+}
+
+/*
+ * Under the key lock of hash 'h': did a pre-check of this transaction find
+ * no entry for the key of 'itup', with no insert of a key of its slot
+ * since?  Then no entry for the key exists.  The record is used once.
+ */
+static bool
+fr_unique_precheck_passed(FrState *state, uint32 h, IndexTuple itup)
+{
+	Relation	index = state->index;
+	int			slot;
+
+	for (slot = 0; slot < FR_PRECHECKS; slot++)
+	{
+		FrPrecheck *p = &fr_prechecks[slot];
+		uint64		now;
+		bool		same;
+
+		if (p->indexoid != RelationGetRelid(index) || !p->passed ||
+			p->lxid != MyProc->lxid || p->hash != h ||
+			fr_compare_keys(state, p->key, itup) != 0)
+			continue;
+		same = fr_key_changes(fr_key_slot(index, h), &now) && now == p->changes;
+		p->indexoid = InvalidOid;
+		return same;
+	}
+	return false;
+}
+
+/* the key lock's tag for key hash 'h' */
+static void
+fr_key_locktag(FrState *state, uint32 h, LOCKTAG *tag)
+{
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, RelationGetRelid(state->index), h,
 						 FR_KEY_LOCK_KIND);
 }
@@ -246,8 +425,10 @@ fr_unique_insert(FrUnique *u, FrState *state, Relation heap, IndexTuple itup,
 	LOCKTAG		tag;
 	ItemPointer self = (mode == UNIQUE_CHECK_EXISTING) ? &itup->t_tid : NULL;
 	bool		unique = true;
+	bool		first = true;
+	uint32		h = fr_key_hash(u, state, itup);
 
-	fr_key_locktag(u, state, itup, &tag);
+	fr_key_locktag(state, h, &tag);
 	for (;;)
 	{
 		TransactionId xwait = InvalidTransactionId;
@@ -255,10 +436,27 @@ fr_unique_insert(FrUnique *u, FrState *state, Relation heap, IndexTuple itup,
 		ItemPointerData conflict;
 		FrUniqueResult r;
 
-		/* 1. check under the key lock (on ERROR, abort releases it) */
+		/*
+		 * 1. check under the key lock (on ERROR, abort releases it): not at
+		 * all for UNIQUE_CHECK_NO, and not when a pre-check just proved the
+		 * key absent
+		 */
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		r = fr_unique_scan(u, state, heap, itup, self, &xwait, &spec_token,
-						   &conflict);
+		if (mode == UNIQUE_CHECK_NO)
+			r = FR_UNIQUE_OK;
+		else if (first && mode != UNIQUE_CHECK_EXISTING &&
+				 fr_unique_precheck_passed(state, h, itup))
+		{
+			fr_count(FR_CTR_UNIQUE_SKIPPED, 1);
+			r = FR_UNIQUE_OK;
+		}
+		else
+		{
+			fr_count(FR_CTR_UNIQUE_CHECKS, 1);
+			r = fr_unique_scan(u, state, heap, itup, self, &xwait, &spec_token,
+							   &conflict);
+		}
+		first = false;
 		if (r != FR_UNIQUE_OK && mode == UNIQUE_CHECK_PARTIAL)
 		{
 			unique = false;		/* possible conflict: insert anyway */
@@ -277,9 +475,15 @@ fr_unique_insert(FrUnique *u, FrState *state, Relation heap, IndexTuple itup,
 			XactLockTableWait(xwait, heap, &conflict, XLTW_InsertIndex);
 	}
 
-	/* 3. the insert, still under the key lock */
+	/*
+	 * 3. the insert, still under the key lock, then the key's change count
+	 * (after the entry is in place, before the lock is released)
+	 */
 	if (mode != UNIQUE_CHECK_EXISTING)
+	{
 		fr_insert_tuple(state, itup);
+		fr_key_changed(fr_key_slot(state->index, h));
+	}
 	LockRelease(&tag, ExclusiveLock, false);
 	return unique;
 }

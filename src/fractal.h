@@ -458,6 +458,9 @@ typedef struct FrUnique
 } FrUnique;
 
 extern void fr_unique_init(FrUnique *u, Relation index);
+extern int	fr_unique_precheck_start(IndexScanDesc scan, FrState *state,
+									 uint64 *id);
+extern void fr_unique_precheck_end(int slot, uint64 id, bool found);
 extern bool fr_unique_applies(FrState *state, IndexTuple itup);
 extern bool fr_unique_insert(FrUnique *u, FrState *state, Relation heap,
 							 IndexTuple itup, IndexUniqueCheck mode);
@@ -546,10 +549,14 @@ typedef enum FrCounter
 	FR_CTR_LEAF_WRITES,			/* leaf visits that changed the leaf */
 	FR_CTR_FLUSH_BLOCKS_READ,	/* blocks flushes read from outside shared
 								 * buffers */
+	FR_CTR_UNIQUE_CHECKS,		/* uniqueness checks that looked the key up */
+	FR_CTR_UNIQUE_SKIPPED,		/* ... skipped: a pre-check proved it absent */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);
 extern void fr_count(FrCounter c, uint64 n);
+extern bool fr_key_changes(uint32 hash, uint64 *count);
+extern void fr_key_changed(uint32 hash);
 extern uint64 fr_blocks_read_so_far(void);
 
 #endif							/* FRACTAL_H */

@@ -102,6 +102,15 @@ for my $mode ('generic', 'preloaded')
 
 	is($node->safe_psql('postgres', 'SELECT count(*) = count(DISTINCT k) FROM uk'), 't',
 		"$mode: no key is held twice");
+	if ($mode eq 'preloaded')
+	{
+		# both paths of fr_unique_insert ran: lookups, and checks skipped
+		# after an ON CONFLICT pre-check found the key absent
+		is($node->safe_psql('postgres',
+				"SELECT count(*) FILTER (WHERE value > 0) FROM fractal_counters() "
+				  . "WHERE name IN ('unique_checks', 'unique_checks_skipped')"),
+			'2', "$mode: checks both looked keys up and skipped pre-checked ones");
+	}
 	my $seq = 'SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off;';
 	my $idx = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
 	my $q = "SELECT count(*) || ':' || sum(k) || ':' || sum(n) FROM uk WHERE k >= 0";
