@@ -171,6 +171,14 @@ SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapsca
 SELECT count(*), count(DISTINCT k), sum(k), string_agg(DISTINCT v, ',' ORDER BY v) FROM uqs;
 RESET enable_indexscan; RESET enable_indexonlyscan; RESET enable_bitmapscan;
 SELECT fractal_check('uqs_k', true) AS uqs_k_ok;
+-- a key too large for an entry: the insert's own error, pre-check or not
+CREATE TABLE uqt (t text);
+CREATE UNIQUE INDEX uqt_t ON uqt USING fractal (t);
+INSERT INTO uqt SELECT string_agg(md5(g::text), '') FROM generate_series(1, 200) g
+  ON CONFLICT (t) DO NOTHING;
+INSERT INTO uqt VALUES ('small') ON CONFLICT (t) DO NOTHING;
+INSERT INTO uqt VALUES ('small') ON CONFLICT (t) DO NOTHING;
+SELECT count(*) FROM uqt;
 
 RESET search_path;
 DROP SCHEMA fr_unique CASCADE;

@@ -140,6 +140,23 @@ static uint64 fr_precheck_ids = 0;
 static int	fr_precheck_next = 0;
 
 /*
+ * Can a key value be copied into a recorded key without surprises?  Not a
+ * cstring, a toasted value, or a varlena larger than an entry may be (such
+ * a key is refused by the insert with its own error; the pre-check just
+ * records nothing).
+ */
+static bool
+fr_precheck_value_fits(Form_pg_attribute att, Datum v)
+{
+	if (att->attlen == -2)
+		return false;
+	if (att->attlen == -1)
+		return !VARATT_IS_EXTERNAL(DatumGetPointer(v)) &&
+			VARSIZE_ANY(DatumGetPointer(v)) <= FR_MAX_ITEM_SIZE;
+	return true;
+}
+
+/*
  * Do the scan keys ask for one whole key of 'index' by '=' with the
  * index's own types and collations?  Fills values[] with it.
  */
@@ -160,7 +177,9 @@ fr_precheck_keys(IndexScanDesc scan, int nkeys, Datum *values)
 		if (col < 0 || col >= nkeys || seen[col] || k->sk_flags != 0 ||
 			k->sk_strategy != BTEqualStrategyNumber ||
 			(OidIsValid(k->sk_subtype) && k->sk_subtype != index->rd_opcintype[col]) ||
-			k->sk_collation != index->rd_indcollation[col])
+			k->sk_collation != index->rd_indcollation[col] ||
+			!fr_precheck_value_fits(TupleDescAttr(RelationGetDescr(index), col),
+									k->sk_argument))
 			return false;
 		seen[col] = true;
 		values[col] = k->sk_argument;
