@@ -2,17 +2,16 @@
  *
  * fr_counters.c
  *	  Cluster-wide activity counters of the fractal indexes (flushes, leaf
- *	  writes, messages moved, uniqueness checks), kept in shared memory when the library is
- *	  preloaded, and the SQL functions fractal_counters() and
- *	  fractal_counters_reset().
+ *	  writes, messages moved, uniqueness checks), kept in shared memory
+ *	  when the library is preloaded, and the SQL functions
+ *	  fractal_counters() and fractal_counters_reset().
  *
  * Flush counters are bumped once per flush step, never per inserted row, so
  * the shared cache line is touched about once per leaf or chain write; the
  * two uniqueness counters once per insert into a UNIQUE index, which takes
- * a heavyweight key lock anyway.  They
- * live only in shared memory: a restart zeroes them, and a server that did
- * not preload the library has none (the SQL functions then raise an
- * error).
+ * a heavyweight key lock anyway.  They live only in shared memory: a
+ * restart zeroes them, and a server that did not preload the library has
+ * none (the SQL functions then raise an error).
  *
  * The same shared memory holds the key change counts of fr_unique.c:
  * FR_KEY_SLOTS counters, one of which every insert into a UNIQUE fractal
