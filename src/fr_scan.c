@@ -918,9 +918,9 @@ fr_chunk_set_ends(FrScanOpaque so)
  * return entries.  When the lock is not free at once (a bulk delete runs or
  * waits for it), the scan does not wait: it collects the chunk anyway and
  * keeps only entries whose heap tuple its MVCC snapshot sees, which VACUUM
- * cannot remove while the snapshot lives.  On a standby, where the primary's VACUUM is replayed
- * without any lock of ours, every chunk is checked that way.  src/README.md
- * section 9 has the argument.
+ * cannot remove while the snapshot lives.  On a standby, where the
+ * primary's VACUUM is replayed without any lock of ours, every chunk is
+ * checked that way.  src/README.md section 9 has the argument.
  * ------------------------------------------------------------------------
  */
 
