@@ -200,9 +200,11 @@ fr_build_add_entry(FrBuildState *bs, IndexTuple itup)
  * always leave FR_NODE_SPLIT_FREE free so the first flushes do not split
  * them at once), with a partition boundary every fr_partition_limit items
  * (partition_children, fewer for wide pivots), as the runtime keeps them.
+ * *level1 gets the level-1 nodes.
  */
 static BlockNumber
-fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
+fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height,
+			   FrBuildLevel *level1)
 {
 	Relation	index = bs->state.index;
 	uint16		level = 0;
@@ -255,6 +257,8 @@ fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height)
 				FrPageGetOpaque(page)->flags |= FR_ROOT;
 			fr_level_add(&upper, fr_build_write_page(index, page), first);
 		}
+		if (level == 1)
+			*level1 = upper;
 		*lower = upper;
 	}
 	*height = level;
@@ -371,10 +375,77 @@ fr_build_check_unique(FrBuildState *bs, IndexTuple itup)
 }
 
 /*
- * Write the metapage (block 0, reserved first) and log every page.
+ * Fill leaf filter page 'fp' for the partition at 'part' of the level-1
+ * node 'np': a slot for each of its leaves but the node's last (whose slot
+ * readers ignore), each leaf read back once.
  */
 static void
-fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height)
+fr_build_partition_filters(FrBuildState *bs, Page np, OffsetNumber part,
+						   Page fp)
+{
+	Relation	index = bs->state.index;
+	OffsetNumber end = fr_node_partition_end(np, part),
+				off;
+
+	fr_lfilter_init_page(&bs->state, fp);
+	for (off = part; off < end && off < PageGetMaxOffsetNumber(np); off++)
+	{
+		BlockNumber leaf = fr_node_get_item(np, off)->child;
+		Buffer		lbuf = fr_read_buffer(index, leaf, BUFFER_LOCK_SHARE);
+		FrLeafView	view;
+
+		fr_leaf_view(index, BufferGetPage(lbuf), leaf, &view);
+		(void) fr_lfilter_set(fp, np, part, leaf, view.items, view.n, true);
+		fr_leaf_view_release(&view);
+		UnlockReleaseBuffer(lbuf);
+	}
+}
+
+/*
+ * Give every partition of the level-1 nodes 'level1' its leaf filter page
+ * (format 4, src/README.md section 3d), written like the other pages and
+ * logged with them.  Needs the metapage (fr_lfilter_enabled reads the
+ * version through rd_amcache).
+ */
+static void
+fr_build_leaf_filters(FrBuildState *bs, FrBuildLevel *level1)
+{
+	Relation	index = bs->state.index;
+	PGAlignedBlock fpage;
+	int			i;
+
+	fr_filter_prepare(index);
+	if (!fr_lfilter_enabled(index))
+		return;
+	for (i = 0; i < level1->n; i++)
+	{
+		Buffer		nbuf = fr_read_buffer(index, level1->blocks[i], BUFFER_LOCK_EXCLUSIVE);
+		Page		np = BufferGetPage(nbuf);
+		OffsetNumber part;
+
+		for (part = FirstOffsetNumber; part <= PageGetMaxOffsetNumber(np);
+			 part = fr_node_partition_end(np, part))
+		{
+			BlockNumber fblk;
+
+			fr_build_partition_filters(bs, np, part, fpage.data);
+			fblk = fr_build_write_page(index, fpage.data);
+			FrItemSetFilter(fr_node_get_item(np, part), fblk);
+		}
+		MarkBufferDirty(nbuf);
+		UnlockReleaseBuffer(nbuf);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Write the metapage (block 0, reserved first), the leaf filters of the
+ * level-1 nodes 'level1' (none when the root is a leaf), and log every
+ * page.
+ */
+static void
+fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height,
+				FrBuildLevel *level1)
 {
 	Relation	index = bs->state.index;
 	Buffer		mbuf = ReadBuffer(index, FR_META_BLKNO);
@@ -384,6 +455,8 @@ fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height)
 					 bs->state.partition_children);
 	MarkBufferDirty(mbuf);
 	UnlockReleaseBuffer(mbuf);
+	if (height >= 1)
+		fr_build_leaf_filters(bs, level1);
 
 	if (RelationNeedsWAL(index))
 		log_newpage_range(index, MAIN_FORKNUM, 0,
@@ -398,6 +471,7 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	double		reltuples;
 	BlockNumber root;
 	uint32		height = 0;
+	FrBuildLevel level1 = {NULL, NULL, 0, 0};
 	PGAlignedBlock metaplaceholder;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
@@ -474,9 +548,9 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		root = bs->leaves.blocks[0];
 	}
 	else
-		root = fr_build_upper(bs, &bs->leaves, &height);
+		root = fr_build_upper(bs, &bs->leaves, &height, &level1);
 
-	fr_build_finish(bs, root, height);
+	fr_build_finish(bs, root, height, &level1);
 	ExecDropSingleTupleTableSlot(bs->slot);
 	ExecDropSingleTupleTableSlot(bs->outslot);
 	MemoryContextDelete(bs->tmpcxt);

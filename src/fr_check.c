@@ -65,6 +65,8 @@ typedef struct FrCheckState
 	MemoryContext entrycxt;		/* heapallindexed only: reset per entry */
 	int64		entries;
 	int64		heaptuples;
+	FrFilter	leaf_filter;	/* the slot of the leaf being checked (a
+								 * copy), or NULL */
 } FrCheckState;
 
 /* a buffer chain being checked (fr_check_chain_page's argument) */
@@ -358,9 +360,59 @@ fr_check_leaf(FrCheckState *cs, BlockNumber blkno, Page page,
 						  i, i + 1);
 		if (!fr_in_range(cs, it, lo, hi))
 			fr_check_fail(cs, blkno, "entry %d lies outside the leaf's key range", i + 1);
+		if (cs->leaf_filter != NULL &&
+			!fr_filter_contains_tuple(cs->leaf_filter, it))
+			fr_check_fail(cs, blkno, "leaf filter lacks the key of entry %d", i + 1);
 		fr_check_record_entry(cs, it);
 	}
 	fr_leaf_view_release(&view);
+}
+
+/*
+ * Copies of the leaf filter slots of the children of the level-1 node
+ * whose partitions are items[1..nitems] (slots[off], NULL for a child
+ * without one, and always for the node's last child, whose slot readers
+ * ignore); the filter pages are checked and marked visited.
+ */
+static FrFilter *
+fr_check_leaf_filters(FrCheckState *cs, BlockNumber blkno, FrNodeItem *items,
+					  int nitems)
+{
+	FrFilter   *slots = palloc0(sizeof(FrFilter) * (nitems + 2));
+	OffsetNumber off,
+				c;
+
+	for (off = FirstOffsetNumber; off <= nitems; off++)
+	{
+		BlockNumber fblk = FrItemGetFilter(items[off]);
+		Buffer		fbuf;
+		FrLeafFilters lf;
+		int			i;
+
+		if (fblk == 0)
+			continue;
+		if (!(items[off]->flags & FR_ITEM_PART_START))
+			fr_check_fail(cs, blkno, "item %d names a leaf filter page but starts no partition",
+						  off);
+		fr_check_visit(cs, fblk, blkno);
+		fbuf = fr_read_buffer(cs->index, fblk, BUFFER_LOCK_SHARE);
+		if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
+			fr_check_fail(cs, fblk, "page named as a leaf filter page is not one");
+		lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
+		for (c = off; c < nitems && (c == off || !(items[c]->flags & FR_ITEM_PART_START)); c++)
+			for (i = 0; i < lf->nslots; i++)
+			{
+				FrFilter	f = FrLeafFilterSlot(lf, i);
+
+				if (f->skip == items[c]->child)
+				{
+					slots[c] = palloc(FrLeafFilterSlotSize(lf));
+					memcpy(slots[c], f, FrLeafFilterSlotSize(lf));
+				}
+			}
+		UnlockReleaseBuffer(fbuf);
+	}
+	return slots;
 }
 
 /*
@@ -448,6 +500,7 @@ fr_check_node(FrCheckState *cs, BlockNumber blkno, int level,
 			  FrNodeItem *items, int nitems, IndexTuple lo, IndexTuple hi)
 {
 	IndexTuple *pivots = fr_check_pivots(cs, blkno, items, nitems, lo, hi);
+	FrFilter   *slots = NULL;
 	OffsetNumber off;
 
 	/* each partition's chain, against the key range of its children */
@@ -464,12 +517,16 @@ fr_check_node(FrCheckState *cs, BlockNumber blkno, int level,
 					   items[off]->chain_pages, pivots[off], pivots[end]);
 	}
 
-	/* the children, each with its own key range */
+	/* the children, each with its own key range (and a leaf its filter) */
+	if (level == 1)
+		slots = fr_check_leaf_filters(cs, blkno, items, nitems);
 	for (off = FirstOffsetNumber; off <= nitems; off++)
 	{
 		fr_check_visit(cs, items[off]->child, blkno);
+		cs->leaf_filter = slots ? slots[off] : NULL;
 		fr_check_subtree(cs, items[off]->child, level - 1, pivots[off],
 						 pivots[off + 1], false);
+		cs->leaf_filter = NULL;
 	}
 
 	/* the pivots point into the copies: free both only now */

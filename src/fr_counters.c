@@ -43,6 +43,8 @@ static const char *const fr_counter_names[] = {
 	"flush_blocks_read",
 	"unique_checks",
 	"unique_checks_skipped",
+	"leaf_filter_probes",
+	"leaf_filter_skips",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

@@ -236,19 +236,14 @@ fr_filter_test(FrFilter f, uint64 h)
 }
 
 /*
- * Add the keys of tups[0..n) to the filter of 'page' (a buffer page, or
- * any other page, which is left alone).  Used when items are added, and by
- * their WAL redo, which therefore needs nothing but the page.
+ * Add the keys of tups[0..n) to filter 'f' (of a buffer page or a leaf
+ * filter slot).
  */
 void
-fr_filter_add_tuples(Page page, IndexTuple *tups, int n)
+fr_filter_add_keys(FrFilter f, IndexTuple *tups, int n)
 {
-	FrFilter	f;
 	int			i;
 
-	if (!FrPageIsChain(page) || !FrPageIsFiltered(page))
-		return;
-	f = FrPageGetFilter(page);
 	for (i = 0; i < n; i++)
 	{
 		const char *data;
@@ -268,6 +263,26 @@ fr_filter_add_tuples(Page page, IndexTuple *tups, int n)
 				break;
 		}
 	}
+}
+
+/* may filter 'f' contain a key of hash 'h' (fr_filter_key_hash)? */
+bool
+fr_filter_test_hash(FrFilter f, uint64 h)
+{
+	return fr_filter_test(f, h);
+}
+
+/*
+ * Add the keys of tups[0..n) to the filter of 'page' (a buffer page, or
+ * any other page, which is left alone).  Used when items are added, and by
+ * their WAL redo, which therefore needs nothing but the page.
+ */
+void
+fr_filter_add_tuples(Page page, IndexTuple *tups, int n)
+{
+	if (!FrPageIsChain(page) || !FrPageIsFiltered(page))
+		return;
+	fr_filter_add_keys(FrPageGetFilter(page), tups, n);
 }
 
 /*

@@ -142,7 +142,8 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	else if (!view.compressed && state->compression == FR_COMPRESSION_NONE &&
 			 need <= PageGetExactFreeSpace(lpage))
 	{
-		/* in place */
+		/* in place, the keys added to the leaf's filter first */
+		fr_lfilter_before_add(state, nodebuf, off, view.items, view.n, newi, nn);
 		fr_leaf_view_release(&view);
 		fr_page_add_items(index, lbuf, newi, offs, nn);
 		merged = nn;

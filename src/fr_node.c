@@ -561,6 +561,9 @@ fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
 	fr_filter_add_tuples(cp, msgs, take);
 
 	/* the node points at it */
+	if (pitem->chain_pages >= FR_MAX_CHAIN_PAGES)
+		elog(ERROR, "fractal buffer chain of block %u is too long",
+			 BufferGetBlockNumber(nodebuf));
 	pitem->chain_tail = BufferGetBlockNumber(nbuf);
 	pitem->chain_pages++;
 	GenericXLogFinish(xs);

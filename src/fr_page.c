@@ -123,10 +123,13 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 		fr_report_corrupt(index, blkno, "wrong page id");
 	if (PageGetSpecialSize(page) != fr_special_size(index, page))
 		fr_report_corrupt(index, blkno, "wrong special area size");
-	kind = opaque->flags & (FR_META | FR_LEAF | FR_NODE | FR_CHAIN | FR_FREE);
+	kind = opaque->flags & (FR_META | FR_LEAF | FR_NODE | FR_CHAIN | FR_FREE |
+							FR_LFILTERS);
 	if (kind != FR_META && kind != FR_LEAF && kind != FR_NODE &&
-		kind != FR_CHAIN && kind != FR_FREE)
+		kind != FR_CHAIN && kind != FR_FREE && kind != FR_LFILTERS)
 		fr_report_corrupt(index, blkno, "invalid page kind flags");
+	if (kind == FR_LFILTERS && !fr_lfilter_page_valid(index, page))
+		fr_report_corrupt(index, blkno, "leaf filter page has an invalid layout");
 	if ((blkno == FR_META_BLKNO) != (kind == FR_META))
 		fr_report_corrupt(index, blkno, "metapage is not at block 0");
 	if (kind == FR_META)
@@ -145,6 +148,7 @@ fr_check_page(Relation index, Page page, BlockNumber blkno)
 	}
 	if ((kind == FR_LEAF && opaque->level != 0) ||
 		(kind == FR_NODE && opaque->level == 0) ||
+		(kind == FR_LFILTERS && opaque->level != 1) ||
 		opaque->level > 64)
 		fr_report_corrupt(index, blkno, "page level does not match its kind");
 	if (kind == FR_NODE && PageGetMaxOffsetNumber(page) < FirstOffsetNumber)

@@ -692,7 +692,8 @@ fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 /*
  * Descend from the root to the leaf of 'target', narrowing d->lo and d->hi
  * to the child's range at each node and collecting the matching messages
- * of the partition's chain.  Returns the leaf, share-locked.
+ * of the partition's chain.  Returns the leaf, share-locked, or
+ * InvalidBuffer when its leaf filter proved it holds no match.
  */
 static Buffer
 fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
@@ -731,6 +732,17 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 		fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
 					  fr_scan_chain_page, &cs);
 
+		/*
+		 * A point lookup skips a leaf whose filter rules its key out
+		 * (fr_leaffilter.c): the chunk is then the messages alone.
+		 */
+		if (so->use_filter && FrPageGetOpaque(page)->level == 1 &&
+			!fr_lfilter_may_contain(index, page, off, so->filter_hash))
+		{
+			UnlockReleaseBuffer(buf);
+			return InvalidBuffer;
+		}
+
 		/* lock coupling: the child before releasing the node */
 		cbuf = fr_read_buffer(index, fr_node_get_item(page, off)->child,
 							  BUFFER_LOCK_SHARE);
@@ -743,7 +755,8 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 #define FR_LEAF_COPY_ENTRIES	32
 
 /*
- * Collect the matching entries of the leaf in 'buf', then release it.
+ * Collect the matching entries of the leaf in 'buf' (none when it is
+ * InvalidBuffer), then release it.
  * Only the window is looked at.  A small window's entries are copied one
  * by one; a larger one's are referenced in a copy of the whole page (one
  * memcpy); a compressed leaf's in its decompressed copy.  Either way they
@@ -763,6 +776,8 @@ fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d)
 				end;
 
 	d->nmsgs = d->col.n;		/* what came before are messages */
+	if (!BufferIsValid(buf))
+		return;					/* the leaf holds no match */
 	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, page);
 	if (FrPageIsCompressed(page))
 	{

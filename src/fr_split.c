@@ -153,9 +153,34 @@ fr_leaf_plan_merge(FrState *state, IndexTuple *old, int nold, IndexTuple *newi,
 }
 
 /*
+ * Set the leaf filter slots of the npages leaves just planned (leaves[k]
+ * gets piece k of merged[0..nmerged), at item off + k of node 'np' as it
+ * is after the write); the node's last child gets none.
+ */
+static void
+fr_leaf_write_filters(Page fp, Page np, OffsetNumber off, BlockNumber *leaves,
+					  IndexTuple *merged, int nmerged, int npages, int *cuts)
+{
+	OffsetNumber partoff = fr_node_partition_start(np, off);
+	int			k;
+
+	for (k = 0; k < npages; k++)
+	{
+		int			from = (k == 0) ? 0 : cuts[k - 1];
+		int			to = (k < npages - 1) ? cuts[k] : nmerged;
+
+		(void) fr_lfilter_set(fp, np, partoff, leaves[k], merged + from,
+							  to - from, off + k != PageGetMaxOffsetNumber(np));
+	}
+}
+
+/*
  * Write the planned leaf pages: the leaf in 'lbuf' gets merged[0..cuts[0])
  * and each new page the next piece, its pivot added to the node after
- * 'off'.  One record: node (when split), leaf, new leaves.
+ * 'off'.  One record: node (when split), leaf, new leaves, and the
+ * partition's leaf filter page with the slots of every leaf written.  With
+ * two new leaves the record is full (four pages), so those slots are
+ * freed by a record before it and set by one after it.
  */
 static void
 fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
@@ -163,19 +188,30 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 			  FrNodeItem *pitems, Size *pitem_sz)
 {
 	Buffer		newbufs[2] = {InvalidBuffer, InvalidBuffer};
+	BlockNumber leaves[3];
 	GenericXLogState *xs;
+	Buffer		fbuf;
 	Page		np,
-				lp;
+				lp,
+				fp = NULL;
 	int			k;
 
+	leaves[0] = BufferGetBlockNumber(lbuf);
 	for (k = 0; k < npages - 1; k++)
 	{
 		newbufs[k] = fr_new_buffer(state->index);
-		pitems[k]->child = BufferGetBlockNumber(newbufs[k]);
+		pitems[k]->child = leaves[k + 1] = BufferGetBlockNumber(newbufs[k]);
 	}
+	fbuf = fr_lfilter_lock(state, nodebuf,
+						   fr_node_partition_start(BufferGetPage(nodebuf), off));
+	if (BufferIsValid(fbuf) && npages == 3)
+		fr_lfilter_forget(state->index, fbuf, leaves, npages);
+
 	xs = GenericXLogStart(state->index);
 	np = (npages > 1) ? GenericXLogRegisterBuffer(xs, nodebuf, 0) : NULL;
 	lp = GenericXLogRegisterBuffer(xs, lbuf, GENERIC_XLOG_FULL_IMAGE);
+	if (BufferIsValid(fbuf) && npages < 3)
+		fp = GenericXLogRegisterBuffer(xs, fbuf, 0);
 	fr_init_page(lp, FR_LEAF, 0);
 	if (!fr_leaf_fill(state, lp, merged, npages > 1 ? cuts[0] : nmerged, true))
 		elog(ERROR, "fractal leaf rewrite does not fit");
@@ -191,9 +227,24 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 						false, false) == InvalidOffsetNumber)
 			elog(ERROR, "failed to add pivot to fractal node");
 	}
+	if (fp != NULL)
+		fr_leaf_write_filters(fp, np ? np : BufferGetPage(nodebuf), off, leaves,
+							  merged, nmerged, npages, cuts);
 	GenericXLogFinish(xs);
 	for (k = 0; k < npages - 1; k++)
 		UnlockReleaseBuffer(newbufs[k]);
+
+	/* the slots that did not fit in the record */
+	if (BufferIsValid(fbuf) && fp == NULL)
+	{
+		xs = GenericXLogStart(state->index);
+		fr_leaf_write_filters(GenericXLogRegisterBuffer(xs, fbuf, 0),
+							  BufferGetPage(nodebuf), off, leaves,
+							  merged, nmerged, npages, cuts);
+		GenericXLogFinish(xs);
+	}
+	if (BufferIsValid(fbuf))
+		UnlockReleaseBuffer(fbuf);
 }
 
 /*
@@ -349,6 +400,7 @@ fr_node_write_halves(FrNodeCopy *copy, OffsetNumber best, Page cp, Page rp)
 							  FR_ITEM_PART_START, &sz);
 	first->chain_tail = copy->items[best]->chain_tail;
 	first->chain_pages = copy->items[best]->chain_pages;
+	FrItemSetFilter(first, FrItemGetFilter(copy->items[best]));
 	fr_node_add(rp, first, sz);
 	for (off = best + 1; off <= copy->maxoff; off++)
 		fr_node_add(rp, copy->items[off], copy->sizes[off]);

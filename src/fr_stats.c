@@ -96,6 +96,12 @@ fr_count_pages(Relation index, FrPageCounts *c)
 		}
 		else if (FrPageIsFree(page))
 			c->free++;
+		else if (FrPageIsLeafFilters(page))
+		{
+			/* counted with the level-1 nodes whose leaves they summarise */
+			c->node++;
+			c->level_nodes[level]++;
+		}
 		else if (FrPageIsNode(page))
 		{
 			c->node++;

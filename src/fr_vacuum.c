@@ -281,7 +281,9 @@ fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
 		bool		next_same = off < maxoff &&
 			!(fr_node_get_item(page, off + 1)->flags & FR_ITEM_PART_START);
 		BlockNumber leafblk = item->child;
-		Buffer		lbuf;
+		BlockNumber fblk = 0;
+		Buffer		lbuf,
+					fbuf = InvalidBuffer;
 		GenericXLogState *xs;
 		Page		np;
 
@@ -331,11 +333,31 @@ fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
 			PageIndexTupleDelete(np, off + 1);
 		}
 		else
+		{
+			/* a partition's only leaf: its leaf filter page goes too */
+			if (partstart && FrItemGetFilter(item) != 0)
+			{
+				fblk = FrItemGetFilter(item);
+				fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_EXCLUSIVE);
+				if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
+					fr_report_corrupt(index, fblk,
+									  "partition points to a page that is not a leaf filter page");
+				fr_free_page_in_place(GenericXLogRegisterBuffer(xs, fbuf, 0));
+			}
 			PageIndexTupleDelete(np, off);
+		}
 		fr_free_page_in_place(GenericXLogRegisterBuffer(xs, lbuf, 0));
 		GenericXLogFinish(xs);
 		UnlockReleaseBuffer(lbuf);
 		fr_record_free_page(index, leafblk);
+		if (BufferIsValid(fbuf))
+		{
+			UnlockReleaseBuffer(fbuf);
+			fr_record_free_page(index, fblk);
+			stats->pages_newly_deleted++;
+			stats->pages_deleted++;
+			stats->pages_free++;
+		}
 		stats->pages_newly_deleted++;
 		stats->pages_deleted++;
 		stats->pages_free++;

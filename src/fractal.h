@@ -68,6 +68,9 @@
 											 * (format version 2) */
 #define FR_FILTERED				(1 << 8)	/* CHAIN: a key filter follows the
 											 * opaque data (format version 3) */
+#define FR_LFILTERS				(1 << 9)	/* page kind: key filters of a
+											 * partition's leaves (format
+											 * version 4) */
 
 #define FR_PAGE_ID				0xFF8A	/* for pg_filedump and sanity checks */
 
@@ -91,6 +94,7 @@ typedef FrPageOpaqueData *FrPageOpaque;
 #define FrPageIsCompressed(page) ((FrPageGetOpaque(page)->flags & FR_COMPRESSED) != 0)
 #define FrPageIsSorted(page)	((FrPageGetOpaque(page)->flags & FR_SORTED) != 0)
 #define FrPageIsFiltered(page)	((FrPageGetOpaque(page)->flags & FR_FILTERED) != 0)
+#define FrPageIsLeafFilters(page) ((FrPageGetOpaque(page)->flags & FR_LFILTERS) != 0)
 
 /*
  * Key filter of a buffer page (FR_FILTERED, format version 3; fr_filter.c
@@ -127,10 +131,39 @@ typedef FrFilterData *FrFilter;
 	((FrFilter) (PageGetSpecialPointer(page) + MAXALIGN(sizeof(FrPageOpaqueData))))
 #define FrFilterBits(f)			((uint8 *) (f) + sizeof(FrFilterData))
 
+/*
+ * Leaf filter page (FR_LFILTERS, format version 4; fr_leaffilter.c and
+ * src/README.md section 3d): the key filters of the leaves of one
+ * partition of a level-1 node, which names the page in its PART_START
+ * item.  In the page contents: this header, then 'nslots' slots, each an
+ * FrFilterData whose 'skip' names the leaf it summarises (Invalid: a free
+ * slot) followed by 'slot_bytes' of bits.  A slot contains every key of
+ * its leaf whenever the leaf is a child of the partition other than the
+ * node's last; a leaf without a slot is simply read.
+ */
+typedef struct FrLeafFiltersData
+{
+	uint16		nslots;
+	uint16		slot_bytes;		/* bytes of bits per slot, a multiple of
+								 * FR_FILTER_BLOCK */
+	int16		typlen;			/* first key column's attlen */
+	uint16		unused;
+	/* nslots slots follow */
+} FrLeafFiltersData;
+
+typedef FrLeafFiltersData *FrLeafFilters;
+
+#define FrPageGetLeafFilters(page) ((FrLeafFilters) PageGetContents(page))
+#define FrLeafFilterSlotSize(lf)	(sizeof(FrFilterData) + (lf)->slot_bytes)
+#define FrLeafFilterSlot(lf, i) \
+	((FrFilter) ((char *) (lf) + MAXALIGN(sizeof(FrLeafFiltersData)) + \
+				 (Size) (i) * FrLeafFilterSlotSize(lf)))
+
 /* Metapage contents, stored at the start of block 0's content area */
 #define FR_MAGIC				0x46524354	/* "FRCT" */
-#define FR_VERSION				3	/* 2: sorted buffer pages (FR_SORTED);
-									 * 3: buffer page filters (FR_FILTERED) */
+#define FR_VERSION				4	/* 2: sorted buffer pages (FR_SORTED);
+									 * 3: buffer page filters (FR_FILTERED);
+									 * 4: leaf filter pages (FR_LFILTERS) */
 #define FR_MIN_VERSION			1	/* oldest format still read and written */
 
 typedef struct FrMetaPageData
@@ -159,9 +192,21 @@ typedef struct FrNodeItemData
 	BlockNumber child;			/* child page (leaf or node one level down) */
 	BlockNumber chain_tail;		/* PART_START only: newest chain page, or
 								 * InvalidBlockNumber when the chain is empty */
-	uint32		chain_pages;	/* PART_START only: pages in the chain */
+	/*
+	 * Formats 1-3 stored chain_pages as a uint32 below 2^16 and zeros in
+	 * filter_lo, so an item they wrote reads here as having no leaf filter
+	 * page on either byte order.
+	 */
+#ifdef WORDS_BIGENDIAN
+	uint16		filter_hi;
+	uint16		chain_pages;	/* PART_START only: pages in the chain */
+#else
+	uint16		chain_pages;	/* PART_START only: pages in the chain */
+	uint16		filter_hi;		/* PART_START of a level-1 node only: high */
+#endif
 	uint16		flags;
-	uint16		reserved;
+	uint16		filter_lo;		/* ... and low half of the partition's leaf
+								 * filter page (format 4), 0 = none */
 	/* pivot IndexTupleData follows, MAXALIGNed */
 } FrNodeItemData;
 
@@ -171,6 +216,17 @@ typedef FrNodeItemData *FrNodeItem;
 #define FR_ITEM_MINUS_INF		(1 << 1)
 
 #define FrNodeItemHeaderSize	MAXALIGN(sizeof(FrNodeItemData))
+#define FR_MAX_CHAIN_PAGES		PG_UINT16_MAX
+
+/* the leaf filter page of a partition (its PART_START item), 0 = none */
+#define FrItemGetFilter(item) \
+	((BlockNumber) (((uint32) (item)->filter_hi << 16) | (item)->filter_lo))
+static inline void
+FrItemSetFilter(FrNodeItem item, BlockNumber blk)
+{
+	item->filter_hi = (uint16) (blk >> 16);
+	item->filter_lo = (uint16) (blk & 0xFFFF);
+}
 #define FrNodeItemGetPivot(item) \
 	((IndexTuple) (((char *) (item)) + FrNodeItemHeaderSize))
 
@@ -380,6 +436,23 @@ extern bool fr_filter_key_hash(Relation index, Oid keytype, Datum value,
 extern bool fr_filter_may_contain(Page page, uint64 h);
 extern BlockNumber fr_filter_next(Page page);
 extern bool fr_filter_contains_tuple(FrFilter f, IndexTuple itup);
+extern void fr_filter_add_keys(FrFilter f, IndexTuple *tups, int n);
+extern bool fr_filter_test_hash(FrFilter f, uint64 h);
+
+/* fr_leaffilter.c: key filters of leaves, beside level-1 nodes */
+extern bool fr_lfilter_enabled(Relation index);
+extern bool fr_lfilter_page_valid(Relation index, Page page);
+extern void fr_lfilter_init_page(FrState *state, Page fp);
+extern Buffer fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff);
+extern bool fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff,
+						   BlockNumber leaf, IndexTuple *items, int n, bool keep);
+extern void fr_lfilter_before_add(FrState *state, Buffer nodebuf,
+								  OffsetNumber off, IndexTuple *old, int nold,
+								  IndexTuple *newi, int n);
+extern void fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves,
+							  int n);
+extern bool fr_lfilter_may_contain(Relation index, Page page, OffsetNumber off,
+								   uint64 h);
 
 /* fr_compress.c: leaf formats (plain, zstd) and the leaf view */
 extern Size fr_compress_entries(IndexTuple *items, int n, int level,
@@ -551,6 +624,8 @@ typedef enum FrCounter
 								 * buffers */
 	FR_CTR_UNIQUE_CHECKS,		/* uniqueness checks that looked the key up */
 	FR_CTR_UNIQUE_SKIPPED,		/* ... skipped: a pre-check proved it absent */
+	FR_CTR_LEAF_FILTER_PROBES,	/* lookups that tested a leaf filter page */
+	FR_CTR_LEAF_FILTER_SKIPS,	/* ... and so did not read the leaf */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

@@ -103,7 +103,7 @@ BEGIN
 			WHEN 18 THEN q := agg || 'b IN (' || kb || ', ' || (kb + 1) || ') AND a IN (' || k || ', ' || (k % 100000) || ', ' || k2 || ')'; idx := iba || '|' || ia; want_indexscan := true;
 			WHEN 19 THEN q := agg || 'b = ANY(''{' || kb || ',' || (kb + 2) || '}'') AND a > ' || k; idx := iba; want_indexscan := true;
 			WHEN 20 THEN q := agg || 'a < ANY(''{' || (k / 100) || ',' || (k / 1000) || '}'') AND b > ANY(''{' || kb || ',' || (kb + 500) || '}'')'; idx := ia; want_indexscan := false;
-			ELSE q := agg || 'b = ' || kb || ' AND a = ' || k; idx := iba; want_indexscan := true;
+			ELSE q := agg || 'b = ' || kb || ' AND a = ' || k; idx := iba || '|' || ia; want_indexscan := true;
 		END CASE;
 		RETURN NEXT;
 	END LOOP;

@@ -1,4 +1,5 @@
--- Test helper (TAP tests 006, 007): the buffer pages of every internal node
+-- Test helpers (TAP tests 001, 002, 006, 007, 009; sql/leaf_filter.sql):
+-- the buffer pages of every internal node
 -- of a fractal index, read from the raw pages with pageinspect, since
 -- fractal_stats / fractal_level_stats only give totals per level.
 --
@@ -17,7 +18,8 @@
 --   bytes on node pages): link u32, level u16 at +4, flags u16 at +6
 --   (FR_NODE = 4); metapage contents at byte 24:
 --   magic, version, root (byte 32), height (byte 36); node item: child u32,
---   chain_tail u32, chain_pages u32 (+8), flags u16 (+12, PART_START = 1).
+--   chain_tail u32, chain_pages u16 (+8), leaf filter page high half u16
+--   (+10), low half u16 (+14), flags u16 (+12, PART_START = 1).
 -- Each page is copied under its buffer share lock, but pages are read one
 -- at a time: the result is exact only while the index is not modified.
 -- Needs: CREATE EXTENSION pageinspect (superuser).
@@ -74,7 +76,7 @@ BEGIN
 			off := (lp & 32767)::int;
 			IF fr_u16(p, off + 12) & 1 <> 0 THEN
 				partitions := partitions + 1;
-				buffer_pages := buffer_pages + fr_u32(p, off + 8);
+				buffer_pages := buffer_pages + fr_u16(p, off + 8);
 			END IF;
 			IF level > 1 AND NOT root_only THEN
 				todo := todo || fr_u32(p, off);
@@ -85,4 +87,14 @@ BEGIN
 		EXIT WHEN root_only;
 	END LOOP;
 END
+$$;
+
+-- fr_leaf_filter_pages(index regclass) -> the number of leaf filter pages
+-- (format 4, src/README.md section 3d): pages whose special area, the
+-- 16-byte opaque data, has FR_LFILTERS (512) in its flags.
+CREATE FUNCTION fr_leaf_filter_pages(idx regclass) RETURNS int8 LANGUAGE sql AS $$
+	SELECT count(*)
+	  FROM generate_series(1, pg_relation_size(idx) / 8192 - 1) b,
+		   LATERAL (SELECT get_raw_page(idx::text, b::int) AS p) r
+	 WHERE fr_u16(p, 16) = 8176 AND fr_u16(p, 8182) & 512 <> 0
 $$;

@@ -1,7 +1,8 @@
 # Crash recovery: kill the server (immediate stop) in the middle of a
 # concurrent insert load that keeps flushing buffers and splitting pages,
 # restart, and check that every committed row is found through each fractal
-# index exactly once, that a UNIQUE fractal index loaded with INSERT ... ON
+# index exactly once, that point lookups (which leaf filters may answer)
+# equal a seqscan's and fractal_check passes, that a UNIQUE fractal index loaded with INSERT ... ON
 # CONFLICT DO NOTHING (many repeats) holds no duplicate and loses no
 # committed row, and that an unlogged table's index comes back empty and
 # usable.  Rounds 1-3 run without shared_preload_libraries (generic WAL
@@ -91,6 +92,16 @@ for my $round (1 .. 6)
 		SELECT count(*) FROM (SELECT a FROM c TABLESAMPLE SYSTEM (5) LIMIT 200) s
 		WHERE (SELECT count(*) FROM c c2 WHERE c2.a = s.a) = 0});
 	is($missing, '0', "round $round: sampled rows are found by point lookups");
+	# ... and lookups of keys next to them (mostly absent: the leaf filters
+	# rule them out) count what a seqscan counts
+	my $near = q{SELECT string_agg((SELECT count(*) FROM c c2 WHERE c2.a = s.a + 1)::text, ',' ORDER BY s.a)
+		FROM (SELECT a FROM c WHERE id % 50 = 0 ORDER BY id LIMIT 200) s};
+	is($node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_bitmapscan = off; $near"),
+		$node->safe_psql('postgres', "$seq $near"),
+		"round $round: lookups of neighbouring keys equal a seqscan's");
+	# the leaf filters (and everything else) verify
+	$node->safe_psql('postgres', "SELECT fractal_check('c_a', true), fractal_check('q_k', true)");
+	pass("round $round: fractal_check passes on c_a and q_k");
 
 	# the unique index: no key twice, every committed row found once
 	my $qrows = $node->safe_psql('postgres', 'SELECT count(*) FROM q');
@@ -120,6 +131,12 @@ for my $round (1 .. 6)
 my $stats = $node->safe_psql('postgres',
 	"SELECT height >= 1 AND buffered_messages + leaf_entries >= (SELECT count(*) FROM c) FROM fractal_stats('c_a')");
 is($stats, 't', 'index holds at least every row after the crashes');
+
+# the crashes hit an index that keeps leaf filter pages (FR_LFILTERS = 512)
+$node->safe_psql('postgres', 'CREATE EXTENSION pageinspect');
+$node->safe_psql('postgres', slurp_file('test/sql/node_buffers.sql'));
+cmp_ok($node->safe_psql('postgres', "SELECT fr_leaf_filter_pages('c_a')"), '>', 0,
+	'c_a has leaf filter pages');
 
 $node->stop;
 done_testing();

@@ -1,5 +1,5 @@
 # Physical replication: a streaming standby replays inserts, flushes,
-# splits, root growth, VACUUM, REINDEX and CREATE INDEX of fractal indexes
+# splits, root growth, leaf filters, VACUUM, REINDEX and CREATE INDEX of fractal indexes
 # while the primary runs with wal_consistency_checking = 'all' (so every
 # replayed record is compared with a full-page image), and queries on the
 # standby return what the primary returns.  Run twice: generic WAL only,
@@ -47,6 +47,9 @@ for my $mode ('generic', 'custom')
 		'SELECT array_agg(a) FROM (SELECT a FROM s WHERE a > 900000000000 ORDER BY a LIMIT 30) x',
 		'SELECT array_agg(a) FROM (SELECT a FROM s ORDER BY a DESC LIMIT 30) x',
 		"SELECT count(*), sum(id) FROM s WHERE t >= 'c'",
+		# point lookups, of keys present and (mostly) absent: the leaf
+		# filters replayed on the standby must rule out only absent keys
+		'SELECT string_agg((SELECT count(*) FROM s y WHERE y.a = x.a)::text || (SELECT count(*) FROM s y WHERE y.a = x.a + 1)::text, \',\' ORDER BY x.id) FROM (SELECT id, a FROM s WHERE id % 40 = 0) x',
 		'SELECT count(*) FROM s2 WHERE a < 50000',
 		# index-only scans (the standby checks every entry against the heap)
 		'SELECT count(*), sum(a % 1000) FROM s WHERE a > 100000000000',
@@ -82,6 +85,9 @@ for my $mode ('generic', 'custom')
 	cmp_ok($height, '>=', 2, "$mode: tree grew to at least three levels");
 	my $levels = $primary->safe_psql('postgres', "SELECT count(*) FROM fractal_level_stats('s_ta') WHERE buffered_messages > 0");
 	cmp_ok($levels, '>=', 1, "$mode: messages are buffered");
+	$primary->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pageinspect');
+	$primary->safe_psql('postgres', slurp_file('test/sql/node_buffers.sql'));
+	cmp_ok($primary->safe_psql('postgres', "SELECT fr_leaf_filter_pages('s_a')"), '>', 0, "$mode: s_a has leaf filter pages");
 	$compare->('after inserts');
 
 	$primary->safe_psql('postgres', 'DELETE FROM s WHERE id % 3 = 0; VACUUM s');

@@ -1,5 +1,6 @@
 # On-disk format versions.  Format 2 keeps buffer pages sorted (FR_SORTED);
-# format 3 adds a key filter to buffer pages (FR_FILTERED).  An index
+# format 3 adds a key filter to buffer pages (FR_FILTERED); format 4 adds
+# leaf filter pages (FR_LFILTERS) beside level-1 nodes.  An index
 # written by format 1 has unsorted, unfiltered buffer pages and version 1 in
 # its metapage.  Turn a live index without filters into a format-1 index on
 # disk (metapage version 1; every buffer page's line pointers reversed, so
@@ -8,7 +9,8 @@
 # seqscan, inserts and VACUUM go on and write no filtered page even though
 # the index asks for filters, fractal_check passes.  A metapage version this
 # library does not know is refused with a clear "REINDEX required" error,
-# and REINDEX repairs it and brings the filters.  Finally, fractal_check
+# and REINDEX repairs it and brings both kinds of filters.  A format-3 index
+# with buffer page filters on gets no leaf filter page.  Finally, fractal_check
 # notices a filter that lacks a key of its page.  Extension 1.0 updates to
 # 1.1 (fractal_counters), whose counters need shared_preload_libraries.
 use strict;
@@ -133,6 +135,14 @@ sub filtered_pages
 		WHERE h.special < 8176});
 }
 
+# pages flagged FR_LFILTERS (512): leaf filter pages
+$node->safe_psql('postgres', slurp_file('test/sql/node_buffers.sql'));
+sub leaf_filter_pages
+{
+	my ($idx) = @_;
+	return $node->safe_psql('postgres', "SELECT fr_leaf_filter_pages('$idx')");
+}
+
 # it keeps working: inserts (appends to unsorted tails), flushes, VACUUM;
 # it asks for filters, but a format-1 index gets none
 $node->safe_psql('postgres', "ALTER INDEX fv_a SET (filter_bytes = 1024)");
@@ -146,6 +156,33 @@ $node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
 pass('fractal_check passes after inserts and VACUUM on the format-1 index');
 compare_all('format 1 after inserts and VACUUM');
 is(filtered_pages('fv_a'), '0', 'the format-1 index got no filtered buffer page');
+is(leaf_filter_pages('fv_a'), '0', 'the format-1 index got no leaf filter page');
+
+# format 3 (buffer page filters, no leaf filters): a second index, built
+# now (format 4) and turned into format 3 by its metapage before it holds
+# any leaf filter page, takes inserts and flushes and stays without one
+$node->safe_psql('postgres', q{
+CREATE TABLE fv3 (id int, a int8);
+CREATE INDEX fv3_a ON fv3 USING fractal (a) WITH (buffer_pages = 8, partition_children = 4);
+CHECKPOINT;
+});
+is(leaf_filter_pages('fv3_a'), '0', 'the empty index has no leaf filter page yet');
+my $file3 = $node->data_dir . '/'
+  . $node->safe_psql('postgres', "SELECT pg_relation_filepath('fv3_a')");
+$node->stop;
+my $file_save = $file;
+$file = $file3;
+set_version(3);
+$file = $file_save;
+$node->start;
+$node->safe_psql('postgres',
+	'INSERT INTO fv3 SELECT g, (random() * 1e9)::int8 FROM generate_series(1, 60000) g');
+cmp_ok(filtered_pages('fv3_a'), '>', 0, 'the format-3 index writes filtered buffer pages');
+is(leaf_filter_pages('fv3_a'), '0', 'and no leaf filter page');
+is($node->safe_psql('postgres', "SELECT get_byte(get_raw_page('fv3_a', 0), 28)"),
+	'3', 'it stays format 3');
+$node->safe_psql('postgres', "SELECT fractal_check('fv3_a', true)");
+pass('fractal_check passes on the format-3 index');
 
 # an unknown version is refused clearly, and REINDEX repairs it
 $node->safe_psql('postgres', 'CHECKPOINT');
@@ -160,14 +197,51 @@ like($err, qr/XX002.*format version 99.*REINDEX required/s,
 	'with index_corrupted, naming the version, and "REINDEX required"');
 $node->safe_psql('postgres', 'REINDEX INDEX fv_a');
 is($node->safe_psql('postgres', "SELECT get_byte(get_raw_page('fv_a', 0), 28)"),
-	'3', 'REINDEX writes format 3');
+	'4', 'REINDEX writes format 4');
 compare_all('after REINDEX');
 $node->safe_psql('postgres',
 	'INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(100001, 130000) g');
 cmp_ok(filtered_pages('fv_a'), '>', 0, 'after REINDEX, new buffer pages carry filters');
+cmp_ok(leaf_filter_pages('fv_a'), '>', 0, 'and leaves written since have leaf filters');
 $node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
-pass('fractal_check passes on the filtered format-3 index');
-compare_all('format 3 with filters');
+pass('fractal_check passes on the filtered format-4 index');
+compare_all('format 4 with filters');
+
+# a leaf filter page whose slots lost their bits lacks the keys of their
+# leaves: fractal_check says so (then the page is put back)
+$file = $node->data_dir . '/'
+  . $node->safe_psql('postgres', "SELECT pg_relation_filepath('fv_a')");	# REINDEX moved it
+my $lfblk = $node->safe_psql('postgres', q{
+	SELECT b FROM generate_series(1, pg_relation_size('fv_a') / 8192 - 1) b,
+		 LATERAL (SELECT get_raw_page('fv_a', b::int) AS p) r
+	WHERE ((get_byte(p, 8182) | (get_byte(p, 8183) << 8)) & 512) <> 0
+	ORDER BY b LIMIT 1});
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->stop;
+my $lfpage_orig;
+rw_page($lfblk, sub {
+	my $p = shift;
+	$lfpage_orig = $p;
+	# contents at 24: nslots u16, slot_bytes u16, typlen, unused; slots from
+	# 32, each FrFilterData (16 bytes: skip u32 first) and slot_bytes of bits
+	my ($nslots, $slot_bytes) = unpack('vv', substr($p, 24, 4));
+	for my $i (0 .. $nslots - 1)
+	{
+		my $at = 32 + $i * (16 + $slot_bytes);
+		next if unpack('V', substr($p, $at, 4)) == 0xFFFFFFFF;
+		substr($p, $at + 16, $slot_bytes) = "\0" x $slot_bytes;
+	}
+	return $p;
+});
+$node->start;
+($rc, $out, $err) = $node->psql('postgres', "SELECT fractal_check('fv_a')");
+like($err, qr/leaf filter lacks the key of entry/,
+	'fractal_check reports a leaf filter that lacks a key of its leaf');
+$node->stop;
+rw_page($lfblk, sub { $lfpage_orig });
+$node->start;
+$node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
+pass('with the page put back, fractal_check passes');
 
 # a filter with its bits cleared lacks the keys of its page
 my $fblk = $node->safe_psql('postgres', q{

@@ -1,0 +1,351 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_leaffilter.c
+ *	  Leaf filters (format version 4): per-leaf key filters kept beside a
+ *	  level-1 node, so that an equality lookup of an absent key (above all
+ *	  the pre-check of INSERT ... ON CONFLICT and the insert's own
+ *	  uniqueness check) does not read the leaf.
+ *
+ * Each partition of a level-1 node may own one leaf filter page (its
+ * PART_START item names it).  The page holds slots; a slot is a blocked
+ * Bloom filter (fr_filter.c) on the first key column of one leaf of the
+ * partition, named by the slot's 'skip' field.  The invariant readers rely
+ * on:
+ *
+ *	a slot naming leaf L, found in the filter page of L's partition while
+ *	L is not the node's last child, contains every key L holds.
+ *
+ * Writers keep it so, all under the node's exclusive lock (readers hold it
+ * shared while they test a slot, so they never see a step half done):
+ *
+ *	- an entry added to a leaf in place: its key is added to the leaf's
+ *	  slot first (a record of its own, logged before the leaf's);
+ *	- a leaf rewritten or split: the slots of every leaf written are set to
+ *	  exactly the keys each now holds, in the same record as the leaves
+ *	  (or, when that record already has four pages, freed by a record
+ *	  before it and set by one after it);
+ *	- the node's last child takes fast-path appends that no flush sees
+ *	  (fr_insert_rightmost), so readers ignore its slot, and a leaf stops
+ *	  being the last only by a split, which sets its slot as above;
+ *	- a leaf that leaves the partition (partition split) keeps a stale slot
+ *	  there, never consulted for it again: a block becomes a child of the
+ *	  partition again only by a split, which sets its slot.
+ *
+ * A slot may be missing, so a leaf without one is read as before; VACUUM
+ * removing keys only leaves false positives.  See src/README.md section 3d.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "utils/rel.h"
+
+#include "fractal.h"
+
+/* bytes a leaf filter page has for slots */
+#define FR_LFILTER_SPACE \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(FrPageOpaqueData)) - \
+	 MAXALIGN(sizeof(FrLeafFiltersData)))
+
+/*
+ * Does 'index' keep leaf filters?  Format 4 and everything buffer page
+ * filters need (fr_filter_page_bytes: a hashable first column and a
+ * nonzero filter_bytes).  Reads only rd_amcache, so it may be called under
+ * node locks (it then says no when the cache was reset: always correct).
+ */
+bool
+fr_lfilter_enabled(Relation index)
+{
+	return fr_filter_page_bytes(index) > 0 &&
+		fr_amcache(index)->meta.version >= 4;
+}
+
+/*
+ * Slots per page and bytes per slot: room for half as many leaves again
+ * as a partition has before it is split, each slot at most filter_bytes.
+ */
+static void
+fr_lfilter_layout(FrState *state, int *nslots, int *slot_bytes)
+{
+	int			n = Max(4, state->partition_children * 3 / 2);
+	int			b = (int) (FR_LFILTER_SPACE / n) - (int) sizeof(FrFilterData);
+
+	b -= b % FR_FILTER_BLOCK;
+	b = Min(b, fr_filter_page_bytes(state->index));
+	if (b < FR_FILTER_BLOCK)
+	{
+		b = FR_FILTER_BLOCK;
+		n = FR_LFILTER_SPACE / (sizeof(FrFilterData) + FR_FILTER_BLOCK);
+	}
+	*nslots = n;
+	*slot_bytes = b;
+}
+
+/*
+ * Is the layout of leaf filter page 'page' one this index could have
+ * written?  Checked on every read (fr_check_page), so that no slot access
+ * can leave the page.
+ */
+bool
+fr_lfilter_page_valid(Relation index, Page page)
+{
+	FrLeafFilters lf = FrPageGetLeafFilters(page);
+	int			i;
+
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FrPageOpaqueData)) ||
+		lf->nslots == 0 || lf->slot_bytes == 0 ||
+		lf->slot_bytes % FR_FILTER_BLOCK != 0 ||
+		lf->slot_bytes > FR_MAX_FILTER_BYTES ||
+		(Size) lf->nslots * FrLeafFilterSlotSize(lf) > FR_LFILTER_SPACE ||
+		lf->typlen != TupleDescAttr(RelationGetDescr(index), 0)->attlen)
+		return false;
+	for (i = 0; i < lf->nslots; i++)
+	{
+		FrFilter	f = FrLeafFilterSlot(lf, i);
+
+		if (f->nbytes != lf->slot_bytes || f->typlen != lf->typlen)
+			return false;
+	}
+	return true;
+}
+
+/* the slot of 'leaf' on the page, or NULL */
+static FrFilter
+fr_lfilter_find(FrLeafFilters lf, BlockNumber leaf)
+{
+	int			i;
+
+	for (i = 0; i < lf->nslots; i++)
+	{
+		FrFilter	f = FrLeafFilterSlot(lf, i);
+
+		if (f->skip == leaf)
+			return f;
+	}
+	return NULL;
+}
+
+/* is 'blk' a child of the partition [start, end) of node 'np'? */
+static bool
+fr_lfilter_is_child(Page np, OffsetNumber start, OffsetNumber end,
+					BlockNumber blk)
+{
+	OffsetNumber off;
+
+	for (off = start; off < end; off++)
+		if (fr_node_get_item(np, off)->child == blk)
+			return true;
+	return false;
+}
+
+/* empty slot 'f' (free when leaf is Invalid) */
+static void
+fr_lfilter_reset(FrLeafFilters lf, FrFilter f, BlockNumber leaf)
+{
+	memset(f, 0, FrLeafFilterSlotSize(lf));
+	f->skip = leaf;
+	f->typlen = lf->typlen;
+	f->nbytes = lf->slot_bytes;
+}
+
+/*
+ * Give leaf 'leaf', a child of the partition at 'partoff' of node 'np'
+ * (the node as it is once the caller's record is applied), a slot holding
+ * exactly the keys of items[0..n), or no slot when 'keep' is false, when
+ * the keys would load the slot past half its bits (then it rejects too
+ * little to pay for its test), or when no slot is free.  A free slot is
+ * one naming no leaf or a leaf no longer in the partition.  Returns false
+ * when nothing changed.
+ */
+bool
+fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
+			   IndexTuple *items, int n, bool keep)
+{
+	FrLeafFilters lf = FrPageGetLeafFilters(fpage);
+	OffsetNumber end = fr_node_partition_end(np, partoff);
+	FrFilter	f = fr_lfilter_find(lf, leaf);
+	int			i;
+
+	if (n > lf->slot_bytes * 8 / 2)
+		keep = false;
+	if (f == NULL && keep)
+		for (i = 0; i < lf->nslots && f == NULL; i++)
+		{
+			FrFilter	s = FrLeafFilterSlot(lf, i);
+
+			if (s->skip == InvalidBlockNumber ||
+				!fr_lfilter_is_child(np, partoff, end, s->skip))
+				f = s;
+		}
+	if (f == NULL)
+		return false;
+	fr_lfilter_reset(lf, f, keep ? leaf : InvalidBlockNumber);
+	if (keep)
+		fr_filter_add_keys(f, items, n);
+	return true;
+}
+
+/* Make 'fp' an empty leaf filter page of 'state''s index: every slot free. */
+void
+fr_lfilter_init_page(FrState *state, Page fp)
+{
+	FrLeafFilters lf;
+	int			nslots,
+				slot_bytes,
+				i;
+
+	fr_lfilter_layout(state, &nslots, &slot_bytes);
+	fr_init_page(fp, FR_LFILTERS, 1);
+	lf = FrPageGetLeafFilters(fp);
+	lf->nslots = (uint16) nslots;
+	lf->slot_bytes = (uint16) slot_bytes;
+	lf->typlen = TupleDescAttr(RelationGetDescr(state->index), 0)->attlen;
+	for (i = 0; i < nslots; i++)
+		fr_lfilter_reset(lf, FrLeafFilterSlot(lf, i), InvalidBlockNumber);
+	((PageHeader) fp)->pd_lower = MAXALIGN(SizeOfPageHeaderData) +
+		MAXALIGN(sizeof(FrLeafFiltersData)) + nslots * FrLeafFilterSlotSize(lf);
+}
+
+/*
+ * The leaf filter page of the partition at 'partoff' of the level-1 node
+ * in 'nodebuf' (held exclusively), locked exclusively; made when the
+ * partition has none yet (one record: node + new page).  InvalidBuffer
+ * when the index keeps no leaf filters.
+ */
+Buffer
+fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
+{
+	Relation	index = state->index;
+	FrNodeItem	pitem = fr_node_get_item(BufferGetPage(nodebuf), partoff);
+	BlockNumber fblk = FrItemGetFilter(pitem);
+	GenericXLogState *xs;
+	Buffer		fbuf;
+
+	if (FrPageGetOpaque(BufferGetPage(nodebuf))->level != 1 ||
+		!fr_lfilter_enabled(index))
+		return InvalidBuffer;
+	if (fblk != 0)
+	{
+		fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_EXCLUSIVE);
+		if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
+			fr_report_corrupt(index, fblk,
+							  "partition points to a page that is not a leaf filter page");
+		return fbuf;
+	}
+
+	/* a new page with every slot free */
+	fbuf = fr_new_buffer(index);
+	xs = GenericXLogStart(index);
+	pitem = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), partoff);
+	fr_lfilter_init_page(state, GenericXLogRegisterBuffer(xs, fbuf, GENERIC_XLOG_FULL_IMAGE));
+	FrItemSetFilter(pitem, BufferGetBlockNumber(fbuf));
+	GenericXLogFinish(xs);
+	return fbuf;
+}
+
+/*
+ * Before the leaf at item 'off' of the level-1 node in 'nodebuf' (held
+ * exclusively), which holds old[0..nold), takes the entries newi[0..n) in
+ * place: add their keys to the leaf's slot, or give the leaf a slot of
+ * both when it has none (one record, logged before the leaf's).  The
+ * node's last child's slot is ignored by readers and left alone.
+ */
+void
+fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
+					  IndexTuple *old, int nold, IndexTuple *newi, int n)
+{
+	Page		np = BufferGetPage(nodebuf);
+	BlockNumber leaf = fr_node_get_item(np, off)->child;
+	OffsetNumber partoff = fr_node_partition_start(np, off);
+	GenericXLogState *xs;
+	FrLeafFilters lf;
+	Buffer		fbuf;
+	Page		fp;
+	FrFilter	f;
+	bool		changed = true;
+
+	if (off == PageGetMaxOffsetNumber(np))
+		return;
+	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
+	if (!BufferIsValid(fbuf))
+		return;
+	xs = GenericXLogStart(state->index);
+	fp = GenericXLogRegisterBuffer(xs, fbuf, 0);
+	lf = FrPageGetLeafFilters(fp);
+	f = fr_lfilter_find(lf, leaf);
+	if (f == NULL)
+	{
+		IndexTuple *all = palloc(sizeof(IndexTuple) * (nold + n));
+
+		memcpy(all, old, sizeof(IndexTuple) * nold);
+		memcpy(all + nold, newi, sizeof(IndexTuple) * n);
+		changed = fr_lfilter_set(fp, np, partoff, leaf, all, nold + n, true);
+		pfree(all);
+	}
+	else if (f->nkeys + n > (uint32) lf->slot_bytes * 8 / 2)
+		fr_lfilter_reset(lf, f, InvalidBlockNumber);
+	else
+		fr_filter_add_keys(f, newi, n);
+	if (changed)
+		GenericXLogFinish(xs);
+	else
+		GenericXLogAbort(xs);
+	UnlockReleaseBuffer(fbuf);
+}
+
+/*
+ * Free, in a record of their own, the slots of the leaves nleaves[0..n)
+ * on the (exclusively locked) leaf filter page: used before a leaf write
+ * whose record has no room for the filter page.
+ */
+void
+fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves, int n)
+{
+	GenericXLogState *xs = GenericXLogStart(index);
+	FrLeafFilters lf = FrPageGetLeafFilters(GenericXLogRegisterBuffer(xs, fbuf, 0));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		FrFilter	f = fr_lfilter_find(lf, leaves[i]);
+
+		if (f != NULL)
+			fr_lfilter_reset(lf, f, InvalidBlockNumber);
+	}
+	GenericXLogFinish(xs);
+}
+
+/*
+ * May the leaf at item 'off' of the level-1 node 'page' (share-locked by
+ * the caller) hold an entry whose first key column hashes to 'h'?  True
+ * unless the leaf's slot rules it out; the node's last child is always
+ * read (see the file header).
+ */
+bool
+fr_lfilter_may_contain(Relation index, Page page, OffsetNumber off, uint64 h)
+{
+	BlockNumber fblk;
+	Buffer		fbuf;
+	FrFilter	f;
+	bool		may = true;
+
+	if (off == PageGetMaxOffsetNumber(page) || FrPageGetOpaque(page)->level != 1)
+		return true;
+	fblk = FrItemGetFilter(fr_node_get_item(page, fr_node_partition_start(page, off)));
+	if (fblk == 0)
+		return true;
+	fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_SHARE);
+	if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
+		fr_report_corrupt(index, fblk,
+						  "partition points to a page that is not a leaf filter page");
+	f = fr_lfilter_find(FrPageGetLeafFilters(BufferGetPage(fbuf)),
+						fr_node_get_item(page, off)->child);
+	if (f != NULL)
+		may = fr_filter_test_hash(f, h);
+	UnlockReleaseBuffer(fbuf);
+	fr_count(FR_CTR_LEAF_FILTER_PROBES, 1);
+	if (!may)
+		fr_count(FR_CTR_LEAF_FILTER_SKIPS, 1);
+	return may;
+}
