@@ -87,6 +87,8 @@ SELECT lf_diff('lf8', 'k', 'lf8_k',
 		  FROM generate_series(1, 60000, 97) g)) AS k_mismatches;
 SELECT value > 0 AS probed FROM fractal_counters() WHERE name = 'leaf_filter_probes';
 SELECT value > 0 AS skipped FROM fractal_counters() WHERE name = 'leaf_filter_skips';
+SELECT value > 0 AS chain_skipped FROM fractal_counters() WHERE name = 'leaf_filter_chain_skips';
+SELECT height >= 2 AS has_nonroot_level1 FROM fractal_stats('lf8_k');
 SELECT lf_diff('lf8', 'k2', 'lf8_tiny',
 	   (SELECT array_agg(((g::int8 * 2654435761) % 1000003 * 2 + (g % 2))::text)
 		  FROM generate_series(3, 60000, 89) g)) AS tiny_mismatches;

@@ -387,7 +387,8 @@ fr_build_partition_filters(FrBuildState *bs, Page np, OffsetNumber part,
 	OffsetNumber end = fr_node_partition_end(np, part),
 				off;
 
-	fr_lfilter_init_page(&bs->state, fp);
+	/* the chains are empty; the root's chain slots are never trusted */
+	fr_lfilter_init_page(&bs->state, fp, !FrPageIsRoot(np));
 	for (off = part; off < end && off < PageGetMaxOffsetNumber(np); off++)
 	{
 		BlockNumber leaf = fr_node_get_item(np, off)->child;

@@ -78,6 +78,8 @@ typedef struct FrChainCheck
 	IndexTuple	hi;
 	BlockNumber from;			/* the block that led to the next page */
 	uint32		count;			/* pages visited so far */
+	FrFilter	chain_slot;		/* level 1: the partition's leaf filter
+								 * chain slot, unless it passes all */
 	/* filters of newer pages whose segment goes on below (copies) */
 	FrFilter   *open;
 	BlockNumber *open_blk;
@@ -302,6 +304,8 @@ fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
 						  off - 1, off);
 		if (!fr_in_range(cs, it, cc->lo, cc->hi))
 			fr_check_fail(cs, blkno, "message %u lies outside its partition's key range", off);
+		if (cc->chain_slot != NULL && !fr_filter_contains_tuple(cc->chain_slot, it))
+			fr_check_fail(cs, blkno, "leaf filter chain slot lacks the key of message %u", off);
 		fr_check_record_entry(cs, it);
 	}
 	fr_check_filters(cc, page, blkno);
@@ -316,9 +320,10 @@ fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
  */
 static void
 fr_check_chain(FrCheckState *cs, BlockNumber nodeblk, uint16 level,
-			   BlockNumber tail, uint32 npages, IndexTuple lo, IndexTuple hi)
+			   BlockNumber tail, uint32 npages, IndexTuple lo, IndexTuple hi,
+			   FrFilter chain_slot)
 {
-	FrChainCheck cc = {cs, level, lo, hi, nodeblk, 0};
+	FrChainCheck cc = {cs, level, lo, hi, nodeblk, 0, chain_slot};
 
 	cc.open_cap = 8;
 	cc.open = palloc(sizeof(FrFilter) * cc.open_cap);
@@ -372,15 +377,19 @@ fr_check_leaf(FrCheckState *cs, BlockNumber blkno, Page page,
  * Copies of the leaf filter slots of the children of the level-1 node
  * whose partitions are items[1..nitems] (slots[off], NULL for a child
  * without one, and always for the node's last child, whose slot readers
- * ignore); the filter pages are checked and marked visited.
+ * ignore), and of each partition's chain slot (*chain_slots[partoff],
+ * NULL when it passes every key); the filter pages are checked and marked
+ * visited.  The root's chain slots must pass every key.
  */
 static FrFilter *
 fr_check_leaf_filters(FrCheckState *cs, BlockNumber blkno, FrNodeItem *items,
-					  int nitems)
+					  int nitems, bool isroot, FrFilter **chain_slots)
 {
 	FrFilter   *slots = palloc0(sizeof(FrFilter) * (nitems + 2));
 	OffsetNumber off,
 				c;
+
+	*chain_slots = palloc0(sizeof(FrFilter) * (nitems + 2));
 
 	for (off = FirstOffsetNumber; off <= nitems; off++)
 	{
@@ -399,6 +408,13 @@ fr_check_leaf_filters(FrCheckState *cs, BlockNumber blkno, FrNodeItem *items,
 		if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
 			fr_check_fail(cs, fblk, "page named as a leaf filter page is not one");
 		lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
+		if (!(FrLeafFilterSlot(lf, 0)->flags & FR_FILTER_ALL))
+		{
+			if (isroot)
+				fr_check_fail(cs, fblk, "the root's leaf filter chain slot does not pass every key");
+			(*chain_slots)[off] = palloc(FrLeafFilterSlotSize(lf));
+			memcpy((*chain_slots)[off], FrLeafFilterSlot(lf, 0), FrLeafFilterSlotSize(lf));
+		}
 		for (c = off; c < nitems && (c == off || !(items[c]->flags & FR_ITEM_PART_START)); c++)
 			for (i = 0; i < lf->nslots; i++)
 			{
@@ -497,11 +513,18 @@ static void fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
  */
 static void
 fr_check_node(FrCheckState *cs, BlockNumber blkno, int level,
-			  FrNodeItem *items, int nitems, IndexTuple lo, IndexTuple hi)
+			  FrNodeItem *items, int nitems, IndexTuple lo, IndexTuple hi,
+			  bool isroot)
 {
 	IndexTuple *pivots = fr_check_pivots(cs, blkno, items, nitems, lo, hi);
-	FrFilter   *slots = NULL;
+	FrFilter   *slots = NULL,
+			   *chain_slots = NULL;
 	OffsetNumber off;
+
+	/* level 1: the leaf filter pages */
+	if (level == 1)
+		slots = fr_check_leaf_filters(cs, blkno, items, nitems, isroot,
+									  &chain_slots);
 
 	/* each partition's chain, against the key range of its children */
 	for (off = FirstOffsetNumber; off <= nitems; off++)
@@ -514,12 +537,11 @@ fr_check_node(FrCheckState *cs, BlockNumber blkno, int level,
 		while (end <= nitems && !(items[end]->flags & FR_ITEM_PART_START))
 			end++;
 		fr_check_chain(cs, blkno, level, items[off]->chain_tail,
-					   items[off]->chain_pages, pivots[off], pivots[end]);
+					   items[off]->chain_pages, pivots[off], pivots[end],
+					   chain_slots ? chain_slots[off] : NULL);
 	}
 
 	/* the children, each with its own key range (and a leaf its filter) */
-	if (level == 1)
-		slots = fr_check_leaf_filters(cs, blkno, items, nitems);
 	for (off = FirstOffsetNumber; off <= nitems; off++)
 	{
 		fr_check_visit(cs, items[off]->child, blkno);
@@ -574,7 +596,7 @@ fr_check_subtree(FrCheckState *cs, BlockNumber blkno, int level,
 	/* copy the node's items, then release it before descending */
 	items = fr_check_copy_node(cs, blkno, page, &nitems);
 	UnlockReleaseBuffer(buf);
-	fr_check_node(cs, blkno, level, items, nitems, lo, hi);
+	fr_check_node(cs, blkno, level, items, nitems, lo, hi, isroot);
 }
 
 /* every page that is not free must have been reached from the root */

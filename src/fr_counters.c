@@ -45,6 +45,7 @@ static const char *const fr_counter_names[] = {
 	"unique_checks_skipped",
 	"leaf_filter_probes",
 	"leaf_filter_skips",
+	"leaf_filter_chain_skips",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

@@ -216,6 +216,8 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		int			e = fr_run_end(state, cpage, fr_node_partition_end(cpage, cpart),
 								   msgs, k, n);
 
+		/* a level-1 chain's keys go to its leaf filter chain slot first */
+		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
 		fr_chain_append(state, cbuf, cpart, msgs + k, e - k);
 		k = e;
 	}
@@ -248,6 +250,7 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	if (at > partoff)
 	{
 		fr_partition_split_at(state, nodebuf, partoff, at);
+		fr_lfilter_chain_reset(state, nodebuf, partoff);
 		fr_partition_maybe_split(state, nodebuf, partoff);
 	}
 }
@@ -304,8 +307,12 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		i += consumed;
 	}
 
-	/* free the chain, then split the now empty partition if it is too wide */
+	/*
+	 * Free the chain (and empty its leaf filter chain slot), then split the
+	 * now empty partition if it is too wide
+	 */
 	fr_chain_release(index, nodebuf, partoff, blocks, nblocks);
+	fr_lfilter_chain_reset(state, nodebuf, partoff);
 	fr_partition_maybe_split(state, nodebuf, partoff);
 }
 

@@ -32,7 +32,18 @@
  *	  partition again only by a split, which sets its slot.
  *
  * A slot may be missing, so a leaf without one is read as before; VACUUM
- * removing keys only leaves false positives.  See src/README.md section 3d.
+ * removing keys only leaves false positives.
+ *
+ * Slot 0 is the chain slot (its 'skip' is 0, the metapage, never a leaf):
+ * unless flagged FR_FILTER_ALL it contains every key of the partition's
+ * buffer chain, so a lookup it rules out reads no chain page either.  Keys
+ * are added before a flush appends to the chain of a level-1 node that is
+ * not the root (fr_lfilter_chain_add); the root's own appends (inserts)
+ * never touch it, so a page made while its node is the root, or while the
+ * chain holds messages, starts with the slot FR_FILTER_ALL, and only a
+ * non-root node's emptied chain resets it (fr_lfilter_chain_reset).  A
+ * level-1 node stops being the root only by root growth and never becomes
+ * it again.  See src/README.md section 3d.
  *
  *-------------------------------------------------------------------------
  */
@@ -68,7 +79,7 @@ fr_lfilter_enabled(Relation index)
 static void
 fr_lfilter_layout(FrState *state, int *nslots, int *slot_bytes)
 {
-	int			n = Max(4, state->partition_children * 3 / 2);
+	int			n = Max(4, state->partition_children * 3 / 2) + 1;
 	int			b = (int) (FR_LFILTER_SPACE / n) - (int) sizeof(FrFilterData);
 
 	b -= b % FR_FILTER_BLOCK;
@@ -104,7 +115,8 @@ fr_lfilter_page_valid(Relation index, Page page)
 	{
 		FrFilter	f = FrLeafFilterSlot(lf, i);
 
-		if (f->nbytes != lf->slot_bytes || f->typlen != lf->typlen)
+		if (f->nbytes != lf->slot_bytes || f->typlen != lf->typlen ||
+			(i == 0) != (f->skip == FR_LFILTER_CHAIN))
 			return false;
 	}
 	return true;
@@ -116,7 +128,7 @@ fr_lfilter_find(FrLeafFilters lf, BlockNumber leaf)
 {
 	int			i;
 
-	for (i = 0; i < lf->nslots; i++)
+	for (i = 1; i < lf->nslots; i++)
 	{
 		FrFilter	f = FrLeafFilterSlot(lf, i);
 
@@ -170,7 +182,7 @@ fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
 	if (n > lf->slot_bytes * 8 / 2)
 		keep = false;
 	if (f == NULL && keep)
-		for (i = 0; i < lf->nslots && f == NULL; i++)
+		for (i = 1; i < lf->nslots && f == NULL; i++)
 		{
 			FrFilter	s = FrLeafFilterSlot(lf, i);
 
@@ -186,9 +198,13 @@ fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
 	return true;
 }
 
-/* Make 'fp' an empty leaf filter page of 'state''s index: every slot free. */
+/*
+ * Make 'fp' an empty leaf filter page of 'state''s index: every leaf slot
+ * free, and the chain slot empty when 'chain_empty' (the partition's chain
+ * is empty and its node is not the root), else FR_FILTER_ALL.
+ */
 void
-fr_lfilter_init_page(FrState *state, Page fp)
+fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty)
 {
 	FrLeafFilters lf;
 	int			nslots,
@@ -203,6 +219,9 @@ fr_lfilter_init_page(FrState *state, Page fp)
 	lf->typlen = TupleDescAttr(RelationGetDescr(state->index), 0)->attlen;
 	for (i = 0; i < nslots; i++)
 		fr_lfilter_reset(lf, FrLeafFilterSlot(lf, i), InvalidBlockNumber);
+	fr_lfilter_reset(lf, FrLeafFilterSlot(lf, 0), FR_LFILTER_CHAIN);
+	if (!chain_empty)
+		FrLeafFilterSlot(lf, 0)->flags |= FR_FILTER_ALL;
 	((PageHeader) fp)->pd_lower = MAXALIGN(SizeOfPageHeaderData) +
 		MAXALIGN(sizeof(FrLeafFiltersData)) + nslots * FrLeafFilterSlotSize(lf);
 }
@@ -238,7 +257,9 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 	fbuf = fr_new_buffer(index);
 	xs = GenericXLogStart(index);
 	pitem = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), partoff);
-	fr_lfilter_init_page(state, GenericXLogRegisterBuffer(xs, fbuf, GENERIC_XLOG_FULL_IMAGE));
+	fr_lfilter_init_page(state, GenericXLogRegisterBuffer(xs, fbuf, GENERIC_XLOG_FULL_IMAGE),
+						 pitem->chain_tail == InvalidBlockNumber &&
+						 !FrPageIsRoot(BufferGetPage(nodebuf)));
 	FrItemSetFilter(pitem, BufferGetBlockNumber(fbuf));
 	GenericXLogFinish(xs);
 	return fbuf;
@@ -317,35 +338,113 @@ fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves, int n)
 }
 
 /*
- * May the leaf at item 'off' of the level-1 node 'page' (share-locked by
- * the caller) hold an entry whose first key column hashes to 'h'?  True
- * unless the leaf's slot rules it out; the node's last child is always
- * read (see the file header).
+ * Before a flush appends msgs[0..n) to the chain of the partition at
+ * 'partoff' of the level-1 node in 'nodebuf' (held exclusively, not the
+ * root): add their keys to the chain slot, or flag it FR_FILTER_ALL when
+ * they would load it past half its bits (one record, logged before the
+ * chain's).  Nothing when the partition has no leaf filter page or the
+ * slot already passes everything.
  */
-bool
-fr_lfilter_may_contain(Relation index, Page page, OffsetNumber off, uint64 h)
+void
+fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+					 IndexTuple *msgs, int n)
+{
+	Page		np = BufferGetPage(nodebuf);
+	BlockNumber fblk = FrItemGetFilter(fr_node_get_item(np, partoff));
+	GenericXLogState *xs;
+	FrLeafFilters lf;
+	FrFilter	f;
+	Buffer		fbuf;
+
+	if (fblk == 0 || FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np) ||
+		!fr_lfilter_enabled(state->index))
+		return;
+	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
+	if (FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(fbuf)), 0)->flags & FR_FILTER_ALL)
+	{
+		UnlockReleaseBuffer(fbuf);
+		return;
+	}
+	xs = GenericXLogStart(state->index);
+	lf = FrPageGetLeafFilters(GenericXLogRegisterBuffer(xs, fbuf, 0));
+	f = FrLeafFilterSlot(lf, 0);
+	if (f->nkeys + n > (uint32) lf->slot_bytes * 8 / 2)
+		f->flags |= FR_FILTER_ALL;
+	else
+		fr_filter_add_keys(f, msgs, n);
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(fbuf);
+}
+
+/*
+ * The chain of the partition at 'partoff' of the level-1 node in
+ * 'nodebuf' (held exclusively) is empty: empty the chain slot too, unless
+ * the node is the root (whose appends do not maintain it).
+ */
+void
+fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
+{
+	Page		np = BufferGetPage(nodebuf);
+	FrNodeItem	pitem = fr_node_get_item(np, partoff);
+	GenericXLogState *xs;
+	FrLeafFilters lf;
+	FrFilter	f;
+	Buffer		fbuf;
+
+	if (FrItemGetFilter(pitem) == 0 || pitem->chain_tail != InvalidBlockNumber ||
+		FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np) ||
+		!fr_lfilter_enabled(state->index))
+		return;
+	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
+	f = FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(fbuf)), 0);
+	if (f->nkeys == 0 && !(f->flags & FR_FILTER_ALL))
+	{
+		UnlockReleaseBuffer(fbuf);
+		return;
+	}
+	xs = GenericXLogStart(state->index);
+	lf = FrPageGetLeafFilters(GenericXLogRegisterBuffer(xs, fbuf, 0));
+	fr_lfilter_reset(lf, FrLeafFilterSlot(lf, 0), FR_LFILTER_CHAIN);
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(fbuf);
+}
+
+/*
+ * A point lookup at item 'off' of the level-1 node 'page' (share-locked
+ * by the caller), for a first key column hashing to 'h': may the
+ * partition's chain hold it (*chain_may), may the leaf (*leaf_may)?  Each
+ * is true unless its slot rules the key out; the node's last child's slot
+ * is never trusted (see the file header).
+ */
+void
+fr_lfilter_probe(Relation index, Page page, OffsetNumber off, uint64 h,
+				 bool *chain_may, bool *leaf_may)
 {
 	BlockNumber fblk;
 	Buffer		fbuf;
+	FrLeafFilters lf;
 	FrFilter	f;
-	bool		may = true;
 
-	if (off == PageGetMaxOffsetNumber(page) || FrPageGetOpaque(page)->level != 1)
-		return true;
+	*chain_may = *leaf_may = true;
+	if (FrPageGetOpaque(page)->level != 1)
+		return;
 	fblk = FrItemGetFilter(fr_node_get_item(page, fr_node_partition_start(page, off)));
 	if (fblk == 0)
-		return true;
+		return;
 	fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_SHARE);
 	if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
 		fr_report_corrupt(index, fblk,
 						  "partition points to a page that is not a leaf filter page");
-	f = fr_lfilter_find(FrPageGetLeafFilters(BufferGetPage(fbuf)),
-						fr_node_get_item(page, off)->child);
-	if (f != NULL)
-		may = fr_filter_test_hash(f, h);
+	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
+	if (!FrPageIsRoot(page))
+		*chain_may = fr_filter_test_hash(FrLeafFilterSlot(lf, 0), h);
+	if (off != PageGetMaxOffsetNumber(page) &&
+		(f = fr_lfilter_find(lf, fr_node_get_item(page, off)->child)) != NULL)
+		*leaf_may = fr_filter_test_hash(f, h);
 	UnlockReleaseBuffer(fbuf);
 	fr_count(FR_CTR_LEAF_FILTER_PROBES, 1);
-	if (!may)
+	if (!*chain_may)
+		fr_count(FR_CTR_CHAIN_FILTER_SKIPS, 1);
+	if (!*leaf_may)
 		fr_count(FR_CTR_LEAF_FILTER_SKIPS, 1);
-	return may;
 }

@@ -709,6 +709,8 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 		FrNodeItem	pitem;
 		FrChainScan cs;
 		Buffer		cbuf;
+		bool		chain_may,
+					leaf_may;
 
 		if (FrPageIsLeaf(page))
 			return buf;
@@ -723,21 +725,27 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 		if (off < PageGetMaxOffsetNumber(page))
 			d->hi = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, off + 1)));
 
+		/*
+		 * A point lookup at level 1 asks the leaf filter page whether the
+		 * partition's chain and the leaf may hold its key (fr_leaffilter.c)
+		 */
+		chain_may = leaf_may = true;
+		if (so->use_filter && FrPageGetOpaque(page)->level == 1)
+			fr_lfilter_probe(index, page, off, so->filter_hash,
+							 &chain_may, &leaf_may);
+
 		/* matching messages of the partition's chain */
 		cs.scan = scan;
 		cs.d = d;
 		cs.wlo = fr_lo_implied(so, d->lo) ? NULL : d->lo;
 		cs.whi = fr_hi_implied(so, d->hi) ? NULL : d->hi;
 		pitem = fr_node_get_item(page, fr_node_partition_start(page, off));
-		fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
-					  fr_scan_chain_page, &cs);
+		if (chain_may)
+			fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
+						  fr_scan_chain_page, &cs);
 
-		/*
-		 * A point lookup skips a leaf whose filter rules its key out
-		 * (fr_leaffilter.c): the chunk is then the messages alone.
-		 */
-		if (so->use_filter && FrPageGetOpaque(page)->level == 1 &&
-			!fr_lfilter_may_contain(index, page, off, so->filter_hash))
+		/* a leaf ruled out is not read: the chunk is the messages alone */
+		if (!leaf_may)
 		{
 			UnlockReleaseBuffer(buf);
 			return InvalidBuffer;

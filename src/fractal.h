@@ -137,7 +137,8 @@ typedef FrFilterData *FrFilter;
  * partition of a level-1 node, which names the page in its PART_START
  * item.  In the page contents: this header, then 'nslots' slots, each an
  * FrFilterData whose 'skip' names the leaf it summarises (Invalid: a free
- * slot) followed by 'slot_bytes' of bits.  A slot contains every key of
+ * slot) followed by 'slot_bytes' of bits.  Slot 0, whose 'skip' is 0 (the
+ * metapage), summarises the partition's buffer chain instead.  A slot contains every key of
  * its leaf whenever the leaf is a child of the partition other than the
  * node's last; a leaf without a slot is simply read.
  */
@@ -154,6 +155,8 @@ typedef struct FrLeafFiltersData
 typedef FrLeafFiltersData *FrLeafFilters;
 
 #define FrPageGetLeafFilters(page) ((FrLeafFilters) PageGetContents(page))
+/* 'skip' of slot 0, the chain slot: the metapage, never a leaf */
+#define FR_LFILTER_CHAIN		((BlockNumber) 0)
 #define FrLeafFilterSlotSize(lf)	(sizeof(FrFilterData) + (lf)->slot_bytes)
 #define FrLeafFilterSlot(lf, i) \
 	((FrFilter) ((char *) (lf) + MAXALIGN(sizeof(FrLeafFiltersData)) + \
@@ -442,7 +445,7 @@ extern bool fr_filter_test_hash(FrFilter f, uint64 h);
 /* fr_leaffilter.c: key filters of leaves, beside level-1 nodes */
 extern bool fr_lfilter_enabled(Relation index);
 extern bool fr_lfilter_page_valid(Relation index, Page page);
-extern void fr_lfilter_init_page(FrState *state, Page fp);
+extern void fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty);
 extern Buffer fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff);
 extern bool fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff,
 						   BlockNumber leaf, IndexTuple *items, int n, bool keep);
@@ -451,8 +454,12 @@ extern void fr_lfilter_before_add(FrState *state, Buffer nodebuf,
 								  IndexTuple *newi, int n);
 extern void fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves,
 							  int n);
-extern bool fr_lfilter_may_contain(Relation index, Page page, OffsetNumber off,
-								   uint64 h);
+extern void fr_lfilter_chain_add(FrState *state, Buffer nodebuf,
+								 OffsetNumber partoff, IndexTuple *msgs, int n);
+extern void fr_lfilter_chain_reset(FrState *state, Buffer nodebuf,
+								   OffsetNumber partoff);
+extern void fr_lfilter_probe(Relation index, Page page, OffsetNumber off,
+							 uint64 h, bool *chain_may, bool *leaf_may);
 
 /* fr_compress.c: leaf formats (plain, zstd) and the leaf view */
 extern Size fr_compress_entries(IndexTuple *items, int n, int level,
@@ -626,6 +633,8 @@ typedef enum FrCounter
 	FR_CTR_UNIQUE_SKIPPED,		/* ... skipped: a pre-check proved it absent */
 	FR_CTR_LEAF_FILTER_PROBES,	/* lookups that tested a leaf filter page */
 	FR_CTR_LEAF_FILTER_SKIPS,	/* ... and so did not read the leaf */
+	FR_CTR_CHAIN_FILTER_SKIPS,	/* ... and did not read the partition's
+								 * chain */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

@@ -223,9 +223,10 @@ rw_page($lfblk, sub {
 	my $p = shift;
 	$lfpage_orig = $p;
 	# contents at 24: nslots u16, slot_bytes u16, typlen, unused; slots from
-	# 32, each FrFilterData (16 bytes: skip u32 first) and slot_bytes of bits
+	# 32, each FrFilterData (16 bytes: skip u32 first) and slot_bytes of
+	# bits; slot 0 is the chain slot, left alone here
 	my ($nslots, $slot_bytes) = unpack('vv', substr($p, 24, 4));
-	for my $i (0 .. $nslots - 1)
+	for my $i (1 .. $nslots - 1)
 	{
 		my $at = 32 + $i * (16 + $slot_bytes);
 		next if unpack('V', substr($p, $at, 4)) == 0xFFFFFFFF;
