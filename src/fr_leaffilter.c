@@ -199,6 +199,21 @@ fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
 }
 
 /*
+ * Read and lock leaf filter page 'fblk', named by a partition: anything
+ * else there is corruption.
+ */
+Buffer
+fr_lfilter_read(Relation index, BlockNumber fblk, int mode)
+{
+	Buffer		fbuf = fr_read_buffer(index, fblk, mode);
+
+	if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
+		fr_report_corrupt(index, fblk,
+						  "partition points to a page that is not a leaf filter page");
+	return fbuf;
+}
+
+/*
  * Make 'fp' an empty leaf filter page of 'state''s index: every leaf slot
  * free, and the chain slot empty when 'chain_empty' (the partition's chain
  * is empty and its node is not the root), else FR_FILTER_ALL.
@@ -245,13 +260,7 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 		!fr_lfilter_enabled(index))
 		return InvalidBuffer;
 	if (fblk != 0)
-	{
-		fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_EXCLUSIVE);
-		if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
-			fr_report_corrupt(index, fblk,
-							  "partition points to a page that is not a leaf filter page");
-		return fbuf;
-	}
+		return fr_lfilter_read(index, fblk, BUFFER_LOCK_EXCLUSIVE);
 
 	/* a new page with every slot free */
 	fbuf = fr_new_buffer(index);
@@ -431,10 +440,7 @@ fr_lfilter_probe(Relation index, Page page, OffsetNumber off, uint64 h,
 	fblk = FrItemGetFilter(fr_node_get_item(page, fr_node_partition_start(page, off)));
 	if (fblk == 0)
 		return;
-	fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_SHARE);
-	if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
-		fr_report_corrupt(index, fblk,
-						  "partition points to a page that is not a leaf filter page");
+	fbuf = fr_lfilter_read(index, fblk, BUFFER_LOCK_SHARE);
 	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
 	if (!FrPageIsRoot(page))
 		*chain_may = fr_filter_test_hash(FrLeafFilterSlot(lf, 0), h);

@@ -338,10 +338,7 @@ fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
 			if (partstart && FrItemGetFilter(item) != 0)
 			{
 				fblk = FrItemGetFilter(item);
-				fbuf = fr_read_buffer(index, fblk, BUFFER_LOCK_EXCLUSIVE);
-				if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
-					fr_report_corrupt(index, fblk,
-									  "partition points to a page that is not a leaf filter page");
+				fbuf = fr_lfilter_read(index, fblk, BUFFER_LOCK_EXCLUSIVE);
 				fr_free_page_in_place(GenericXLogRegisterBuffer(xs, fbuf, 0));
 			}
 			PageIndexTupleDelete(np, off);
