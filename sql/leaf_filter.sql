@@ -174,6 +174,16 @@ SELECT value > 0 AS built_skipped FROM fractal_counters() WHERE name = 'leaf_fil
 -- and inserts after the build keep them right
 INSERT INTO lfb SELECT g, (g::int8 * 7919) % 1000003 * 2 + 1 FROM generate_series(1, 30000) g;
 SELECT fractal_check('lfb_k', true), fractal_check('lfb_z', true);
+-- filter_bytes = 0 stops new leaf filter pages, but the existing ones are
+-- still used by lookups, so inserts must keep maintaining them
+ALTER INDEX lfb_k SET (filter_bytes = 0);
+INSERT INTO lfb SELECT 100000 + g, (g::int8 * 104729) % 1000003 * 2 + 1 FROM generate_series(1, 30000) g;
+SELECT fractal_check('lfb_k', true);
+SET enable_seqscan = off;
+SELECT lf_diff('lfb', 'k', 'lfb_k',
+	   (SELECT array_agg(((g::int8 * 104729) % 1000003 * 2 + 1 + (g % 3 = 0)::int)::text)
+		  FROM generate_series(1, 30000, 37) g)) AS filters_off_mismatches;
+RESET enable_seqscan;
 
 -- an index with filters off keeps no leaf filter pages
 CREATE TABLE lfn (k int8);

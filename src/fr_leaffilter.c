@@ -60,10 +60,12 @@
 	 MAXALIGN(sizeof(FrLeafFiltersData)))
 
 /*
- * Does 'index' keep leaf filters?  Format 4 and everything buffer page
- * filters need (fr_filter_page_bytes: a hashable first column and a
+ * May 'index' make new leaf filter pages?  Format 4 and everything buffer
+ * page filters need (fr_filter_page_bytes: a hashable first column and a
  * nonzero filter_bytes).  Reads only rd_amcache, so it may be called under
- * node locks (it then says no when the cache was reset: always correct).
+ * node locks (it then says no when the cache was reset).  It decides only
+ * whether a page is made: a page a partition already names is maintained
+ * whatever this says, since readers trust every page they find.
  */
 bool
 fr_lfilter_enabled(Relation index)
@@ -256,11 +258,16 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 	GenericXLogState *xs;
 	Buffer		fbuf;
 
-	if (FrPageGetOpaque(BufferGetPage(nodebuf))->level != 1 ||
-		!fr_lfilter_enabled(index))
+	/*
+	 * A page the partition has is kept up to date whatever the options say
+	 * now (readers use every page they find); only making one depends on them.
+	 */
+	if (FrPageGetOpaque(BufferGetPage(nodebuf))->level != 1)
 		return InvalidBuffer;
 	if (fblk != 0)
 		return fr_lfilter_read(index, fblk, BUFFER_LOCK_EXCLUSIVE);
+	if (!fr_lfilter_enabled(index))
+		return InvalidBuffer;
 
 	/* a new page with every slot free */
 	fbuf = fr_new_buffer(index);
@@ -365,8 +372,7 @@ fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	FrFilter	f;
 	Buffer		fbuf;
 
-	if (fblk == 0 || FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np) ||
-		!fr_lfilter_enabled(state->index))
+	if (fblk == 0 || FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np))
 		return;
 	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
 	if (FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(fbuf)), 0)->flags & FR_FILTER_ALL)
@@ -401,8 +407,7 @@ fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 	Buffer		fbuf;
 
 	if (FrItemGetFilter(pitem) == 0 || pitem->chain_tail != InvalidBlockNumber ||
-		FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np) ||
-		!fr_lfilter_enabled(state->index))
+		FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np))
 		return;
 	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
 	f = FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(fbuf)), 0);
