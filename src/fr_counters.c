@@ -46,6 +46,7 @@ static const char *const fr_counter_names[] = {
 	"leaf_filter_probes",
 	"leaf_filter_skips",
 	"leaf_filter_chain_skips",
+	"flush_prefetches",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

@@ -256,6 +256,85 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
+ * Start background reads of the pages a flush into the node child 'cblk'
+ * will touch for sorted msgs[0..n): for each of the child's partitions the
+ * messages reach, its chain tail (appended to) and, at level 1, its leaf
+ * filter page (chain slot).  The child itself is read here (share lock,
+ * released at once; a node stays in memory far more often than the pages
+ * below it).  Returns how many reads were started.
+ */
+static uint64
+fr_prefetch_child_chains(FrState *state, BlockNumber cblk, IndexTuple *msgs,
+						 int n)
+{
+	Buffer		cbuf = fr_read_buffer(state->index, cblk, BUFFER_LOCK_SHARE);
+	Page		cpage = BufferGetPage(cbuf);
+	uint64		started = 0;
+	int			k = 0;
+
+	/* not a node: fr_node_apply reports it */
+	while (FrPageIsNode(cpage) && k < n)
+	{
+		OffsetNumber cpart = fr_node_partition_start(cpage,
+													 fr_node_find_child(state, cpage, msgs[k]));
+		FrNodeItem	pitem = fr_node_get_item(cpage, cpart);
+
+		started += fr_prefetch_buffer(state->index, pitem->chain_tail);
+		if (FrPageGetOpaque(cpage)->level == 1 && FrItemGetFilter(pitem) != 0)
+			started += fr_prefetch_buffer(state->index, FrItemGetFilter(pitem));
+		k = fr_run_end(state, cpage, fr_node_partition_end(cpage, cpart),
+					   msgs, k, n);
+	}
+	UnlockReleaseBuffer(cbuf);
+	return started;
+}
+
+/*
+ * Start reading, in the background, what a flush of the partition at
+ * 'partoff' of the node in 'nodebuf' will touch for sorted msgs[0..n): the
+ * children the runs go to, and below node children their chain tails and
+ * leaf filter pages; for leaf children, the partition's own leaf filter
+ * page.  Out of memory the flush then waits for these reads together
+ * instead of one after another while it holds the node.  A hint only:
+ * children a split creates later are simply read when reached.
+ */
+static void
+fr_flush_prefetch(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+				  IndexTuple *msgs, int n)
+{
+	Page		page = BufferGetPage(nodebuf);
+	bool		leaves = FrPageGetOpaque(page)->level == 1;
+	uint64		started = 0;
+	int			i;
+
+	/* the children, all at once */
+	for (i = 0; i < n;)
+	{
+		OffsetNumber off = fr_node_find_child(state, page, msgs[i]);
+
+		started += fr_prefetch_buffer(state->index, fr_node_get_item(page, off)->child);
+		i = fr_run_end(state, page, off + 1, msgs, i, n);
+	}
+
+	/* then the pages below or beside them */
+	if (leaves && FrItemGetFilter(fr_node_get_item(page, partoff)) != 0)
+		started += fr_prefetch_buffer(state->index,
+									  FrItemGetFilter(fr_node_get_item(page, partoff)));
+	else if (!leaves)
+		for (i = 0; i < n;)
+		{
+			OffsetNumber off = fr_node_find_child(state, page, msgs[i]);
+			int			j = fr_run_end(state, page, off + 1, msgs, i, n);
+
+			started += fr_prefetch_child_chains(state,
+												fr_node_get_item(page, off)->child,
+												msgs + i, j - i);
+			i = j;
+		}
+	fr_count(FR_CTR_FLUSH_PREFETCHES, started);
+}
+
+/*
  * Flush the chain of the partition starting at 'partoff' of the node in
  * 'nodebuf' (held exclusively) into its children.
  */
@@ -283,6 +362,7 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	nmsgs = fr_dedup_sorted(state, msgs, nmsgs);
 	fr_count(FR_CTR_FLUSHES, 1);
 	fr_count(FR_CTR_FLUSHED_MESSAGES, nmsgs);
+	fr_flush_prefetch(state, nodebuf, partoff, msgs, nmsgs);
 
 	/* route each child's run to it */
 	while (i < nmsgs)

@@ -203,6 +203,24 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 }
 
 /*
+ * Ask for block 'blkno' to be read in the background (nothing when it is in
+ * shared buffers already).  A hint only: blocks past the cached relation
+ * size are left to fr_read_buffer, which reports them.  Returns whether a
+ * read was started.
+ */
+bool
+fr_prefetch_buffer(Relation index, BlockNumber blkno)
+{
+#ifdef USE_PREFETCH
+	if (blkno == InvalidBlockNumber || blkno >= fr_amcache(index)->nblocks)
+		return false;
+	return PrefetchBuffer(index, MAIN_FORKNUM, blkno).initiated_io;
+#else
+	return false;
+#endif
+}
+
+/*
  * Read and lock a page of a buffer chain, reporting corruption if it is
  * not a buffer page.
  */

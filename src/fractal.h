@@ -417,6 +417,7 @@ extern Buffer fr_new_buffer(Relation index);
 extern void fr_free_page_in_place(Page page);
 extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
+extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
 extern FrMetaPageData fr_get_meta(Relation index);
 extern BlockNumber fr_get_root(Relation index, uint32 *height, bool refresh);
 extern bool fr_is_fractal_index(Relation rel);
@@ -636,6 +637,8 @@ typedef enum FrCounter
 	FR_CTR_LEAF_FILTER_SKIPS,	/* ... and so did not read the leaf */
 	FR_CTR_CHAIN_FILTER_SKIPS,	/* ... and did not read the partition's
 								 * chain */
+	FR_CTR_FLUSH_PREFETCHES,	/* reads flushes started ahead of need
+								 * (blocks not in shared buffers) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

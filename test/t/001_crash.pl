@@ -73,6 +73,14 @@ for my $round (1 .. 6)
 	sleep(2 + $round);
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM c');
 	my $q_before = $node->safe_psql('postgres', 'SELECT count(*) FROM q');
+	# just restarted with the library preloaded, so every leaf was cold:
+	# flushes asked for their leaves to be read ahead (fr_flush_prefetch)
+	if ($round == 4)
+	{
+		cmp_ok($node->safe_psql('postgres',
+				"SELECT value FROM fractal_counters() WHERE name = 'flush_prefetches'"),
+			'>', 0, 'round 4: flushes into cold leaves started reads ahead');
+	}
 	$node->stop('immediate');
 	$h->kill_kill;
 	$node->start;
