@@ -243,6 +243,91 @@ fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty)
 		MAXALIGN(sizeof(FrLeafFiltersData)) + nslots * FrLeafFilterSlotSize(lf);
 }
 
+/* a logged change to the slots of a leaf filter page */
+typedef struct FrLfilterEdit
+{
+	Buffer		buf;			/* the page, exclusively locked */
+	GenericXLogState *xs;		/* generic WAL, or NULL: custom record */
+	Page		copy;			/* what the caller changes, or NULL */
+	char	   *image;			/* ... a copy of slot 'slot' instead */
+	int			slot;
+} FrLfilterEdit;
+
+/*
+ * Start changing slots of the leaf filter page in 'fbuf' (exclusively
+ * locked): the caller changes the returned copy's slots, then calls
+ * fr_lfilter_edit_finish (logs and applies them) or fr_lfilter_edit_abort.
+ * With the custom resource manager the change is logged as the changed
+ * slots (XLOG_FR_LFILTER_SLOTS), else as a generic record.
+ */
+static FrLeafFilters
+fr_lfilter_edit_start(Relation index, Buffer fbuf, FrLfilterEdit *e)
+{
+	e->buf = fbuf;
+	e->image = NULL;
+	if (fr_custom_wal)
+	{
+		e->xs = NULL;
+		e->copy = palloc(BLCKSZ);
+		memcpy(e->copy, BufferGetPage(fbuf), BLCKSZ);
+	}
+	else
+	{
+		e->xs = GenericXLogStart(index);
+		e->copy = GenericXLogRegisterBuffer(e->xs, fbuf, 0);
+	}
+	return FrPageGetLeafFilters(e->copy);
+}
+
+/*
+ * The same for slot 'slot' alone: the caller changes the returned slot
+ * (with the custom resource manager a copy of just the slot, so that
+ * nothing else is copied or compared).
+ */
+static FrFilter
+fr_lfilter_edit_slot(Relation index, Buffer fbuf, int slot, FrLfilterEdit *e)
+{
+	FrLeafFilters lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
+
+	if (!fr_custom_wal)
+		return FrLeafFilterSlot(fr_lfilter_edit_start(index, fbuf, e), slot);
+	e->buf = fbuf;
+	e->xs = NULL;
+	e->copy = NULL;
+	e->slot = slot;
+	e->image = palloc(FrLeafFilterSlotSize(lf));
+	memcpy(e->image, FrLeafFilterSlot(lf, slot), FrLeafFilterSlotSize(lf));
+	return (FrFilter) e->image;
+}
+
+static void
+fr_lfilter_edit_finish(Relation index, FrLfilterEdit *e)
+{
+	if (e->xs != NULL)
+		GenericXLogFinish(e->xs);
+	else if (e->image != NULL)
+	{
+		fr_lfilter_write_slot(index, e->buf, e->slot, e->image);
+		pfree(e->image);
+	}
+	else
+	{
+		fr_lfilter_write_slots(index, e->buf, e->copy);
+		pfree(e->copy);
+	}
+}
+
+static void
+fr_lfilter_edit_abort(FrLfilterEdit *e)
+{
+	if (e->xs != NULL)
+		GenericXLogAbort(e->xs);
+	else if (e->image != NULL)
+		pfree(e->image);
+	else
+		pfree(e->copy);
+}
+
 /*
  * The leaf filter page of the partition at 'partoff' of the level-1 node
  * in 'nodebuf' (held exclusively), locked exclusively; made when the
@@ -295,7 +380,7 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	Page		np = BufferGetPage(nodebuf);
 	BlockNumber leaf = fr_node_get_item(np, off)->child;
 	OffsetNumber partoff = fr_node_partition_start(np, off);
-	GenericXLogState *xs;
+	FrLfilterEdit edit;
 	FrLeafFilters lf;
 	Buffer		fbuf;
 	Page		fp;
@@ -307,9 +392,8 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
 	if (!BufferIsValid(fbuf))
 		return;
-	xs = GenericXLogStart(state->index);
-	fp = GenericXLogRegisterBuffer(xs, fbuf, 0);
-	lf = FrPageGetLeafFilters(fp);
+	lf = fr_lfilter_edit_start(state->index, fbuf, &edit);
+	fp = edit.copy;
 	f = fr_lfilter_find(lf, leaf);
 	if (f == NULL)
 	{
@@ -325,9 +409,9 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	else
 		fr_filter_add_keys(f, newi, n);
 	if (changed)
-		GenericXLogFinish(xs);
+		fr_lfilter_edit_finish(state->index, &edit);
 	else
-		GenericXLogAbort(xs);
+		fr_lfilter_edit_abort(&edit);
 	UnlockReleaseBuffer(fbuf);
 }
 
@@ -339,8 +423,8 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 void
 fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves, int n)
 {
-	GenericXLogState *xs = GenericXLogStart(index);
-	FrLeafFilters lf = FrPageGetLeafFilters(GenericXLogRegisterBuffer(xs, fbuf, 0));
+	FrLfilterEdit edit;
+	FrLeafFilters lf = fr_lfilter_edit_start(index, fbuf, &edit);
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -350,7 +434,7 @@ fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves, int n)
 		if (f != NULL)
 			fr_lfilter_reset(lf, f, InvalidBlockNumber);
 	}
-	GenericXLogFinish(xs);
+	fr_lfilter_edit_finish(index, &edit);
 }
 
 /*
@@ -367,7 +451,7 @@ fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 {
 	Page		np = BufferGetPage(nodebuf);
 	BlockNumber fblk = FrItemGetFilter(fr_node_get_item(np, partoff));
-	GenericXLogState *xs;
+	FrLfilterEdit edit;
 	FrLeafFilters lf;
 	FrFilter	f;
 	Buffer		fbuf;
@@ -380,14 +464,13 @@ fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		UnlockReleaseBuffer(fbuf);
 		return;
 	}
-	xs = GenericXLogStart(state->index);
-	lf = FrPageGetLeafFilters(GenericXLogRegisterBuffer(xs, fbuf, 0));
-	f = FrLeafFilterSlot(lf, 0);
+	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
+	f = fr_lfilter_edit_slot(state->index, fbuf, 0, &edit);
 	if (f->nkeys + n > (uint32) lf->slot_bytes * 8 / 2)
 		f->flags |= FR_FILTER_ALL;
 	else
 		fr_filter_add_keys(f, msgs, n);
-	GenericXLogFinish(xs);
+	fr_lfilter_edit_finish(state->index, &edit);
 	UnlockReleaseBuffer(fbuf);
 }
 
@@ -401,7 +484,7 @@ fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 {
 	Page		np = BufferGetPage(nodebuf);
 	FrNodeItem	pitem = fr_node_get_item(np, partoff);
-	GenericXLogState *xs;
+	FrLfilterEdit edit;
 	FrLeafFilters lf;
 	FrFilter	f;
 	Buffer		fbuf;
@@ -416,10 +499,10 @@ fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 		UnlockReleaseBuffer(fbuf);
 		return;
 	}
-	xs = GenericXLogStart(state->index);
-	lf = FrPageGetLeafFilters(GenericXLogRegisterBuffer(xs, fbuf, 0));
-	fr_lfilter_reset(lf, FrLeafFilterSlot(lf, 0), FR_LFILTER_CHAIN);
-	GenericXLogFinish(xs);
+	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
+	fr_lfilter_reset(lf, fr_lfilter_edit_slot(state->index, fbuf, 0, &edit),
+					 FR_LFILTER_CHAIN);
+	fr_lfilter_edit_finish(state->index, &edit);
 	UnlockReleaseBuffer(fbuf);
 }
 

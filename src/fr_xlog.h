@@ -34,8 +34,14 @@
  *	  VACUUM deletion					one leaf or chain page
  *	  VACUUM leaf unlink				level-1 node, leaf
  *
+ *	  leaf filter slots changed			leaf filter page (**)
+ *	  (a leaf's or chain's keys added,
+ *	  slots freed or emptied)
+ *
  *	  (*) written as XLOG_FR_ADD_ITEMS below when the resource manager is
  *	  registered.
+ *	  (**) written as XLOG_FR_LFILTER_SLOTS below when the resource manager
+ *	  is registered.
  *
  *	  CREATE INDEX logs the whole relation with log_newpage_range; the init
  *	  fork of an unlogged index is written with smgr and log_newpage.
@@ -53,6 +59,7 @@
 
 /* record types (high 4 bits of xl_info) */
 #define XLOG_FR_ADD_ITEMS		0x10
+#define XLOG_FR_LFILTER_SLOTS	0x20
 
 /*
  * XLOG_FR_ADD_ITEMS: index tuples added to one page, a chain tail (appended
@@ -74,5 +81,15 @@ typedef struct xl_fr_add_items
 } xl_fr_add_items;
 
 #define SizeOfFrAddItems	(offsetof(xl_fr_add_items, has_offsets) + sizeof(bool))
+
+/*
+ * XLOG_FR_LFILTER_SLOTS: bytes of the slots of one leaf filter page
+ * (FR_LFILTERS) changed; the page header and the layout header are not
+ * touched.  No main data.
+ *
+ * Backup block 0: the filter page.  Its block data: fragments, each a
+ * uint16 offset in the page and a uint16 length followed by that many new
+ * bytes, all inside the page's slots.
+ */
 
 #endif							/* FR_XLOG_H */

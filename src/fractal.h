@@ -476,6 +476,9 @@ extern int	fr_leaf_max_prefix(FrState *state, IndexTuple *items, int n,
 
 /* fr_xlog.c: the custom resource manager, and logged item additions */
 extern bool fr_custom_wal;
+extern void fr_lfilter_write_slots(Relation index, Buffer buf, Page copy);
+extern void fr_lfilter_write_slot(Relation index, Buffer buf, int slot,
+								  const char *image);
 extern void fr_xlog_register(void);
 extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							  OffsetNumber *offs, int n);

@@ -96,9 +96,22 @@ for my $mode ('generic', 'custom')
 	$primary->safe_psql('postgres', 'REINDEX INDEX s_a; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(100001, 110000) g');
 	$compare->('after reindex and more inserts');
 
-	$primary->safe_psql('postgres', 'CHECKPOINT; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(120001, 125000) g');
+	$primary->safe_psql('postgres', 'CHECKPOINT');
+	my $start_lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+	$primary->safe_psql('postgres', 'INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(120001, 125000) g');
 	$compare->('after checkpoint and more inserts');
 
+	# the last inserts wrote both custom record types, so the standby
+	# replayed (and consistency-checked) them
+	if ($mode eq 'custom')
+	{
+		$primary->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');
+		my $types = $primary->safe_psql('postgres', qq{
+			SELECT string_agg(DISTINCT record_type, ',' ORDER BY record_type)
+			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
+			 WHERE resource_manager = 'fractal'});
+		is($types, 'ADD_ITEMS,LFILTER_SLOTS', 'custom: both custom record types were logged and replayed');
+	}
 	ok($standby->poll_query_until('postgres', 'SELECT pg_is_in_recovery()'), "$mode: standby still up");
 	my $log = slurp_file($standby->logfile);
 	unlike($log, qr/inconsistent page found/, "$mode: no wal_consistency_checking failure on the standby");
