@@ -61,6 +61,31 @@ fr_run_end(FrState *state, Page page, OffsetNumber next, IndexTuple *msgs,
 }
 
 /*
+ * The child of the node on 'page' that msgs[from] routes to (*off), and the
+ * end of the run of sorted msgs[from..n) that goes to it.
+ */
+static int
+fr_child_run(FrState *state, Page page, IndexTuple *msgs, int from, int n,
+			 OffsetNumber *off)
+{
+	*off = fr_node_find_child(state, page, msgs[from]);
+	return fr_run_end(state, page, *off + 1, msgs, from, n);
+}
+
+/*
+ * The same for the partition of the node on 'page' covering msgs[from]:
+ * its start (*part), and the end of the run that goes to its chain.
+ */
+static int
+fr_partition_run(FrState *state, Page page, IndexTuple *msgs, int from, int n,
+				 OffsetNumber *part)
+{
+	*part = fr_node_partition_start(page, fr_node_find_child(state, page, msgs[from]));
+	return fr_run_end(state, page, fr_node_partition_end(page, *part), msgs,
+					  from, n);
+}
+
+/*
  * While bulk delete flushes (state->vac_callback set, see fr_vacuum.c), drop
  * from items[0..n) the entries it reports dead, before they move.  Returns
  * how many are left.
@@ -211,10 +236,8 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	/* append each partition's run to its chain */
 	while (k < n)
 	{
-		OffsetNumber cpart = fr_node_partition_start(cpage,
-													 fr_node_find_child(state, cpage, msgs[k]));
-		int			e = fr_run_end(state, cpage, fr_node_partition_end(cpage, cpart),
-								   msgs, k, n);
+		OffsetNumber cpart;
+		int			e = fr_partition_run(state, cpage, msgs, k, n, &cpart);
 
 		/* a level-1 chain's keys go to its leaf filter chain slot first */
 		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
@@ -289,15 +312,14 @@ fr_prefetch_child_chains(FrState *state, BlockNumber cblk, IndexTuple *msgs,
 	/* not a node: fr_node_apply reports it */
 	while (FrPageIsNode(cpage) && k < n)
 	{
-		OffsetNumber cpart = fr_node_partition_start(cpage,
-													 fr_node_find_child(state, cpage, msgs[k]));
+		OffsetNumber cpart;
+		int			e = fr_partition_run(state, cpage, msgs, k, n, &cpart);
 		FrNodeItem	pitem = fr_node_get_item(cpage, cpart);
 
 		started += fr_prefetch_buffer(state->index, pitem->chain_tail);
 		if (FrPageGetOpaque(cpage)->level == 1 && FrItemGetFilter(pitem) != 0)
 			started += fr_prefetch_buffer(state->index, FrItemGetFilter(pitem));
-		k = fr_run_end(state, cpage, fr_node_partition_end(cpage, cpart),
-					   msgs, k, n);
+		k = e;
 	}
 	UnlockReleaseBuffer(cbuf);
 	return started;
@@ -327,21 +349,26 @@ fr_flush_prefetch(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	/* the children, all at once */
 	for (i = 0; i < n;)
 	{
-		OffsetNumber off = fr_node_find_child(state, page, msgs[i]);
+		OffsetNumber off;
+		int			j = fr_child_run(state, page, msgs, i, n, &off);
 
 		started += fr_prefetch_buffer(state->index, fr_node_get_item(page, off)->child);
-		i = fr_run_end(state, page, off + 1, msgs, i, n);
+		i = j;
 	}
 
-	/* then the pages below or beside them */
-	if (leaves && FrItemGetFilter(fr_node_get_item(page, partoff)) != 0)
-		started += fr_prefetch_buffer(state->index,
-									  FrItemGetFilter(fr_node_get_item(page, partoff)));
-	else if (!leaves)
+	/* then the pages beside leaf children, or below node children */
+	if (leaves)
+	{
+		BlockNumber fblk = FrItemGetFilter(fr_node_get_item(page, partoff));
+
+		if (fblk != 0)
+			started += fr_prefetch_buffer(state->index, fblk);
+	}
+	else
 		for (i = 0; i < n;)
 		{
-			OffsetNumber off = fr_node_find_child(state, page, msgs[i]);
-			int			j = fr_run_end(state, page, off + 1, msgs, i, n);
+			OffsetNumber off;
+			int			j = fr_child_run(state, page, msgs, i, n, &off);
 
 			started += fr_prefetch_child_chains(state,
 												fr_node_get_item(page, off)->child,
@@ -384,8 +411,8 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	/* route each child's run to it */
 	while (i < nmsgs)
 	{
-		OffsetNumber off = fr_node_find_child(state, page, msgs[i]);
-		int			j = fr_run_end(state, page, off + 1, msgs, i, nmsgs);
+		OffsetNumber off;
+		int			j = fr_child_run(state, page, msgs, i, nmsgs, &off);
 		int			consumed;
 
 		if (leaves)
