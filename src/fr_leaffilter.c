@@ -290,7 +290,12 @@ fr_lfilter_edit_slot(Relation index, Buffer fbuf, int slot, FrLfilterEdit *e)
 	FrLeafFilters lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
 
 	if (!fr_custom_wal)
-		return FrLeafFilterSlot(fr_lfilter_edit_start(index, fbuf, e), slot);
+	{
+		/* (FrLeafFilterSlot names its argument twice: start only once) */
+		FrLeafFilters copy = fr_lfilter_edit_start(index, fbuf, e);
+
+		return FrLeafFilterSlot(copy, slot);
+	}
 	e->buf = fbuf;
 	e->xs = NULL;
 	e->copy = NULL;
