@@ -207,12 +207,8 @@ fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
 Buffer
 fr_lfilter_read(Relation index, BlockNumber fblk, int mode)
 {
-	Buffer		fbuf = fr_read_buffer(index, fblk, mode);
-
-	if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
-		fr_report_corrupt(index, fblk,
-						  "partition points to a page that is not a leaf filter page");
-	return fbuf;
+	return fr_read_kind_buffer(index, fblk, mode, FR_LFILTERS,
+							   "partition points to a page that is not a leaf filter page");
 }
 
 /*

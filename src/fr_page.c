@@ -221,18 +221,29 @@ fr_prefetch_buffer(Relation index, BlockNumber blkno)
 }
 
 /*
+ * Read and lock page 'blkno', which a link says is of page kind 'kind' (one
+ * FR_* kind flag); any other kind there is corruption, reported as 'what'.
+ */
+Buffer
+fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode, uint16 kind,
+					const char *what)
+{
+	Buffer		buf = fr_read_buffer(index, blkno, mode);
+
+	if ((FrPageGetOpaque(BufferGetPage(buf))->flags & kind) == 0)
+		fr_report_corrupt(index, blkno, what);
+	return buf;
+}
+
+/*
  * Read and lock a page of a buffer chain, reporting corruption if it is
  * not a buffer page.
  */
 Buffer
 fr_read_chain_buffer(Relation index, BlockNumber blkno, int mode)
 {
-	Buffer		buf = fr_read_buffer(index, blkno, mode);
-
-	if (!FrPageIsChain(BufferGetPage(buf)))
-		fr_report_corrupt(index, blkno,
-						  "buffer chain leads to a page that is not a buffer page");
-	return buf;
+	return fr_read_kind_buffer(index, blkno, mode, FR_CHAIN,
+							   "buffer chain leads to a page that is not a buffer page");
 }
 
 /*

@@ -418,6 +418,8 @@ extern void fr_free_page_in_place(Page page);
 extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
+extern Buffer fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode,
+								  uint16 kind, const char *what);
 extern FrMetaPageData fr_get_meta(Relation index);
 extern BlockNumber fr_get_root(Relation index, uint32 *height, bool refresh);
 extern bool fr_is_fractal_index(Relation rel);
