@@ -7,10 +7,12 @@
 --
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS fractal;
+CREATE EXTENSION IF NOT EXISTS pageinspect;
 RESET client_min_messages;
 SELECT setseed(0.4242);
 
 \i test/sql/diff_functions.sql
+\i test/sql/node_buffers.sql
 
 -- 200,000 random rows in five batches: random keys with duplicates and NULLs
 CREATE TABLE dif (id int, a int8, b int4, pad text);
@@ -34,6 +36,16 @@ FROM fractal_level_stats('dif_a') WHERE buffered_messages > 0;
 SELECT height >= 2 AS three_levels,
 	   leaf_entries + buffered_messages = 200000 AS all_entries
 FROM fractal_stats('dif_ba');
+
+-- below the root, flushes append to a chain's newest page in arrival order
+-- and sort it when a newer page is linked in front (src/README.md section
+-- 4): the queries below meet both unsorted and sealed (sorted) pages, and
+-- fractal_check finds every sealed page in order and no unsorted page
+-- behind a chain's newest
+SELECT bool_or(NOT k.sorted) AS unsorted_tails, bool_or(k.sorted) AS sealed_pages
+FROM fr_chain_page_kinds('dif_a') k, fractal_stats('dif_a') s
+WHERE k.level < s.height;
+SELECT fractal_check('dif_a', true);
 
 -- 400 generated queries on the incrementally grown indexes
 SELECT count(*) AS queries, count(problem) AS problems

@@ -65,6 +65,7 @@ typedef struct FrCheckState
 	MemoryContext entrycxt;		/* heapallindexed only: reset per entry */
 	int64		entries;
 	int64		heaptuples;
+	uint32		version;		/* the metapage's format version */
 	FrFilter	leaf_filter;	/* the slot of the leaf being checked (a
 								 * copy), or NULL */
 } FrCheckState;
@@ -291,6 +292,9 @@ fr_check_chain_page(void *arg, Page page, BlockNumber blkno)
 	if (FrPageGetOpaque(page)->level != cc->level)
 		fr_check_fail(cs, blkno, "buffer page has level %u, its node has level %u",
 					  FrPageGetOpaque(page)->level, cc->level);
+	/* from format 2 on, only a chain's newest page is left unsorted */
+	if (cc->count > 0 && cs->version >= 2 && !FrPageIsSorted(page))
+		fr_check_fail(cs, blkno, "unsorted buffer page is not its chain's newest");
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		IndexTuple	it = fr_check_page_item(cs, blkno, page, off, "message");
@@ -730,6 +734,7 @@ fractal_check(PG_FUNCTION_ARGS)
 
 	/* the tree, top-down from the root the metapage names */
 	meta = fr_get_meta(cs.index);
+	cs.version = meta.version;
 	cs.visited[FR_META_BLKNO] = true;
 	fr_check_visit(&cs, meta.root, FR_META_BLKNO);
 	fr_check_subtree(&cs, meta.root, (int) meta.height, NULL, NULL, true);

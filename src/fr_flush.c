@@ -241,7 +241,7 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 
 		/* a level-1 chain's keys go to its leaf filter chain slot first */
 		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
-		fr_chain_append(state, cbuf, cpart, msgs + k, e - k);
+		fr_chain_append(state, cbuf, cpart, msgs + k, e - k, false);
 		k = e;
 	}
 	fr_count(FR_CTR_CHAIN_MESSAGES, n);
@@ -268,7 +268,7 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 {
 	OffsetNumber at = fr_node_find_child(state, BufferGetPage(nodebuf), rest[0]);
 
-	fr_chain_replace(state->index, nodebuf, partoff, blocks, nblocks,
+	fr_chain_replace(state, nodebuf, partoff, blocks, nblocks,
 					 rest, nrest);
 	if (at > partoff)
 	{

@@ -222,7 +222,7 @@ fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple itup)
 	}
 	off = fr_node_find_child(state, page, itup);
 	fr_chain_append(state, rbuf, fr_node_partition_start(page, off),
-					&itup, 1);
+					&itup, 1, true);
 	over_budget = fr_node_over_budget(state, page);
 	UnlockReleaseBuffer(rbuf);
 	if (over_budget)

@@ -512,18 +512,62 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
 	pfree(offs);
 }
 
+/* what fr_compare_item_ids needs besides the two line pointers */
+typedef struct FrItemSortArg
+{
+	FrState    *state;
+	Page		page;
+} FrItemSortArg;
+
+/* qsort_arg comparator over the line pointers of one page, by tuple */
+static int
+fr_compare_item_ids(const void *a, const void *b, void *arg)
+{
+	FrItemSortArg *s = (FrItemSortArg *) arg;
+
+	return fr_compare_tuples(s->state,
+							 (IndexTuple) PageGetItem(s->page, (ItemId) a),
+							 (IndexTuple) PageGetItem(s->page, (ItemId) b));
+}
+
+/*
+ * Seal chain page 'page' (a copy registered for WAL): put its messages in
+ * key order and flag it FR_SORTED.  Only the line pointers move; the
+ * tuples, and so the page's filter, stay as they are.
+ */
+static void
+fr_chain_seal_page(FrState *state, Page page)
+{
+	FrItemSortArg arg;
+
+	arg.state = state;
+	arg.page = page;
+	qsort_arg(PageGetItemId(page, FirstOffsetNumber),
+			  PageGetMaxOffsetNumber(page), sizeof(ItemIdData),
+			  fr_compare_item_ids, &arg);
+	FrPageGetOpaque(page)->flags |= FR_SORTED;
+}
+
 /*
  * Link a new chain page holding a prefix of the sorted msgs[0..n) in front
  * of the chain of the partition at 'partoff' (node and new page in one
- * record).  The page is FR_SORTED, and FR_FILTERED when the index keeps
- * key filters; its filter continues the segment of the page it is linked
- * in front of when 'continue_segment' and that page's filter allows
- * (fr_filter_init_page).  Returns how many messages it took.
+ * record).  The page is flagged FR_SORTED when 'sorted' (later appends
+ * then keep it in key order); otherwise later appends go to its end and it
+ * is sorted when it is sealed.  It is FR_FILTERED when the index keeps key
+ * filters.
+ *
+ * 'live_tail' says the current tail stays in the chain behind the new page
+ * (not a page about to be cut off): then the new page's filter continues
+ * the tail's segment when that filter allows (fr_filter_init_page), and an
+ * unsorted tail is sealed (fr_chain_seal_page) in the same record, so that
+ * only a chain's newest page is ever unsorted.  Returns how many messages
+ * the new page took.
  */
 static int
-fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
-				  IndexTuple *msgs, int n, bool continue_segment)
+fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+				  IndexTuple *msgs, int n, bool live_tail, bool sorted)
 {
+	Relation	index = state->index;
 	uint16		level = FrPageGetOpaque(BufferGetPage(nodebuf))->level;
 	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
 	int			fbytes = fr_filter_page_bytes(index);
@@ -537,16 +581,20 @@ fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
 				i;
 
 	/* the page it goes in front of, whose filter it may extend */
-	if (fbytes > 0 && continue_segment && tail != InvalidBlockNumber)
-		pbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_SHARE);
+	if (live_tail && tail != InvalidBlockNumber)
+		pbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
 	nbuf = fr_new_buffer(index);
 	xs = GenericXLogStart(index);
 	np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
 	cp = GenericXLogRegisterBuffer(xs, nbuf, GENERIC_XLOG_FULL_IMAGE);
 	pitem = fr_node_get_item(np, partoff);
 
-	/* a sorted, filtered page linked to the old tail */
-	fr_init_page(cp, FR_CHAIN | FR_SORTED, level);
+	/* an unsorted tail is sealed as the new page goes in front of it */
+	if (BufferIsValid(pbuf) && !FrPageIsSorted(BufferGetPage(pbuf)))
+		fr_chain_seal_page(state, GenericXLogRegisterBuffer(xs, pbuf, 0));
+
+	/* a filtered page linked to the old tail, sorted if asked */
+	fr_init_page(cp, FR_CHAIN | (sorted ? FR_SORTED : 0), level);
 	if (fbytes > 0)
 		fr_filter_init_page(cp, fbytes, TupleDescAttr(RelationGetDescr(index), 0)->attlen,
 							BufferIsValid(pbuf) ? BufferGetPage(pbuf) : NULL);
@@ -578,11 +626,13 @@ fr_chain_add_page(Relation index, Buffer nodebuf, OffsetNumber partoff,
  * starting at 'partoff' of the node in 'nodebuf', which the caller holds
  * exclusively locked.  The current tail page is filled first; then new
  * chain pages are linked, each logged together with the node page that now
- * points at it.
+ * points at it.  'sorted' asks for new pages kept in key order as they
+ * fill (the root's, which every insert and lookup searches); otherwise a
+ * new page takes later messages at its end and is sorted when sealed.
  */
 void
 fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
-				IndexTuple *msgs, int nmsgs)
+				IndexTuple *msgs, int nmsgs, bool sorted)
 {
 	Relation	index = state->index;
 	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
@@ -602,8 +652,8 @@ fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	 * added just before), so copying its filter costs no read.
 	 */
 	while (i < nmsgs)
-		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, nmsgs - i,
-							   true);
+		i += fr_chain_add_page(state, nodebuf, partoff, msgs + i, nmsgs - i,
+							   true, sorted);
 }
 
 /*
@@ -657,9 +707,10 @@ fr_chain_release(Relation index, Buffer nodebuf, OffsetNumber partoff,
  * in msgs or already in a child, so nothing is lost at any point.
  */
 void
-fr_chain_replace(Relation index, Buffer nodebuf, OffsetNumber partoff,
+fr_chain_replace(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 				 BlockNumber *blocks, int nblocks, IndexTuple *msgs, int n)
 {
+	Relation	index = state->index;
 	BlockNumber oldest_new;
 	int			i = 0;
 
@@ -668,10 +719,11 @@ fr_chain_replace(Relation index, Buffer nodebuf, OffsetNumber partoff,
 	 * its own filter segment: a segment must not reach into the old pages
 	 * being cut off, nor record where they end.
 	 */
-	i = fr_chain_add_page(index, nodebuf, partoff, msgs, n, false);
+	i = fr_chain_add_page(state, nodebuf, partoff, msgs, n, false, true);
 	oldest_new = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
 	while (i < n)
-		i += fr_chain_add_page(index, nodebuf, partoff, msgs + i, n - i, false);
+		i += fr_chain_add_page(state, nodebuf, partoff, msgs + i, n - i,
+							   false, true);
 
 	/* cut off and free the old pages */
 	for (i = 0; i < nblocks;)

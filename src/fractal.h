@@ -518,11 +518,12 @@ extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 extern void fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs,
 							  int n);
 extern void fr_chain_append(FrState *state, Buffer nodebuf,
-							OffsetNumber partoff, IndexTuple *msgs, int nmsgs);
+							OffsetNumber partoff, IndexTuple *msgs, int nmsgs,
+							bool sorted);
 extern void fr_chain_release(Relation index, Buffer nodebuf,
 							 OffsetNumber partoff, BlockNumber *blocks,
 							 int nblocks);
-extern void fr_chain_replace(Relation index, Buffer nodebuf,
+extern void fr_chain_replace(FrState *state, Buffer nodebuf,
 							 OffsetNumber partoff, BlockNumber *blocks,
 							 int nblocks, IndexTuple *msgs, int n);
 

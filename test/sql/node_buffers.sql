@@ -1,4 +1,5 @@
--- Test helpers (TAP tests 001, 002, 006, 007, 009; sql/leaf_filter.sql):
+-- Test helpers (TAP tests 001, 002, 006, 007, 009; sql/leaf_filter.sql,
+-- sql/differential.sql):
 -- the buffer pages of every internal node
 -- of a fractal index, read from the raw pages with pageinspect, since
 -- fractal_stats / fractal_level_stats only give totals per level.
@@ -97,4 +98,20 @@ CREATE FUNCTION fr_leaf_filter_pages(idx regclass) RETURNS int8 LANGUAGE sql AS 
 	  FROM generate_series(1, pg_relation_size(idx) / 8192 - 1) b,
 		   LATERAL (SELECT get_raw_page(idx::text, b::int) AS p) r
 	 WHERE fr_u16(p, 16) = 8176 AND fr_u16(p, 8182) & 512 <> 0
+$$;
+
+-- fr_chain_page_kinds(index regclass) -> level, sorted, pages: the buffer
+-- (chain) pages of the index by level and by FR_SORTED (128), read from the
+-- opaque data at the start of each page's special area (FR_CHAIN = 8); a
+-- key filter follows it there.  Freed pages are FR_FREE only, so they are
+-- not counted.
+CREATE FUNCTION fr_chain_page_kinds(idx regclass,
+	OUT level int, OUT sorted boolean, OUT pages int8)
+RETURNS SETOF record LANGUAGE sql AS $$
+	SELECT fr_u16(p, sp + 4), fr_u16(p, sp + 6) & 128 <> 0, count(*)
+	  FROM generate_series(1, pg_relation_size(idx) / 8192 - 1) b,
+		   LATERAL (SELECT get_raw_page(idx::text, b::int) AS p) r,
+		   LATERAL (SELECT fr_u16(p, 16) AS sp) s
+	 WHERE fr_u16(p, sp + 6) & 8 <> 0
+	 GROUP BY 1, 2 ORDER BY 1, 2
 $$;
