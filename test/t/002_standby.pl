@@ -1,8 +1,11 @@
 # Physical replication: a streaming standby replays inserts, flushes,
-# splits, root growth, leaf filters, VACUUM, REINDEX and CREATE INDEX of fractal indexes
-# while the primary runs with wal_consistency_checking = 'all' (so every
-# replayed record is compared with a full-page image), and queries on the
-# standby return what the primary returns.  Run twice: generic WAL only,
+# splits, root growth, leaf filters, sealed buffer pages, VACUUM, REINDEX and
+# CREATE INDEX of fractal indexes while the primary runs with
+# wal_consistency_checking = 'all' (so every replayed record is compared with
+# a full-page image), queries on the standby return what the primary
+# returns, and fractal_check passes on the primary after each step (so a
+# change lost in one WAL mode's do-path is caught there, not only on the
+# standby).  Run twice: generic WAL only,
 # and with the library preloaded on both servers (custom WAL records).
 use strict;
 use warnings;
@@ -70,6 +73,13 @@ for my $mode ('generic', 'custom')
 			my $s = $standby->safe_psql('postgres', $sql);
 			is($s, $p, "$mode, $what: $q");
 		}
+		# and the primary's indexes hold every row and every invariant
+		# (filters, chain slots, sorted and sealed pages) in this WAL mode
+		for my $idx ('s_a', 's_ta', 's2_a')
+		{
+			my ($rc, $out, $err) = $primary->psql('postgres', "SELECT fractal_check('$idx', true)");
+			is($rc . $err, '0', "$mode, $what: fractal_check('$idx') passes on the primary");
+		}
 	};
 
 	$primary->safe_psql('postgres', 'CREATE TABLE s2 (a int8); INSERT INTO s2 SELECT g FROM generate_series(1, 60000) g');
@@ -88,6 +98,12 @@ for my $mode ('generic', 'custom')
 	$primary->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pageinspect');
 	$primary->safe_psql('postgres', slurp_file('test/sql/node_buffers.sql'));
 	cmp_ok($primary->safe_psql('postgres', "SELECT fr_leaf_filter_pages('s_a')"), '>', 0, "$mode: s_a has leaf filter pages");
+	# below the root, chain tails unsorted and pages sealed behind them (the
+	# seal is part of the record that links a new page)
+	is($primary->safe_psql('postgres', q{
+		SELECT bool_or(NOT k.sorted) AND bool_or(k.sorted)
+		  FROM fr_chain_page_kinds('s_ta') k, fractal_stats('s_ta') s WHERE k.level < s.height}),
+		't', "$mode: s_ta has unsorted tails and sealed pages below the root");
 	$compare->('after inserts');
 
 	$primary->safe_psql('postgres', 'DELETE FROM s WHERE id % 3 = 0; VACUUM s');
