@@ -40,6 +40,8 @@ typedef struct FrSplitRequest
 	int			level;
 } FrSplitRequest;
 
+static bool fr_index_large(Relation index);
+
 /*
  * The end of the run of sorted msgs[from..n) that lies below the pivot of
  * item 'next' of the node on 'page' (all of them when 'next' is past the
@@ -241,7 +243,8 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 
 		/* a level-1 chain's keys go to its leaf filter chain slot first */
 		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
-		fr_chain_append(state, cbuf, cpart, msgs + k, e - k, false);
+		fr_chain_append(state, cbuf, cpart, msgs + k, e - k,
+						fr_index_large(state->index));
 		k = e;
 	}
 	fr_count(FR_CTR_CHAIN_MESSAGES, n);
@@ -280,14 +283,22 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 
 /*
  * Is the index large enough, against shared buffers, for a flush's pages
- * to be missing from them?  Below a quarter of shared_buffers read-ahead is
- * skipped: in memory its look-ups cost about 4% of an insert load's CPU for
- * nothing.  (Skipping after a flush that found everything cached did not
- * work: out of memory many flushes do, and the ones after them lost half
- * the gain.)  The relation size is the one fr_read_buffer caches.
+ * to be missing from them?  The relation size is the one fr_read_buffer
+ * caches.  Two policies follow it:
+ *
+ * - read-ahead (fr_flush_prefetch) only for a large index: in memory its
+ *   look-ups cost about 4% of an insert load's CPU for nothing.  (Skipping
+ *   after a flush that found everything cached did not work: out of memory
+ *   many flushes do, and the ones after them lost half the gain.)
+ * - sorted appends to child chains only for a large index; a small one
+ *   appends to an unsorted tail and sorts it when sealed (fr_chain_append).
+ *   In memory that saved 7-10% of an insert load's CPU (binary searches in
+ *   cache-cold tail pages); out of memory, unsorted tails measured 15-18%
+ *   slower in the last quarter of an 8x-memory load, for a reason not yet
+ *   found (same reads, writes and structure; see src/README.md section 3).
  */
 static bool
-fr_prefetch_worthwhile(Relation index)
+fr_index_large(Relation index)
 {
 	return fr_amcache(index)->nblocks >= (BlockNumber) (NBuffers / 4);
 }
@@ -343,7 +354,7 @@ fr_flush_prefetch(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	uint64		started = 0;
 	int			i;
 
-	if (!fr_prefetch_worthwhile(state->index))
+	if (!fr_index_large(state->index))
 		return;
 
 	/* the children, all at once */

@@ -146,5 +146,16 @@ $node->safe_psql('postgres', slurp_file('test/sql/node_buffers.sql'));
 cmp_ok($node->safe_psql('postgres', "SELECT fr_leaf_filter_pages('c_a')"), '>', 0,
 	'c_a has leaf filter pages');
 
+# c_a outgrew a quarter of shared_buffers (16MB) by round 4 (the read-ahead
+# above needs that too), so its flushes appended to child chains both ways:
+# unsorted tails sealed later while it was small, sorted pages after
+cmp_ok($node->safe_psql('postgres', "SELECT pg_relation_size('c_a') / 8192"), '>=', 512,
+	'c_a is larger than a quarter of shared_buffers');
+for my $idx ('c_a', 'c_ba')
+{
+	my ($rc, $o, $e) = $node->psql('postgres', "SELECT fractal_check('$idx', true)");
+	is($rc . $e, '0', "fractal_check('$idx') passes after the crashes");
+}
+
 $node->stop;
 done_testing();
