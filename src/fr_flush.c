@@ -294,8 +294,9 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
  *   appends to an unsorted tail and sorts it when sealed (fr_chain_append).
  *   In memory that saved 7-10% of an insert load's CPU (binary searches in
  *   cache-cold tail pages); out of memory, unsorted tails measured 15-18%
- *   slower in the last quarter of an 8x-memory load, for a reason not yet
- *   found (same reads, writes and structure; see src/README.md section 3).
+ *   slower in the last quarter of an 8x-memory load (the sealing step, by
+ *   a build without it; why is not yet found: same reads, writes and
+ *   structure; see src/README.md section 3).
  */
 static bool
 fr_index_large(Relation index)

@@ -556,16 +556,17 @@ fr_chain_seal_page(FrState *state, Page page)
  * is sorted when it is sealed.  It is FR_FILTERED when the index keeps key
  * filters.
  *
- * 'live_tail' says the current tail stays in the chain behind the new page
- * (not a page about to be cut off): then the new page's filter continues
- * the tail's segment when that filter allows (fr_filter_init_page), and an
- * unsorted tail is sealed (fr_chain_seal_page) in the same record, so that
- * only a chain's newest page is ever unsorted.  Returns how many messages
- * the new page took.
+ * An unsorted current tail is sealed (fr_chain_seal_page) in the same
+ * record, so that after every record only a chain's newest page is
+ * unsorted; that includes the old pages a partial flush is about to cut
+ * off, which a crash may leave behind the new ones.  When
+ * 'continue_segment' (the tail stays in the chain), the new page's filter
+ * continues the tail's segment if that filter allows
+ * (fr_filter_init_page).  Returns how many messages the new page took.
  */
 static int
 fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
-				  IndexTuple *msgs, int n, bool live_tail, bool sorted)
+				  IndexTuple *msgs, int n, bool continue_segment, bool sorted)
 {
 	Relation	index = state->index;
 	uint16		level = FrPageGetOpaque(BufferGetPage(nodebuf))->level;
@@ -580,8 +581,8 @@ fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	int			take,
 				i;
 
-	/* the page it goes in front of, whose filter it may extend */
-	if (live_tail && tail != InvalidBlockNumber)
+	/* the page it goes in front of, which it may seal or extend */
+	if (tail != InvalidBlockNumber)
 		pbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
 	nbuf = fr_new_buffer(index);
 	xs = GenericXLogStart(index);
@@ -597,7 +598,8 @@ fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	fr_init_page(cp, FR_CHAIN | (sorted ? FR_SORTED : 0), level);
 	if (fbytes > 0)
 		fr_filter_init_page(cp, fbytes, TupleDescAttr(RelationGetDescr(index), 0)->attlen,
-							BufferIsValid(pbuf) ? BufferGetPage(pbuf) : NULL);
+							(continue_segment && BufferIsValid(pbuf)) ?
+							BufferGetPage(pbuf) : NULL);
 	FrPageGetOpaque(cp)->link = pitem->chain_tail;
 
 	/* as many messages as fit, at least one */
