@@ -50,8 +50,9 @@
  *			described on that first item.
  *	CHAIN	message buffer page: index tuples, linked to the previous
  *			(older) page of the same chain through 'link'; in key order
- *			when FR_SORTED (every page written by format version 2), in
- *			arrival order otherwise (pages left by version 1)
+ *			when FR_SORTED, in arrival order otherwise (below the root, a
+ *			small index's chain tail until the next page seals it; pages
+ *			left by format version 1)
  *	FREE	recyclable page (also recorded in the free space map)
  * ------------------------------------------------------------------------
  */
