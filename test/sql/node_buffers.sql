@@ -90,28 +90,34 @@ BEGIN
 END
 $$;
 
--- fr_leaf_filter_pages(index regclass) -> the number of leaf filter pages
--- (format 4, src/README.md section 3d): pages whose special area, the
--- 16-byte opaque data, has FR_LFILTERS (512) in its flags.
-CREATE FUNCTION fr_leaf_filter_pages(idx regclass) RETURNS int8 LANGUAGE sql AS $$
-	SELECT count(*)
-	  FROM generate_series(1, pg_relation_size(idx) / 8192 - 1) b,
-		   LATERAL (SELECT get_raw_page(idx::text, b::int) AS p) r
-	 WHERE fr_u16(p, 16) = 8176 AND fr_u16(p, 8182) & 512 <> 0
-$$;
-
--- fr_chain_page_kinds(index regclass) -> level, sorted, pages: the buffer
--- (chain) pages of the index by level and by FR_SORTED (128), read from the
--- opaque data at the start of each page's special area (FR_CHAIN = 8); a
--- key filter follows it there.  Freed pages are FR_FREE only, so they are
--- not counted.
-CREATE FUNCTION fr_chain_page_kinds(idx regclass,
-	OUT level int, OUT sorted boolean, OUT pages int8)
+-- fr_page_opaque(index regclass) -> blkno, special, level, flags of every
+-- page but the metapage: pd_special (u16 at byte 16) and, from the opaque
+-- data at the start of the special area (a buffer page's key filter
+-- follows it there), level (+4) and flags (+6).
+CREATE FUNCTION fr_page_opaque(idx regclass,
+	OUT blkno int8, OUT special int, OUT level int, OUT flags int)
 RETURNS SETOF record LANGUAGE sql AS $$
-	SELECT fr_u16(p, sp + 4), fr_u16(p, sp + 6) & 128 <> 0, count(*)
+	SELECT b, sp, fr_u16(p, sp + 4), fr_u16(p, sp + 6)
 	  FROM generate_series(1, pg_relation_size(idx) / 8192 - 1) b,
 		   LATERAL (SELECT get_raw_page(idx::text, b::int) AS p) r,
 		   LATERAL (SELECT fr_u16(p, 16) AS sp) s
-	 WHERE fr_u16(p, sp + 6) & 8 <> 0
+$$;
+
+-- fr_leaf_filter_pages(index regclass) -> the number of leaf filter pages
+-- (format 4, src/README.md section 3d): pages whose special area is just
+-- the 16-byte opaque data, with FR_LFILTERS (512) in its flags.
+CREATE FUNCTION fr_leaf_filter_pages(idx regclass) RETURNS int8 LANGUAGE sql AS $$
+	SELECT count(*) FROM fr_page_opaque(idx)
+	 WHERE special = 8176 AND flags & 512 <> 0
+$$;
+
+-- fr_chain_page_kinds(index regclass) -> level, sorted, pages: the buffer
+-- (chain) pages (FR_CHAIN = 8) of the index by level and by FR_SORTED
+-- (128).  Freed pages are FR_FREE only, so they are not counted.
+CREATE FUNCTION fr_chain_page_kinds(idx regclass,
+	OUT level int, OUT sorted boolean, OUT pages int8)
+RETURNS SETOF record LANGUAGE sql AS $$
+	SELECT level, flags & 128 <> 0, count(*) FROM fr_page_opaque(idx)
+	 WHERE flags & 8 <> 0
 	 GROUP BY 1, 2 ORDER BY 1, 2
 $$;
