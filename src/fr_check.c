@@ -411,6 +411,8 @@ fr_check_leaf_filters(FrCheckState *cs, BlockNumber blkno, FrNodeItem *items,
 		fbuf = fr_read_buffer(cs->index, fblk, BUFFER_LOCK_SHARE);
 		if (!FrPageIsLeafFilters(BufferGetPage(fbuf)))
 			fr_check_fail(cs, fblk, "page named as a leaf filter page is not one");
+		if (!fr_lfilter_slots_valid(BufferGetPage(fbuf)))
+			fr_check_fail(cs, fblk, "leaf filter page has an invalid slot");
 		lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
 		if (!(FrLeafFilterSlot(lf, 0)->flags & FR_FILTER_ALL))
 		{

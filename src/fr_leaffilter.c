@@ -97,47 +97,94 @@ fr_lfilter_layout(FrState *state, int *nslots, int *slot_bytes)
 
 /*
  * Is the layout of leaf filter page 'page' one this index could have
- * written?  Checked on every read (fr_check_page), so that no slot access
- * can leave the page.
+ * written?  Checked on every read (fr_check_page): then every slot lies
+ * inside the page.  Only the page's header is read here (touching every
+ * slot cost a point lookup a cache miss per slot); a slot's own fields are
+ * checked when it is used (fr_lfilter_slot) and by fractal_check
+ * (fr_lfilter_slots_valid).
  */
 bool
 fr_lfilter_page_valid(Relation index, Page page)
 {
 	FrLeafFilters lf = FrPageGetLeafFilters(page);
+
+	return PageGetSpecialSize(page) == MAXALIGN(sizeof(FrPageOpaqueData)) &&
+		lf->nslots >= 2 && lf->slot_bytes != 0 &&
+		lf->slot_bytes % FR_FILTER_BLOCK == 0 &&
+		lf->slot_bytes <= FR_MAX_FILTER_BYTES &&
+		(Size) lf->nslots * FrLeafFilterSlotSize(lf) <= FR_LFILTER_SPACE &&
+		lf->typlen == TupleDescAttr(RelationGetDescr(index), 0)->attlen;
+}
+
+/* are slot i's own fields those of slot i of a page laid out as 'lf'? */
+static bool
+fr_lfilter_slot_ok(FrLeafFilters lf, int i)
+{
+	FrFilter	f = FrLeafFilterSlot(lf, i);
+
+	return f->nbytes == lf->slot_bytes && f->typlen == lf->typlen &&
+		(i == 0) == (f->skip == FR_LFILTER_CHAIN);
+}
+
+/* is every slot of the (valid) leaf filter page 'page' well formed? */
+bool
+fr_lfilter_slots_valid(Page page)
+{
+	FrLeafFilters lf = FrPageGetLeafFilters(page);
 	int			i;
 
-	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FrPageOpaqueData)) ||
-		lf->nslots == 0 || lf->slot_bytes == 0 ||
-		lf->slot_bytes % FR_FILTER_BLOCK != 0 ||
-		lf->slot_bytes > FR_MAX_FILTER_BYTES ||
-		(Size) lf->nslots * FrLeafFilterSlotSize(lf) > FR_LFILTER_SPACE ||
-		lf->typlen != TupleDescAttr(RelationGetDescr(index), 0)->attlen)
-		return false;
 	for (i = 0; i < lf->nslots; i++)
-	{
-		FrFilter	f = FrLeafFilterSlot(lf, i);
-
-		if (f->nbytes != lf->slot_bytes || f->typlen != lf->typlen ||
-			(i == 0) != (f->skip == FR_LFILTER_CHAIN))
+		if (!fr_lfilter_slot_ok(lf, i))
 			return false;
-	}
 	return true;
 }
 
-/* the slot of 'leaf' on the page, or NULL */
+/*
+ * Slot i of leaf filter page 'fblk' (laid out as 'lf'), which is about to
+ * be tested or added to: a slot whose fields are not a slot's is
+ * corruption, reported.
+ */
 static FrFilter
+fr_lfilter_slot(Relation index, BlockNumber fblk, FrLeafFilters lf, int i)
+{
+	if (!fr_lfilter_slot_ok(lf, i))
+		fr_report_corrupt(index, fblk, "leaf filter page has an invalid slot");
+	return FrLeafFilterSlot(lf, i);
+}
+
+/*
+ * The slot where a search for the slot of 'leaf' starts (1 .. nslots-1): a
+ * new slot goes to the first free one from there, so that a lookup mostly
+ * finds its leaf's slot at the first slot it reads.  Only a placement
+ * preference: a search goes on through every slot, so pages written
+ * before (slots in any order) read the same.
+ */
+static int
+fr_lfilter_home(FrLeafFilters lf, BlockNumber leaf)
+{
+	return 1 + (int) (((uint64) (leaf * UINT64CONST(0x9E3779B97F4A7C15)) >> 32) %
+					  (uint64) (lf->nslots - 1));
+}
+
+/* the k-th slot a search from 'home' reads (k < nslots - 1) */
+#define FR_LFILTER_PROBE(lf, home, k) \
+	(1 + ((home) - 1 + (k)) % ((lf)->nslots - 1))
+
+/* the number of the slot of 'leaf' on the page, or 0 (the chain slot's) */
+static int
 fr_lfilter_find(FrLeafFilters lf, BlockNumber leaf)
 {
-	int			i;
+	int			home = fr_lfilter_home(lf, leaf);
+	int			k;
 
-	for (i = 1; i < lf->nslots; i++)
+	for (k = 0; k < lf->nslots - 1; k++)
 	{
-		FrFilter	f = FrLeafFilterSlot(lf, i);
+		int			i = FR_LFILTER_PROBE(lf, home, k);
 
-		if (f->skip == leaf)
-			return f;
+		if (FrLeafFilterSlot(lf, i)->skip == leaf)
+			return i;
 	}
-	return NULL;
+	return 0;
 }
 
 /* is 'blk' a child of the partition [start, end) of node 'np'? */
@@ -178,15 +225,18 @@ fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
 {
 	FrLeafFilters lf = FrPageGetLeafFilters(fpage);
 	OffsetNumber end = fr_node_partition_end(np, partoff);
-	FrFilter	f = fr_lfilter_find(lf, leaf);
-	int			i;
+	int			found = fr_lfilter_find(lf, leaf);
+	FrFilter	f = found ? FrLeafFilterSlot(lf, found) : NULL;
+	int			home = fr_lfilter_home(lf, leaf);
+	int			k;
 
+	/* a slot found is rewritten whole below, so its old fields do not matter */
 	if (n > lf->slot_bytes * 8 / 2)
 		keep = false;
 	if (f == NULL && keep)
-		for (i = 1; i < lf->nslots && f == NULL; i++)
+		for (k = 0; k < lf->nslots - 1 && f == NULL; k++)
 		{
-			FrFilter	s = FrLeafFilterSlot(lf, i);
+			FrFilter	s = FrLeafFilterSlot(lf, FR_LFILTER_PROBE(lf, home, k));
 
 			if (s->skip == InvalidBlockNumber ||
 				!fr_lfilter_is_child(np, partoff, end, s->skip))
@@ -386,6 +436,7 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	Buffer		fbuf;
 	Page		fp;
 	FrFilter	f;
+	int			slot;
 	bool		changed = true;
 
 	if (off == PageGetMaxOffsetNumber(np))
@@ -395,7 +446,8 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 		return;
 	lf = fr_lfilter_edit_start(state->index, fbuf, &edit);
 	fp = edit.copy;
-	f = fr_lfilter_find(lf, leaf);
+	slot = fr_lfilter_find(lf, leaf);
+	f = slot ? fr_lfilter_slot(state->index, BufferGetBlockNumber(fbuf), lf, slot) : NULL;
 	if (f == NULL)
 	{
 		IndexTuple *all = palloc(sizeof(IndexTuple) * (nold + n));
@@ -430,10 +482,10 @@ fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves, int n)
 
 	for (i = 0; i < n; i++)
 	{
-		FrFilter	f = fr_lfilter_find(lf, leaves[i]);
+		int			slot = fr_lfilter_find(lf, leaves[i]);
 
-		if (f != NULL)
-			fr_lfilter_reset(lf, f, InvalidBlockNumber);
+		if (slot != 0)
+			fr_lfilter_reset(lf, FrLeafFilterSlot(lf, slot), InvalidBlockNumber);
 	}
 	fr_lfilter_edit_finish(index, &edit);
 }
@@ -460,7 +512,8 @@ fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	if (fblk == 0 || FrPageGetOpaque(np)->level != 1 || FrPageIsRoot(np))
 		return;
 	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
-	if (FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(fbuf)), 0)->flags & FR_FILTER_ALL)
+	if (fr_lfilter_slot(state->index, fblk, FrPageGetLeafFilters(BufferGetPage(fbuf)),
+						0)->flags & FR_FILTER_ALL)
 	{
 		UnlockReleaseBuffer(fbuf);
 		return;
@@ -521,7 +574,7 @@ fr_lfilter_probe(Relation index, Page page, OffsetNumber off, uint64 h,
 	BlockNumber fblk;
 	Buffer		fbuf;
 	FrLeafFilters lf;
-	FrFilter	f;
+	int			slot;
 
 	*chain_may = *leaf_may = true;
 	if (FrPageGetOpaque(page)->level != 1)
@@ -532,10 +585,10 @@ fr_lfilter_probe(Relation index, Page page, OffsetNumber off, uint64 h,
 	fbuf = fr_lfilter_read(index, fblk, BUFFER_LOCK_SHARE);
 	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
 	if (!FrPageIsRoot(page))
-		*chain_may = fr_filter_test_hash(FrLeafFilterSlot(lf, 0), h);
+		*chain_may = fr_filter_test_hash(fr_lfilter_slot(index, fblk, lf, 0), h);
 	if (off != PageGetMaxOffsetNumber(page) &&
-		(f = fr_lfilter_find(lf, fr_node_get_item(page, off)->child)) != NULL)
-		*leaf_may = fr_filter_test_hash(f, h);
+		(slot = fr_lfilter_find(lf, fr_node_get_item(page, off)->child)) != 0)
+		*leaf_may = fr_filter_test_hash(fr_lfilter_slot(index, fblk, lf, slot), h);
 	UnlockReleaseBuffer(fbuf);
 	fr_count(FR_CTR_LEAF_FILTER_PROBES, 1);
 	if (!*chain_may)

@@ -197,6 +197,17 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 						RelationGetRelationName(index), blkno, cache->nblocks),
 				 errhint("Please REINDEX it.")));
 	buf = ReadBuffer(index, blkno);
+
+	/*
+	 * Start loading the page's header and its end (the special area of
+	 * every page kind but a filtered buffer page) while the lock is taken:
+	 * fr_check_page reads both, and finding the special area needs the
+	 * header first, so unprompted the two cache misses would come in turn.
+	 */
+#ifdef __GNUC__
+	__builtin_prefetch(BufferGetPage(buf));
+	__builtin_prefetch((char *) BufferGetPage(buf) + BLCKSZ - 1);
+#endif
 	LockBuffer(buf, mode);
 	fr_check_page(index, BufferGetPage(buf), blkno);
 	return buf;

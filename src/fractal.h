@@ -449,6 +449,7 @@ extern bool fr_filter_test_hash(FrFilter f, uint64 h);
 /* fr_leaffilter.c: key filters of leaves, beside level-1 nodes */
 extern bool fr_lfilter_enabled(Relation index);
 extern bool fr_lfilter_page_valid(Relation index, Page page);
+extern bool fr_lfilter_slots_valid(Page page);
 extern Buffer fr_lfilter_read(Relation index, BlockNumber fblk, int mode);
 extern void fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty);
 extern Buffer fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff);
