@@ -114,7 +114,7 @@ fr_init_state(FrState *state, Relation index)
 	int			i;
 	FrOptions  *opts = (FrOptions *) index->rd_options;
 
-	memset(state, 0, sizeof(FrState));
+	memset(state, 0, offsetof(FrState, cmp));
 	state->index = index;
 	state->tupdesc = RelationGetDescr(index);
 	state->nkeys = IndexRelationGetNumberOfKeyAttributes(index);

@@ -11,6 +11,7 @@
 
 #include "access/xloginsert.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/freespace.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
@@ -177,6 +178,55 @@ fr_amcache(Relation index)
 }
 
 /*
+ * Every this many reads of recently seen pages one goes through ReadBuffer
+ * anyway: ReadRecentBuffer pins without raising the buffer's usage count,
+ * so a hot page read only that way would look unused to the clock sweep.
+ */
+#define FR_RECENT_BUMP_EVERY	8
+
+/*
+ * Pin block 'blkno' of 'index': through the buffer the backend last found
+ * it in when that buffer still holds it (ReadRecentBuffer checks the tag;
+ * this skips the buffer mapping table's hash lookup and partition lock,
+ * which every lookup otherwise pays for the root and its buffer pages),
+ * else through ReadBuffer.  Counted in pg_statio_*_indexes either way.
+ */
+static Buffer
+fr_pin_buffer(Relation index, BlockNumber blkno)
+{
+	FrAmCache  *cache = fr_amcache(index);
+	FrRecentBuffer *r = &cache->recent[blkno % FR_RECENT_SLOTS];
+
+	if (r->blkno == blkno && r->buf != InvalidBuffer &&
+		++cache->recent_reads % FR_RECENT_BUMP_EVERY != 0 &&
+		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, r->buf))
+	{
+		pgstat_count_buffer_read(index);
+		pgstat_count_buffer_hit(index);
+		return r->buf;
+	}
+	return ReadBuffer(index, blkno);
+}
+
+/*
+ * Remember where the checked page 'blkno' was found, when it is a node, a
+ * buffer page or a leaf filter page (leaves are too many to keep here and
+ * would push out the pages every lookup reads).
+ */
+static void
+fr_remember_buffer(Relation index, BlockNumber blkno, Buffer buf)
+{
+	FrAmCache  *cache = fr_amcache(index);
+	FrRecentBuffer *r = &cache->recent[blkno % FR_RECENT_SLOTS];
+
+	if ((FrPageGetOpaque(BufferGetPage(buf))->flags &
+		 (FR_NODE | FR_CHAIN | FR_LFILTERS)) == 0)
+		return;
+	r->blkno = blkno;
+	r->buf = buf;
+}
+
+/*
  * Read and lock a page, checking it.  mode is BUFFER_LOCK_SHARE or
  * BUFFER_LOCK_EXCLUSIVE.  A reference past the end of the relation is
  * reported as corruption naming the index; the relation size is cached (an
@@ -196,7 +246,7 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 				 errmsg("index \"%s\" refers to block %u, past its end (%u blocks)",
 						RelationGetRelationName(index), blkno, cache->nblocks),
 				 errhint("Please REINDEX it.")));
-	buf = ReadBuffer(index, blkno);
+	buf = fr_pin_buffer(index, blkno);
 
 	/*
 	 * Start loading the page's header and its end (the special area of
@@ -210,6 +260,7 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 #endif
 	LockBuffer(buf, mode);
 	fr_check_page(index, BufferGetPage(buf), blkno);
+	fr_remember_buffer(index, blkno, buf);
 	return buf;
 }
 

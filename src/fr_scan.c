@@ -65,11 +65,8 @@ typedef struct FrChunk
 
 typedef struct FrScanOpaqueData
 {
-	FrState		state;
 	bool		unsatisfiable;	/* keys can never match */
 	bool		started;
-	FrBound		lower;
-	FrBound		upper;
 	FrChunk		chunk;
 	FrChunk		mark;
 	bool		marked;
@@ -92,6 +89,15 @@ typedef struct FrScanOpaqueData
 	int			precheck;		/* slot of the pre-check this scan records
 								 * (fr_unique_precheck_start), or -1 */
 	uint64		precheck_id;
+
+	/*
+	 * The large members last: frbeginscan zeroes what comes before them;
+	 * fr_init_state fills the state, and a bound's arrays are read only
+	 * below its ncols.
+	 */
+	FrState		state;
+	FrBound		lower;
+	FrBound		upper;
 } FrScanOpaqueData;
 
 typedef FrScanOpaqueData *FrScanOpaque;
@@ -124,9 +130,12 @@ IndexScanDesc
 frbeginscan(Relation r, int nkeys, int norderbys)
 {
 	IndexScanDesc scan = RelationGetIndexScan(r, nkeys, norderbys);
-	FrScanOpaque so = palloc0(sizeof(FrScanOpaqueData));
+	FrScanOpaque so = palloc(sizeof(FrScanOpaqueData));
 
+	memset(so, 0, offsetof(FrScanOpaqueData, state));
 	fr_init_state(&so->state, r);
+	so->lower.ncols = so->upper.ncols = 0;
+	so->lower.strict = so->upper.strict = false;
 	so->chunkcxt = AllocSetContextCreate(CurrentMemoryContext,
 										 "fractal scan chunk",
 										 ALLOCSET_DEFAULT_SIZES);

@@ -316,6 +316,18 @@ typedef struct FrLeafView
  * the relation size last seen, and how many inserts in a row went to the
  * root's last child.  All may be stale; see their users.
  */
+/*
+ * A backend's record of where a page of an index was last found in shared
+ * buffers (fr_read_buffer): direct mapped by block number, nodes, buffer
+ * pages and leaf filter pages only.
+ */
+#define FR_RECENT_SLOTS		1024
+typedef struct FrRecentBuffer
+{
+	BlockNumber blkno;
+	Buffer		buf;			/* InvalidBuffer: slot unused */
+} FrRecentBuffer;
+
 typedef struct FrAmCache
 {
 	FrMetaPageData meta;
@@ -327,6 +339,8 @@ typedef struct FrAmCache
 	Oid			ssup_proc[INDEX_MAX_KEYS];	/* btree sort support function */
 	Oid			ssup_cmp[INDEX_MAX_KEYS];	/* comparison function, or
 											 * Invalid: no sort support */
+	uint32		recent_reads;	/* fr_read_buffer calls, for the bumps */
+	FrRecentBuffer recent[FR_RECENT_SLOTS];
 } FrAmCache;
 
 /* CREATE INDEX progress subphases (after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE) */
@@ -346,15 +360,9 @@ typedef struct FrState
 	Relation	index;
 	TupleDesc	tupdesc;
 	int			nkeys;
-	FmgrInfo	cmp[INDEX_MAX_KEYS];
-	SortSupportData ssup[INDEX_MAX_KEYS];	/* used when use_ssup[i] */
-	bool		use_ssup[INDEX_MAX_KEYS];
 	int16		key1_len;		/* > 0: column 1 is fixed-length, by value,
 								 * compared through ssup[0] (the fast path
 								 * of fr_compare_keys) */
-	Oid			collation[INDEX_MAX_KEYS];
-	bool		desc[INDEX_MAX_KEYS];
-	bool		nulls_first[INDEX_MAX_KEYS];
 	int			buffer_pages;
 	int			buffer_percent;
 	int			partition_children;
@@ -365,6 +373,17 @@ typedef struct FrState
 	IndexBulkDeleteCallback vac_callback;
 	void	   *vac_callback_state;
 	double		vac_removed;	/* entries so dropped */
+
+	/*
+	 * Per key column, last: fr_init_state fills entries [0, nkeys) only
+	 * (zeroing all of them cost every lookup and insert 4 kB of stores).
+	 */
+	FmgrInfo	cmp[INDEX_MAX_KEYS];
+	SortSupportData ssup[INDEX_MAX_KEYS];	/* used when use_ssup[i] */
+	bool		use_ssup[INDEX_MAX_KEYS];
+	Oid			collation[INDEX_MAX_KEYS];
+	bool		desc[INDEX_MAX_KEYS];
+	bool		nulls_first[INDEX_MAX_KEYS];
 } FrState;
 
 /* A (key, TID) entry held in backend memory */
