@@ -13,10 +13,14 @@
 #   range   WHERE k >= key ORDER BY k LIMIT 100
 # with C pgbench clients.  Each workload runs R rounds (default 3); a round
 # runs every method once for S seconds (default 10), btree first in odd
-# rounds and last in even ones.  shared_buffers is large enough for
-# everything to stay in memory.  Prints the median tps per method, the median
-# of the per-round ratios to btree, and every round's ratio; no timing is
-# asserted anywhere.  --results DIR writes reads.txt (that report) and
+# rounds and last in even ones.  Then R paired rounds per workload and
+# method: btree's script and the method's interleaved in one pgbench run,
+# the ratio being btree's mean latency over the method's (immune to the
+# machine's speed changing between runs; see paired_round).
+# shared_buffers is large enough for everything to stay in memory.  Prints
+# the median tps per method, the median of the per-round ratios to btree,
+# every round's ratio, and the paired ratios; no timing is asserted
+# anywhere.  --results DIR writes reads.txt (that report) and
 # reads.rounds (one line per pgbench run) there.
 #
 # Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT,
@@ -161,6 +165,42 @@ for w in hit miss range; do
     done
 done
 
+# Paired rounds: btree's and another method's script interleaved in one
+# pgbench run (each transaction picks one at random), so both see the same
+# machine at the same moments.  Sequential runs of one method on this kind
+# of shared virtual machine differ by up to 15% from one run to the next
+# (CPU steal), which the ratio of two runs inherits; interleaving cancels
+# it.  With closed-loop clients a method's throughput is clients / mean
+# latency, so the throughput ratio is btree's mean latency over the
+# method's (both from pgbench's per-transaction log, in microseconds).
+declare -A PAIRED   # [workload,method,round] -> btree latency / method latency
+paired_round() {    # paired_round W M R
+    local w=$1 m=$2 r=$3 f
+    for f in btree "$m"; do
+        sed "s/:tbl/r_$f/" "$dir/$w.sql" > "$dir/$w.$f.sql"
+    done
+    chmod 644 "$dir/$w".*.sql
+    rm -rf "$dir/plog.d"
+    mkdir -m 777 "$dir/plog.d"     # pgbench runs as the cluster's owner
+    fr_as_owner env PGOPTIONS="-c enable_bitmapscan=off -c enable_seqscan=off" \
+        "$PGBENCH" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$CLIENTS" -j "$CLIENTS" \
+        -T "$SECS" -D nkeys="$ROWS" -l --log-prefix="$dir/plog.d/plog" \
+        -f "$dir/$w.btree.sql" -f "$dir/$w.$m.sql" postgres > /dev/null 2>&1 ||
+        { echo "paired pgbench ($w, $m, round $r) failed" >&2; exit 1; }
+    PAIRED[$w,$m,$r]=$(cat "$dir"/plog.d/plog* | awk '{ n[$4]++; s[$4] += $3 }
+        END { if (n[0] == 0 || n[1] == 0) print 0;
+              else printf "%.4f", (s[0] / n[0]) / (s[1] / n[1]) }')
+    echo "$w paired $r $m ${PAIRED[$w,$m,$r]}" >> "$rounds_log"
+    echo "$w paired round $r/$ROUNDS: btree/$m latency ${PAIRED[$w,$m,$r]}" >&2
+}
+if ((has_btree)); then
+    for w in hit miss range; do
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for m in "${run[@]}"; do [ "$m" = btree ] || paired_round "$w" "$m" "$r"; done
+        done
+    done
+fi
+
 {
     echo "in-memory reads: $ROWS rows, $CLIENTS clients, $ROUNDS rounds of ${SECS}s per method; medians; fractal opts: ${FRACTAL_OPTS:-default}"
     printf '%-8s' workload; for m in "${run[@]}"; do printf '%12s' "$m"; done
@@ -198,6 +238,19 @@ done
                 for ((r = 1; r <= ROUNDS; r++)); do
                     printf ' %.2f' "$(ratio "${TPS[$w,$m,$r]}" "${TPS[$w,btree,$r]}")"
                 done
+                echo
+            done
+        done
+    fi
+    if ((has_btree)); then
+        echo "paired: both scripts interleaved in one pgbench run per round; throughput ratio = btree's mean latency / the method's (median, then every round)"
+        for w in hit miss range; do
+            for m in "${run[@]}"; do
+                [ "$m" = btree ] && continue
+                vals=()
+                for ((r = 1; r <= ROUNDS; r++)); do vals+=("${PAIRED[$w,$m,$r]}"); done
+                printf '%-8s paired %s/btree %.3f  rounds:' "$w" "$m" "$(median "${vals[@]}")"
+                printf ' %.3f' "${vals[@]}"
                 echo
             done
         done
