@@ -73,10 +73,11 @@ SELECT relname FROM pg_class WHERE relname = 'er_bad';
 CREATE UNIQUE INDEX er_bad ON er USING fractal ((1));
 
 -- exclusion constraints work (amgettuple is all they need): a conflicting
--- key is found whether it sits in a leaf or in a node buffer
+-- key is found whether it sits in a leaf or in a node buffer (keys in a
+-- scrambled order: keys in order would go to the rightmost leaf directly)
 CREATE TABLE er_ex (id int, a int, EXCLUDE USING fractal (a WITH =) WITH (buffer_pages = 4));
-INSERT INTO er_ex SELECT i, i * 2 FROM generate_series(1, 3000) i;
-INSERT INTO er_ex SELECT i, i * 2 FROM generate_series(3001, 4000) i;
+INSERT INTO er_ex SELECT i, i * 2 FROM generate_series(1, 3000) i ORDER BY hashint4(i);
+INSERT INTO er_ex SELECT i, i * 2 FROM generate_series(3001, 4000) i ORDER BY hashint4(i);
 INSERT INTO er_ex VALUES (0, NULL), (0, NULL);
 SELECT (SELECT count(*) FROM fractal_level_stats('er_ex_a_excl') WHERE level > 0 AND buffered_messages > 0) > 0
 		AS some_buffered,

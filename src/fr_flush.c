@@ -467,21 +467,39 @@ fr_node_route_key(Page page)
 /*
  * Flush the node at 'blkno' while it is over budget (at most four rounds),
  * adding children pushed over budget to *todo and, when the node is short
- * of room afterwards, a split request to *splits.
+ * of room afterwards, a split request to *splits.  With 'key', first flush
+ * the partition routing 'key' whatever the budget, and return the child
+ * 'key' routes to when that is a node (else InvalidBlockNumber).
  */
-static void
-fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits)
+static BlockNumber
+fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
+			  IndexTuple key)
 {
 	Buffer		buf = fr_read_buffer(state->index, blkno, BUFFER_LOCK_EXCLUSIVE);
 	Page		page = BufferGetPage(buf);
+	BlockNumber next = InvalidBlockNumber;
+	bool		full = false;
 	int			rounds;
 
 	if (!FrPageIsNode(page))
 	{
 		UnlockReleaseBuffer(buf);
-		return;
+		return InvalidBlockNumber;
 	}
-	for (rounds = 0; rounds < 4 && fr_node_over_budget(state, page); rounds++)
+
+	/* first the partition routing 'key', whatever the budget says */
+	if (key != NULL)
+	{
+		FrFlushResult res = {NIL, false};
+		OffsetNumber off = fr_node_find_child(state, page, key);
+
+		fr_flush_partition(state, buf, fr_node_partition_start(page, off), &res);
+		*todo = list_concat(*todo, res.overfull);
+		full = res.node_full;
+		if (FrPageGetOpaque(page)->level > 1)
+			next = fr_node_get_item(page, fr_node_find_child(state, page, key))->child;
+	}
+	for (rounds = 0; !full && rounds < 4 && fr_node_over_budget(state, page); rounds++)
 	{
 		FrFlushResult res = {NIL, false};
 		OffsetNumber part = fr_fullest_partition(page);
@@ -495,36 +513,40 @@ fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits)
 	}
 	if (PageGetExactFreeSpace(page) < FR_NODE_SPLIT_FREE)
 	{
-		IndexTuple	key = fr_node_route_key(page);
+		IndexTuple	route = fr_node_route_key(page);
 
-		if (key)
+		if (route)
 		{
 			FrSplitRequest *req = palloc(sizeof(FrSplitRequest));
 
-			req->key = key;
+			req->key = route;
 			req->level = FrPageGetOpaque(page)->level;
 			*splits = lappend(*splits, req);
 		}
 	}
 	UnlockReleaseBuffer(buf);
+	return next;
 }
 
 /*
  * Flush over-budget nodes, starting at 'start' and cascading into children
  * that a flush pushed over budget; then split nodes that ran short of room.
- * Called with no buffer locks held.  Does nothing while VACUUM holds the
- * flush lock: budgets are soft and the next insert retries.
+ * With 'key', first flush the partition routing 'key' at every level from
+ * 'start' down (fr_flush_toward).  Called with no buffer locks held.  Does
+ * nothing while VACUUM holds the flush lock: budgets are soft and the next
+ * insert retries.
  */
-void
-fr_maintain(FrState *state, BlockNumber start)
+static void
+fr_maintain_from(FrState *state, BlockNumber start, IndexTuple key)
 {
 	Relation	index = state->index;
-	List	   *todo;
+	List	   *todo = NIL;
 	List	   *splits = NIL;
 	ListCell   *lc;
 	MemoryContext cxt,
 				oldcxt;
 	uint64		blocks_read = fr_blocks_read_so_far();	/* for fractal_counters */
+	BlockNumber blkno;
 
 	if (!fr_flush_lock(index, ShareLock, false))
 		return;
@@ -534,15 +556,22 @@ fr_maintain(FrState *state, BlockNumber start)
 								ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(cxt);
 
-	/* flush, cascading down */
-	todo = list_make1_int((int) start);
+	/* the path of 'key', top-down: its partition at each level */
+	for (blkno = start; key != NULL && blkno != InvalidBlockNumber;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		blkno = fr_flush_node(state, blkno, &todo, &splits, key);
+	}
+
+	/* flush over-budget nodes, cascading down */
+	if (key == NULL)
+		todo = list_make1_int((int) start);
 	while (todo != NIL)
 	{
-		BlockNumber blkno = (BlockNumber) linitial_int(todo);
-
+		blkno = (BlockNumber) linitial_int(todo);
 		CHECK_FOR_INTERRUPTS();
 		todo = list_delete_first(todo);
-		fr_flush_node(state, blkno, &todo, &splits);
+		fr_flush_node(state, blkno, &todo, &splits, NULL);
 	}
 
 	/* split, top-down, the nodes that ran short of room */
@@ -556,4 +585,29 @@ fr_maintain(FrState *state, BlockNumber start)
 	MemoryContextDelete(cxt);
 	fr_flush_unlock(index, ShareLock);
 	fr_count(FR_CTR_FLUSH_BLOCKS_READ, fr_blocks_read_so_far() - blocks_read);
+}
+
+void
+fr_maintain(FrState *state, BlockNumber start)
+{
+	fr_maintain_from(state, start, NULL);
+}
+
+/*
+ * Push the messages routing to 'key' from the root down into the leaves:
+ * at every level flush the partition covering 'key', then whatever that
+ * put over budget.  Used when the rightmost leaf was too full for a
+ * sequential insert (fr_insert.c): the flush merges the messages queued
+ * behind it into it, splitting it, so the next sequential keys go to the
+ * new rightmost leaf directly instead of queueing in buffers until budgets
+ * force a flush.  Called with no buffer locks held.
+ */
+void
+fr_flush_toward(FrState *state, IndexTuple key)
+{
+	uint32		height;
+	BlockNumber root = fr_get_root(state->index, &height, false);
+
+	if (height > 0)
+		fr_maintain_from(state, root, key);
 }

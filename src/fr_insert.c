@@ -62,7 +62,14 @@ fr_form_tuple(FrState *state, Datum *values, bool *isnull, ItemPointer tid)
  * exclusively, which we hold shared) and appends when the leaf is plain and
  * has room.  Returns true when done.  Releases rbuf in every case.
  */
-static bool
+typedef enum FrRightmost
+{
+	FR_RIGHTMOST_DONE,			/* the entry is in the rightmost leaf */
+	FR_RIGHTMOST_FULL,			/* the rightmost leaf has no room for it */
+	FR_RIGHTMOST_NO				/* not the rightmost leaf's, or compressed */
+} FrRightmost;
+
+static FrRightmost
 fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 {
 	Relation	index = state->index;
@@ -71,7 +78,7 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 
 	for (;;)
 	{
-		OffsetNumber off = fr_node_find_child(state, page, itup);
+		OffsetNumber off = fr_node_find_child_last_first(state, page, itup);
 		BlockNumber child;
 		bool		leaf_next = FrPageGetOpaque(page)->level == 1;
 		Buffer		cbuf;
@@ -85,19 +92,21 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 		cpage = BufferGetPage(cbuf);
 		if (leaf_next)
 		{
-			bool		done = false;
+			FrRightmost done = FR_RIGHTMOST_NO;
 
 			if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage) &&
-				PageGetFreeSpace(cpage) >= MAXALIGN(IndexTupleSize(itup)))
+				PageGetFreeSpace(cpage) < MAXALIGN(IndexTupleSize(itup)))
+				done = FR_RIGHTMOST_FULL;
+			else if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage))
 			{
-				OffsetNumber pos = fr_leaf_search(state, cpage, itup);
+				OffsetNumber pos = fr_leaf_search_last_first(state, cpage, itup);
 
 				if (pos > PageGetMaxOffsetNumber(cpage) ||
 					fr_compare_tuples(state,
 									  (IndexTuple) PageGetItem(cpage, PageGetItemId(cpage, pos)),
 									  itup) != 0)
 					fr_page_add_items(index, cbuf, &itup, &pos, 1);
-				done = true;
+				done = FR_RIGHTMOST_DONE;
 			}
 			UnlockReleaseBuffer(cbuf);
 			UnlockReleaseBuffer(buf);
@@ -110,7 +119,7 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 			break;
 	}
 	UnlockReleaseBuffer(buf);
-	return false;
+	return FR_RIGHTMOST_NO;
 }
 
 /*
@@ -151,13 +160,15 @@ fr_insert_root_leaf(FrState *state, Buffer rbuf, IndexTuple itup)
  * Count inserts that route to the root's last child; after a run of them,
  * try the rightmost leaf directly.  Returns true when the entry went there
  * (rbuf released); when the fast path was tried and failed, rbuf was
- * released too and *restart is set.
+ * released too and *restart is set, and *full too when the leaf had no
+ * room (the run then stays counted: the caller has the leaf split).
  */
 static bool
 fr_insert_try_rightmost(FrState *state, Buffer rbuf, OffsetNumber off,
-						IndexTuple itup, bool *restart)
+						IndexTuple itup, bool *restart, bool *full)
 {
 	FrAmCache  *cache = fr_amcache(state->index);
+	FrRightmost r;
 
 	*restart = false;
 	if (off != PageGetMaxOffsetNumber(BufferGetPage(rbuf)))
@@ -170,9 +181,14 @@ fr_insert_try_rightmost(FrState *state, Buffer rbuf, OffsetNumber off,
 		cache->rightmost_run++;
 		return false;
 	}
-	if (fr_insert_rightmost(state, rbuf, itup))
+	r = fr_insert_rightmost(state, rbuf, itup);
+	if (r == FR_RIGHTMOST_DONE)
 		return true;
-	cache->rightmost_run = 0;
+	/* (fr_insert_rightmost may have read catalogs: fetch the cache again) */
+	if (r == FR_RIGHTMOST_FULL)
+		*full = true;
+	else
+		fr_amcache(state->index)->rightmost_run = 0;
 	*restart = true;
 	return false;
 }
@@ -242,12 +258,15 @@ fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple itup)
 void
 fr_insert_tuple(FrState *state, IndexTuple itup)
 {
+	bool		leaf_full = false;	/* the rightmost leaf had no room */
+
 	for (;;)
 	{
 		Buffer		rbuf;
 		Page		page;
 		OffsetNumber off;
 		bool		restart;
+		bool		queued;
 
 		/* lock the root (the cached metapage may be stale) */
 		CHECK_FOR_INTERRUPTS();
@@ -262,21 +281,40 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 			continue;
 		}
 
-		/* sequential keys: the rightmost leaf directly */
-		off = fr_node_find_child(state, page, itup);
-		if (fr_insert_try_rightmost(state, rbuf, off, itup, &restart))
-			return;
-		if (restart)
-			continue;
+		/*
+		 * sequential keys: the rightmost leaf directly (not again once
+		 * full); while keys keep routing to the last child, test that first
+		 */
+		off = fr_amcache(state->index)->rightmost_run > 0 ?
+			fr_node_find_child_last_first(state, page, itup) :
+			fr_node_find_child(state, page, itup);
+		if (!leaf_full)
+		{
+			if (fr_insert_try_rightmost(state, rbuf, off, itup, &restart, &leaf_full))
+				return;
+			if (restart)
+				continue;		/* rbuf was released */
+		}
+		else if (off != PageGetMaxOffsetNumber(page))
+			leaf_full = false;	/* the tree changed meanwhile: no push */
 
 		/* buffered: the partition's tail page, or a new chain page */
-		if (fr_insert_append_tail(state, page, off, itup))
-		{
+		queued = fr_insert_append_tail(state, page, off, itup);
+		if (queued)
 			UnlockReleaseBuffer(rbuf);
-			return;
-		}
-		if (fr_insert_new_page(state, rbuf, itup))
-			return;
+		else
+			queued = fr_insert_new_page(state, rbuf, itup);
+		if (!queued)
+			continue;
+
+		/*
+		 * The rightmost leaf was full: push what queues for it (this entry
+		 * included) into it now, splitting it, so the next sequential keys
+		 * find room there instead of queueing too
+		 */
+		if (leaf_full)
+			fr_flush_toward(state, itup);
+		return;
 	}
 }
 

@@ -192,6 +192,24 @@ fr_node_find_child(FrState *state, Page page, IndexTuple key)
 }
 
 /*
+ * fr_node_find_child for a key that most likely routes to the node's last
+ * child (sequential inserts): one comparison when it does, else the
+ * binary search.
+ */
+OffsetNumber
+fr_node_find_child_last_first(FrState *state, Page page, IndexTuple key)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	/* (item 1's pivot is minus infinity and never compared) */
+	if (maxoff > FirstOffsetNumber &&
+		fr_compare_tuples(state, FrNodeItemGetPivot(fr_node_get_item(page, maxoff)),
+						  key) <= 0)
+		return maxoff;
+	return fr_node_find_child(state, page, key);
+}
+
+/*
  * The first index in [lo, hi) whose entry is >= key (hi if none), when the
  * entries before lo are < key and those from hi on are >= key.
  */
@@ -278,6 +296,21 @@ fr_leaf_search(FrState *state, Page page, IndexTuple key)
 {
 	return (OffsetNumber) (fr_lower_bound(state, key, PageGetMaxOffsetNumber(page),
 										  fr_page_entry, page) + 1);
+}
+
+/*
+ * fr_leaf_search for a key that most likely goes after every entry
+ * (sequential inserts): one comparison when it does.
+ */
+OffsetNumber
+fr_leaf_search_last_first(FrState *state, Page page, IndexTuple key)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	if (maxoff >= FirstOffsetNumber &&
+		fr_compare_tuples(state, fr_page_entry(page, maxoff - 1), key) < 0)
+		return maxoff + 1;
+	return fr_leaf_search(state, page, key);
 }
 
 /* ------------------------------------------------------------------------

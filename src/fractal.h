@@ -520,6 +520,8 @@ extern void fr_scan_unlock(Relation index, LOCKMODE mode);
 extern OffsetNumber fr_node_search(Page page, FrPivotTest test, void *arg);
 extern OffsetNumber fr_node_find_child(FrState *state, Page page,
 									   IndexTuple key);
+extern OffsetNumber fr_node_find_child_last_first(FrState *state, Page page,
+												  IndexTuple key);
 extern IndexTuple fr_page_entry(void *arg, int i);
 extern IndexTuple fr_array_entry(void *arg, int i);
 extern int	fr_lower_bound(FrState *state, IndexTuple key, int n,
@@ -527,6 +529,8 @@ extern int	fr_lower_bound(FrState *state, IndexTuple key, int n,
 extern int	fr_lower_bound_from(FrState *state, IndexTuple key, int from, int n,
 								FrEntryGetter get, void *arg);
 extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
+extern OffsetNumber fr_leaf_search_last_first(FrState *state, Page page,
+											  IndexTuple key);
 extern int	fr_node_buffer_pages(Page page);
 extern int	fr_node_budget(FrState *state, Page page);
 extern bool fr_node_over_budget(FrState *state, Page page);
@@ -581,6 +585,7 @@ extern void fr_onconflict_register(void);
 
 /* fr_flush.c: moving messages down */
 extern void fr_maintain(FrState *state, BlockNumber start);
+extern void fr_flush_toward(FrState *state, IndexTuple key);
 
 /* fr_split.c: leaf rewrites and splits, node splits, root growth */
 extern int	fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off,

@@ -1,5 +1,6 @@
 # Physical replication: a streaming standby replays inserts, flushes,
-# splits, root growth, leaf filters, sealed buffer pages, VACUUM, REINDEX and
+# splits, root growth, leaf filters, sealed buffer pages, sequential inserts
+# that split the rightmost leaf at once, VACUUM, REINDEX and
 # CREATE INDEX of fractal indexes while the primary runs with
 # wal_consistency_checking = 'all' (so every replayed record is compared with
 # a full-page image), queries on the standby return what the primary
@@ -73,6 +74,10 @@ for my $mode ('generic', 'custom')
 			my $s = $standby->safe_psql('postgres', $sql);
 			is($s, $p, "$mode, $what: $q");
 		}
+		my $q2 = 'SET enable_seqscan = off; SET enable_bitmapscan = off; '
+		  . 'SELECT count(*), sum(a), max(a) FROM s2 WHERE a > 0';
+		is($standby->safe_psql('postgres', $q2), $primary->safe_psql('postgres', $q2),
+			"$mode, $what: s2 through s2_a");
 		# and the primary's indexes hold every row and every invariant
 		# (filters, chain slots, sorted and sealed pages) in this WAL mode
 		for my $idx ('s_a', 's_ta', 's2_a')
@@ -84,6 +89,11 @@ for my $mode ('generic', 'custom')
 
 	$primary->safe_psql('postgres', 'CREATE TABLE s2 (a int8); INSERT INTO s2 SELECT g FROM generate_series(1, 60000) g');
 	$primary->safe_psql('postgres', 'CREATE INDEX s2_a ON s2 USING fractal (a)');
+	# sequential inserts into the built index: the rightmost leaf fills and
+	# is split at once by pushing its queue down (fr_flush_toward)
+	$primary->safe_psql('postgres', 'INSERT INTO s2 SELECT g FROM generate_series(60001, 90000) g');
+	is($primary->safe_psql('postgres', "SELECT buffered_messages < 600 FROM fractal_stats('s2_a')"),
+		't', "$mode: sequential inserts leave little queued in s2_a");
 	# wide text keys make the (t, a) tree three levels high with few rows
 	for my $batch (1 .. 6)
 	{

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# bench/inserts_paired.sh -- in-memory inserts, fractal against btree, each
+# pair of runs interleaved in one pgbench run.
+#
+#   bash bench/inserts_paired.sh [--rounds R] [--secs S] [--no-preload]
+#                                [--results DIR]
+#
+# Three workloads, each on fresh tables p<w>_btree and p<w>_fractal
+# (id bigserial PRIMARY KEY, ts timestamptz, a, b bigint, c text, pad text):
+#   iib     random a, b and md5 text c, each with a secondary index of the
+#           method; 100-row transactions, 2 clients (bench/run.sh's iiBench)
+#   single  the same indexes, 1-row transactions, 8 clients
+#   seq     indexes on ts and a, a from a sequence (keys arrive in order);
+#           100-row transactions, 2 clients
+# A round runs btree's script and fractal's in one pgbench run of S seconds
+# (default 15; each transaction picks one at random, so both tables grow
+# alike and both see the machine at the same moments; sequential runs of
+# one method differ by up to 15% on a shared VM).  The throughput ratio of
+# a round is btree's mean transaction latency over fractal's, from
+# pgbench's per-transaction log.  R rounds (default 4) per workload, the
+# tables growing from round to round.  shared_buffers 1GB keeps everything
+# in memory.  --no-preload leaves fractal out of shared_preload_libraries
+# (generic WAL only, no shared counters).  Prints every round's ratio and
+# the median; asserts nothing.  --results DIR writes inserts_paired.txt.
+#
+# Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT.
+set -euo pipefail
+SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+cd "$(dirname "$SELF")/.."
+
+ROUNDS=4
+SECS=15
+PRELOAD=1
+RESULTS=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --secs) SECS=$2; shift 2 ;;
+        --no-preload) PRELOAD=0; shift ;;
+        --results) RESULTS=$2; shift 2 ;;
+        -h|--help) sed -n '2,26p' "$SELF"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+for v in ROUNDS SECS; do
+    case "${!v}" in
+        ''|*[!0-9]*|0) echo "--${v,,} must be a positive integer (got '${!v}')" >&2; exit 2 ;;
+    esac
+done
+[ -z "$RESULTS" ] || mkdir -p "$RESULTS"
+
+# shellcheck source=../test/cluster.sh
+source test/cluster.sh
+dir=
+cleanup() { fr_cluster_cleanup_all; [ -z "$dir" ] || rm -rf "$dir"; }
+trap cleanup EXIT
+PORT=${FR_BENCH_PORT:-54852}
+preload="shared_preload_libraries = ''"
+((PRELOAD)) && preload="shared_preload_libraries = 'fractal'"
+fr_cluster_start "benchins$PORT" "$PORT" "$preload" "shared_buffers = 1GB" \
+    "autovacuum = off" "max_wal_size = 4GB" "synchronous_commit = off" >/dev/null
+psqlc() { fr_pg psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
+PGBENCH="$FR_PGBIN/pgbench"
+psqlc -c "CREATE EXTENSION fractal"
+
+dir=$(mktemp -d /tmp/fractal-insp.XXXXXX)
+chmod 755 "$dir"
+
+# make_tables W M: the workload's table for method M and its indexes
+make_tables() {
+    local w=$1 m=$2 t="p$1_$2"
+    psqlc -c "CREATE TABLE $t (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text)"
+    if [ "$w" = seq ]; then
+        psqlc -c "CREATE SEQUENCE ${t}_aseq; CREATE INDEX ON $t USING $m (ts); CREATE INDEX ON $t USING $m (a)"
+    else
+        psqlc -c "CREATE INDEX ON $t USING $m (a); CREATE INDEX ON $t USING $m (b); CREATE INDEX ON $t USING $m (c)"
+    fi
+}
+
+# script W M: the insert transaction of workload W into M's table
+script() {
+    local w=$1 m=$2 t="p$1_$2" batch=100 akey='(random() * 9.2e18)::bigint'
+    [ "$w" = single ] && batch=1
+    [ "$w" = seq ] && akey="nextval('${t}_aseq')"
+    cat > "$dir/$w.$m.sql" <<EOF
+INSERT INTO $t (a, b, c, pad)
+SELECT $akey, (random() * 9.2e18)::bigint, md5(random()::text), repeat('x', 100)
+FROM generate_series(1, $batch);
+EOF
+    chmod 644 "$dir/$w.$m.sql"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
+              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+declare -A RATIO
+report="$dir/inserts_paired.txt"
+{
+    echo "in-memory inserts, fractal against btree, paired rounds of ${SECS}s (btree mean latency / fractal's); shared_buffers 1GB; preloaded: $( ((PRELOAD)) && echo yes || echo no)"
+} > "$report"
+for w in iib single seq; do
+    clients=2
+    [ "$w" = single ] && clients=8
+    for m in btree fractal; do make_tables "$w" "$m"; script "$w" "$m"; done
+    vals=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        rm -rf "$dir/plog.d"
+        mkdir -m 777 "$dir/plog.d"     # pgbench runs as the cluster's owner
+        fr_as_owner "$PGBENCH" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$clients" -j "$clients" \
+            -T "$SECS" -l --log-prefix="$dir/plog.d/plog" \
+            -f "$dir/$w.btree.sql" -f "$dir/$w.fractal.sql" postgres > /dev/null 2>&1 ||
+            { echo "pgbench ($w, round $r) failed" >&2; exit 1; }
+        RATIO[$w,$r]=$(cat "$dir"/plog.d/plog* | awk '{ n[$4]++; s[$4] += $3 }
+            END { if (n[0] == 0 || n[1] == 0) print 0;
+                  else printf "%.4f", (s[0] / n[0]) / (s[1] / n[1]) }')
+        vals+=("${RATIO[$w,$r]}")
+        echo "$w round $r/$ROUNDS: fractal/btree ${RATIO[$w,$r]}" >&2
+    done
+    rows=$(psqlc -c "SELECT (SELECT count(*) FROM p${w}_btree) || ' / ' || (SELECT count(*) FROM p${w}_fractal)")
+    {
+        printf '%-7s fractal/btree %.3f  rounds:' "$w" "$(median "${vals[@]}")"
+        printf ' %.3f' "${vals[@]}"
+        echo "  (rows btree / fractal: $rows; $clients clients)"
+    } >> "$report"
+done
+cat "$report"
+[ -z "$RESULTS" ] || cp "$report" "$RESULTS/"
