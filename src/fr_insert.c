@@ -50,6 +50,14 @@ fr_form_tuple(FrState *state, Datum *values, bool *isnull, ItemPointer tid)
 	return itup;
 }
 
+/* what fr_insert_rightmost did */
+typedef enum FrRightmost
+{
+	FR_RIGHTMOST_DONE,			/* the entry is in the rightmost leaf */
+	FR_RIGHTMOST_FULL,			/* the rightmost leaf has no room for it */
+	FR_RIGHTMOST_NO				/* not the rightmost leaf's, or compressed */
+} FrRightmost;
+
 /*
  * The sequential-insert fast path.  Entries are the only kind of message
  * and messages commute, so an entry may go straight into its leaf while
@@ -60,15 +68,9 @@ fr_form_tuple(FrState *state, Datum *values, bool *isnull, ItemPointer tid)
  * its last child; walks the right edge with share-lock coupling, locks the
  * rightmost leaf exclusively (no flush can reach it: that needs its parent
  * exclusively, which we hold shared) and appends when the leaf is plain and
- * has room.  Returns true when done.  Releases rbuf in every case.
+ * has room.  Says whether it did, or found the leaf full, or neither.
+ * Releases rbuf in every case.
  */
-typedef enum FrRightmost
-{
-	FR_RIGHTMOST_DONE,			/* the entry is in the rightmost leaf */
-	FR_RIGHTMOST_FULL,			/* the rightmost leaf has no room for it */
-	FR_RIGHTMOST_NO				/* not the rightmost leaf's, or compressed */
-} FrRightmost;
-
 static FrRightmost
 fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 {
