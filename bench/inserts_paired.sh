@@ -42,15 +42,13 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-for v in ROUNDS SECS; do
-    case "${!v}" in
-        ''|*[!0-9]*|0) echo "--${v,,} must be a positive integer (got '${!v}')" >&2; exit 2 ;;
-    esac
-done
-[ -z "$RESULTS" ] || mkdir -p "$RESULTS"
-
 # shellcheck source=../test/cluster.sh
 source test/cluster.sh
+# shellcheck source=paired.sh
+source bench/paired.sh
+fr_bench_require_positive ROUNDS SECS
+[ -z "$RESULTS" ] || mkdir -p "$RESULTS"
+
 dir=
 cleanup() { fr_cluster_cleanup_all; [ -z "$dir" ] || rm -rf "$dir"; }
 trap cleanup EXIT
@@ -60,7 +58,6 @@ preload="shared_preload_libraries = ''"
 fr_cluster_start "benchins$PORT" "$PORT" "$preload" "shared_buffers = 1GB" \
     "autovacuum = off" "max_wal_size = 4GB" "synchronous_commit = off" >/dev/null
 psqlc() { fr_pg psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
-PGBENCH="$FR_PGBIN/pgbench"
 psqlc -c "CREATE EXTENSION fractal"
 
 dir=$(mktemp -d /tmp/fractal-insp.XXXXXX)
@@ -90,12 +87,6 @@ EOF
     chmod 644 "$dir/$w.$m.sql"
 }
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
-              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 declare -A RATIO
 report="$dir/inserts_paired.txt"
 {
@@ -107,21 +98,15 @@ for w in iib single seq; do
     for m in btree fractal; do make_tables "$w" "$m"; script "$w" "$m"; done
     vals=()
     for ((r = 1; r <= ROUNDS; r++)); do
-        rm -rf "$dir/plog.d"
-        mkdir -m 777 "$dir/plog.d"     # pgbench runs as the cluster's owner
-        fr_as_owner "$PGBENCH" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$clients" -j "$clients" \
-            -T "$SECS" -l --log-prefix="$dir/plog.d/plog" \
-            -f "$dir/$w.btree.sql" -f "$dir/$w.fractal.sql" postgres > /dev/null 2>&1 ||
+        RATIO[$w,$r]=$(fr_paired_ratio "$dir" "$clients" "$SECS" \
+                           "$dir/$w.btree.sql" "$dir/$w.fractal.sql") ||
             { echo "pgbench ($w, round $r) failed" >&2; exit 1; }
-        RATIO[$w,$r]=$(cat "$dir"/plog.d/plog* | awk '{ n[$4]++; s[$4] += $3 }
-            END { if (n[0] == 0 || n[1] == 0) print 0;
-                  else printf "%.4f", (s[0] / n[0]) / (s[1] / n[1]) }')
         vals+=("${RATIO[$w,$r]}")
         echo "$w round $r/$ROUNDS: fractal/btree ${RATIO[$w,$r]}" >&2
     done
     rows=$(psqlc -c "SELECT (SELECT count(*) FROM p${w}_btree) || ' / ' || (SELECT count(*) FROM p${w}_fractal)")
     {
-        printf '%-7s fractal/btree %.3f  rounds:' "$w" "$(median "${vals[@]}")"
+        printf '%-7s fractal/btree %.3f  rounds:' "$w" "$(fr_bench_median "${vals[@]}")"
         printf ' %.3f' "${vals[@]}"
         echo "  (rows btree / fractal: $rows; $clients clients)"
     } >> "$report"

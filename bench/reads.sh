@@ -47,15 +47,13 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-for v in ROWS SECS ROUNDS CLIENTS; do
-    case "${!v}" in
-        ''|*[!0-9]*|0) echo "--${v,,} must be a positive integer (got '${!v}')" >&2; exit 2 ;;
-    esac
-done
-[ -z "$RESULTS" ] || mkdir -p "$RESULTS"
-
 # shellcheck source=../test/cluster.sh
 source test/cluster.sh
+# shellcheck source=paired.sh
+source bench/paired.sh
+fr_bench_require_positive ROWS SECS ROUNDS CLIENTS
+[ -z "$RESULTS" ] || mkdir -p "$RESULTS"
+
 dir=
 cleanup() { fr_cluster_cleanup_all; [ -z "$dir" ] || rm -rf "$dir"; }
 trap cleanup EXIT
@@ -130,12 +128,6 @@ for ((i = ${#fwd[@]} - 1; i >= 0; i--)); do rev+=("${fwd[i]}"); done
 has_btree=0
 case " ${run[*]} " in *" btree "*) has_btree=1 ;; esac
 
-# median of the numbers given as arguments (mean of the middle two if even)
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
-              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }'; }
 
 declare -A TPS    # [workload,method,round] -> tps of that pgbench run
@@ -166,13 +158,11 @@ for w in hit miss range; do
 done
 
 # Paired rounds: btree's and another method's script interleaved in one
-# pgbench run (each transaction picks one at random), so both see the same
-# machine at the same moments.  Sequential runs of one method on this kind
-# of shared virtual machine differ by up to 15% from one run to the next
-# (CPU steal), which the ratio of two runs inherits; interleaving cancels
-# it.  With closed-loop clients a method's throughput is clients / mean
-# latency, so the throughput ratio is btree's mean latency over the
-# method's (both from pgbench's per-transaction log, in microseconds).
+# pgbench run (fr_paired_ratio), so both see the same machine at the same
+# moments.  Sequential runs of one method on this kind of shared virtual
+# machine differ by up to 15% from one run to the next (CPU steal), which
+# the ratio of two runs inherits; interleaving cancels it.  The ratio is
+# btree's mean latency over the method's, its throughput over btree's.
 declare -A PAIRED   # [workload,method,round] -> btree latency / method latency
 paired_round() {    # paired_round W M R
     local w=$1 m=$2 r=$3 f
@@ -180,16 +170,10 @@ paired_round() {    # paired_round W M R
         sed "s/:tbl/r_$f/" "$dir/$w.sql" > "$dir/$w.$f.sql"
     done
     chmod 644 "$dir/$w".*.sql
-    rm -rf "$dir/plog.d"
-    mkdir -m 777 "$dir/plog.d"     # pgbench runs as the cluster's owner
-    fr_as_owner env PGOPTIONS="-c enable_bitmapscan=off -c enable_seqscan=off" \
-        "$PGBENCH" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$CLIENTS" -j "$CLIENTS" \
-        -T "$SECS" -D nkeys="$ROWS" -l --log-prefix="$dir/plog.d/plog" \
-        -f "$dir/$w.btree.sql" -f "$dir/$w.$m.sql" postgres > /dev/null 2>&1 ||
+    PAIRED[$w,$m,$r]=$(PGOPTIONS="-c enable_bitmapscan=off -c enable_seqscan=off" \
+        fr_paired_ratio "$dir" "$CLIENTS" "$SECS" "$dir/$w.btree.sql" "$dir/$w.$m.sql" \
+        -D nkeys="$ROWS") ||
         { echo "paired pgbench ($w, $m, round $r) failed" >&2; exit 1; }
-    PAIRED[$w,$m,$r]=$(cat "$dir"/plog.d/plog* | awk '{ n[$4]++; s[$4] += $3 }
-        END { if (n[0] == 0 || n[1] == 0) print 0;
-              else printf "%.4f", (s[0] / n[0]) / (s[1] / n[1]) }')
     echo "$w paired $r $m ${PAIRED[$w,$m,$r]}" >> "$rounds_log"
     echo "$w paired round $r/$ROUNDS: btree/$m latency ${PAIRED[$w,$m,$r]}" >&2
 }
@@ -213,7 +197,7 @@ fi
         for m in "${run[@]}"; do
             vals=()
             for ((r = 1; r <= ROUNDS; r++)); do vals+=("${TPS[$w,$m,$r]}"); done
-            printf '%12.0f' "$(median "${vals[@]}")"
+            printf '%12.0f' "$(fr_bench_median "${vals[@]}")"
         done
         if ((has_btree)); then
             for m in "${run[@]}"; do
@@ -222,7 +206,7 @@ fi
                 for ((r = 1; r <= ROUNDS; r++)); do
                     vals+=("$(ratio "${TPS[$w,$m,$r]}" "${TPS[$w,btree,$r]}")")
                 done
-                printf '%14.2f' "$(median "${vals[@]}")"
+                printf '%14.2f' "$(fr_bench_median "${vals[@]}")"
             done
         fi
         echo
@@ -249,7 +233,7 @@ fi
                 [ "$m" = btree ] && continue
                 vals=()
                 for ((r = 1; r <= ROUNDS; r++)); do vals+=("${PAIRED[$w,$m,$r]}"); done
-                printf '%-8s paired %s/btree %.3f  rounds:' "$w" "$m" "$(median "${vals[@]}")"
+                printf '%-8s paired %s/btree %.3f  rounds:' "$w" "$m" "$(fr_bench_median "${vals[@]}")"
                 printf ' %.3f' "${vals[@]}"
                 echo
             done
