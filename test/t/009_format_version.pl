@@ -222,20 +222,27 @@ my $lfblk = $node->safe_psql('postgres', q{
 	ORDER BY b LIMIT 1});
 $node->safe_psql('postgres', 'CHECKPOINT');
 $node->stop;
+# Leaf filter page 'p': the slot size in bytes of bits and the offset of
+# every leaf slot in use.  Contents at 24: nslots u16, slot_bytes u16,
+# typlen, unused; slots from 32, each FrFilterData (16 bytes: skip u32,
+# nkeys u32, typlen i16, nbytes u16, flags, unused) and slot_bytes of bits;
+# slot 0 is the chain slot, left out here, and a free slot's skip is
+# 0xFFFFFFFF.
+sub used_leaf_slots
+{
+	my ($p) = @_;
+	my ($nslots, $slot_bytes) = unpack('vv', substr($p, 24, 4));
+	my @at = grep { unpack('V', substr($p, $_, 4)) != 0xFFFFFFFF }
+	  map { 32 + $_ * (16 + $slot_bytes) } 1 .. $nslots - 1;
+	return ($slot_bytes, @at);
+}
+
 my $lfpage_orig;
 rw_page($lfblk, sub {
 	my $p = shift;
 	$lfpage_orig = $p;
-	# contents at 24: nslots u16, slot_bytes u16, typlen, unused; slots from
-	# 32, each FrFilterData (16 bytes: skip u32 first) and slot_bytes of
-	# bits; slot 0 is the chain slot, left alone here
-	my ($nslots, $slot_bytes) = unpack('vv', substr($p, 24, 4));
-	for my $i (1 .. $nslots - 1)
-	{
-		my $at = 32 + $i * (16 + $slot_bytes);
-		next if unpack('V', substr($p, $at, 4)) == 0xFFFFFFFF;
-		substr($p, $at + 16, $slot_bytes) = "\0" x $slot_bytes;
-	}
+	my ($slot_bytes, @at) = used_leaf_slots($p);
+	substr($p, $_ + 16, $slot_bytes) = "\0" x $slot_bytes for @at;
 	return $p;
 });
 $node->start;
@@ -254,13 +261,8 @@ pass('with the page put back, fractal_check passes');
 $node->stop;
 rw_page($lfblk, sub {
 	my $p = shift;
-	my ($nslots, $slot_bytes) = unpack('vv', substr($p, 24, 4));
-	for my $i (1 .. $nslots - 1)
-	{
-		my $at = 32 + $i * (16 + $slot_bytes);
-		next if unpack('V', substr($p, $at, 4)) == 0xFFFFFFFF;
-		substr($p, $at + 10, 2) = pack('v', 0xFFC0);	# nbytes
-	}
+	my ($slot_bytes, @at) = used_leaf_slots($p);
+	substr($p, $_ + 10, 2) = pack('v', 0xFFC0) for @at;	# nbytes
 	return $p;
 });
 $node->start;
