@@ -80,7 +80,9 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 
 	for (;;)
 	{
-		OffsetNumber off = fr_node_find_child_last_first(state, page, itup);
+		/* (at the root the caller found the last child already) */
+		OffsetNumber off = (buf == rbuf) ? PageGetMaxOffsetNumber(page) :
+			fr_node_find_child_last_first(state, page, itup);
 		BlockNumber child;
 		bool		leaf_next = FrPageGetOpaque(page)->level == 1;
 		Buffer		cbuf;
