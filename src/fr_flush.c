@@ -169,10 +169,15 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	else if (!view.compressed && state->compression == FR_COMPRESSION_NONE &&
 			 need <= PageGetExactFreeSpace(lpage))
 	{
-		/* in place, the keys added to the leaf's filter first */
-		fr_lfilter_before_add(state, nodebuf, off, view.items, view.n, newi, nn);
+		/* in place, the keys added to the leaf's filter first (or with it) */
+		FrSlotAdd	slot;
+
+		fr_lfilter_before_add(state, nodebuf, off, view.items, view.n, newi, nn,
+							  &slot);
 		fr_leaf_view_release(&view);
-		fr_page_add_items(index, lbuf, newi, offs, nn);
+		fr_leaf_add_items(index, lbuf, newi, offs, nn, &slot);
+		if (BufferIsValid(slot.fbuf))
+			UnlockReleaseBuffer(slot.fbuf);
 		merged = nn;
 	}
 	else

@@ -198,6 +198,123 @@ fr_insert_try_rightmost(FrState *state, Buffer rbuf, OffsetNumber off,
 }
 
 /*
+ * The rightmost leaf, child 'off' of the level-1 node in 'nodebuf' (both
+ * exclusively locked), had no room for 'itup': rewrite it with 'itup'
+ * merged in, splitting it (fill from the left for a key past its end), or
+ * add 'itup' in place if it has room by now.  Returns false when the node
+ * has no room for the new pivot.
+ */
+static bool
+fr_rightmost_leaf_split(FrState *state, Buffer nodebuf, OffsetNumber off,
+						Buffer lbuf, IndexTuple itup)
+{
+	Page		lpage = BufferGetPage(lbuf);
+	OffsetNumber pos = fr_leaf_search_last_first(state, lpage, itup);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(lpage);
+	IndexTuple *old;
+	int			k;
+
+	/* already there (a retried insert), or room by now: in place */
+	if (pos <= maxoff &&
+		fr_compare_tuples(state, (IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, pos)),
+						  itup) == 0)
+		return true;
+	if (PageGetFreeSpace(lpage) >= MAXALIGN(IndexTupleSize(itup)))
+	{
+		fr_page_add_items(state->index, lbuf, &itup, &pos, 1);
+		return true;
+	}
+	old = palloc(sizeof(IndexTuple) * Max(maxoff, 1));
+	for (k = 0; k < maxoff; k++)
+		old[k] = CopyIndexTuple((IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, k + 1)));
+	if (fr_leaf_rewrite(state, nodebuf, off, lbuf, old, maxoff, &itup, 1) != 1)
+		return false;
+
+	/*
+	 * The partition (whose chain is empty, see the caller) gained a leaf:
+	 * split it when too wide, as a flush does after emptying it, so that
+	 * the node keeps boundaries to split at
+	 */
+	fr_partition_maybe_split(state, nodebuf,
+							 fr_node_partition_start(BufferGetPage(nodebuf), off));
+	return true;
+}
+
+/*
+ * The rightmost leaf had no room for 'itup' (fr_insert_rightmost): walk the
+ * right edge again, this time taking the last level-1 node exclusively (as
+ * a flush into the leaf does: share locks above it, the root exclusively
+ * when it is that node), and split the leaf with 'itup' merged in.  Holds
+ * the flush lock in share mode, as flushes do, so that VACUUM never sees
+ * entries move.  Returns false, having done nothing, when the right edge is
+ * no longer where 'itup' goes, the flush lock is taken, or the node has no
+ * room for a pivot: the caller then queues the entry and pushes its path
+ * down (fr_flush_toward), which splits nodes too.
+ */
+static bool
+fr_split_rightmost(FrState *state, IndexTuple itup)
+{
+	Relation	index = state->index;
+	uint32		height;
+	Buffer		buf;
+	bool		excl,
+				done = false;
+	MemoryContext cxt,
+				oldcxt;
+
+	(void) fr_get_root(index, &height, false);
+	if (height == 0 || !fr_flush_lock(index, ShareLock, false))
+		return false;
+	fr_filter_prepare(index);	/* before any buffer lock */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "fractal rightmost split",
+								ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+
+	/* down the right edge: share locks, the level-1 node exclusively */
+	excl = (height == 1);
+	buf = fr_lock_root(index, excl ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+	for (;;)
+	{
+		Page		page = BufferGetPage(buf);
+		uint16		level = FrPageGetOpaque(page)->level;
+		OffsetNumber off;
+		Buffer		cbuf;
+
+		if (!FrPageIsNode(page))
+			break;
+		off = fr_node_find_child_last_first(state, page, itup);
+		if (off != PageGetMaxOffsetNumber(page))
+			break;
+		cbuf = fr_read_buffer(index, fr_node_get_item(page, off)->child,
+							  level <= 2 ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+		if (level == 1)
+		{
+			/*
+			 * Only while the leaf's partition queues nothing (else the push
+			 * down flushes the partition first, and splits it if too wide);
+			 * a stale cached height left the node share-locked: give up
+			 */
+			FrNodeItem	part = fr_node_get_item(page, fr_node_partition_start(page, off));
+
+			if (excl && part->chain_tail == InvalidBlockNumber &&
+				FrPageIsLeaf(BufferGetPage(cbuf)) &&
+				!FrPageIsCompressed(BufferGetPage(cbuf)))
+				done = fr_rightmost_leaf_split(state, buf, off, cbuf, itup);
+			UnlockReleaseBuffer(cbuf);
+			break;
+		}
+		UnlockReleaseBuffer(buf);
+		buf = cbuf;
+		excl = (level == 2);
+	}
+	UnlockReleaseBuffer(buf);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
+	fr_flush_unlock(index, ShareLock);
+	return done;
+}
+
+/*
  * Append to the tail page of the chain of the root partition covering
  * 'off', when it has room.  The root stays share-locked.
  */
@@ -296,6 +413,9 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 		{
 			if (fr_insert_try_rightmost(state, rbuf, off, itup, &restart, &leaf_full))
 				return;
+			/* full: split it with the entry merged in, as a flush would */
+			if (leaf_full && fr_split_rightmost(state, itup))
+				return;
 			if (restart)
 				continue;		/* rbuf was released */
 		}
@@ -312,9 +432,10 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 			continue;
 
 		/*
-		 * The rightmost leaf was full: push what queues for it (this entry
-		 * included) into it now, splitting it, so the next sequential keys
-		 * find room there instead of queueing too
+		 * The rightmost leaf was full and could not be split directly: push
+		 * what queues for it (this entry included) into it now, splitting
+		 * it, so the next sequential keys find room there instead of
+		 * queueing too
 		 */
 		if (leaf_full)
 			fr_flush_toward(state, itup);

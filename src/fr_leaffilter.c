@@ -423,10 +423,16 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
  * place: add their keys to the leaf's slot, or give the leaf a slot of
  * both when it has none (one record, logged before the leaf's).  The
  * node's last child's slot is ignored by readers and left alone.
+ *
+ * With the resource manager registered, adding keys to the slot the leaf
+ * has is left to the leaf's own record instead: *defer gets the filter
+ * page (still locked) and the slot for fr_leaf_add_items, whose replay adds
+ * the keys of the tuples it adds.  Otherwise defer->fbuf is InvalidBuffer.
  */
 void
 fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
-					  IndexTuple *old, int nold, IndexTuple *newi, int n)
+					  IndexTuple *old, int nold, IndexTuple *newi, int n,
+					  FrSlotAdd *defer)
 {
 	Page		np = BufferGetPage(nodebuf);
 	BlockNumber leaf = fr_node_get_item(np, off)->child;
@@ -439,11 +445,28 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	int			slot;
 	bool		changed = true;
 
+	defer->fbuf = InvalidBuffer;
 	if (off == PageGetMaxOffsetNumber(np))
 		return;
 	fbuf = fr_lfilter_lock(state, nodebuf, partoff);
 	if (!BufferIsValid(fbuf))
 		return;
+
+	/* the common case, keys added to the leaf's slot, in the leaf's record */
+	if (fr_custom_wal)
+	{
+		FrLeafFilters cur = FrPageGetLeafFilters(BufferGetPage(fbuf));
+
+		slot = fr_lfilter_find(cur, leaf);
+		f = slot ? fr_lfilter_slot(state->index, BufferGetBlockNumber(fbuf), cur, slot) : NULL;
+		if (f != NULL && f->nkeys + n <= (uint32) cur->slot_bytes * 8 / 2)
+		{
+			defer->fbuf = fbuf;
+			defer->slot = slot;
+			return;
+		}
+	}
+
 	lf = fr_lfilter_edit_start(state->index, fbuf, &edit);
 	fp = edit.copy;
 	slot = fr_lfilter_find(lf, leaf);

@@ -175,6 +175,128 @@ fr_leaf_write_filters(Page fp, Page np, OffsetNumber off, BlockNumber *leaves,
 }
 
 /*
+ * Can the leaf write planned for 'lbuf' be logged as XLOG_FR_LEAF_SPLIT?
+ * Only with the resource manager registered, for a split of a plain leaf
+ * into two plain leaves, and when the old entries are exactly the leaf's
+ * (a VACUUM flush drops dead ones first).
+ */
+static bool
+fr_leaf_split_compact(FrState *state, Buffer lbuf, int nold, int npages)
+{
+	Page		lp = BufferGetPage(lbuf);
+
+	return fr_custom_wal && npages == 2 &&
+		state->compression == FR_COMPRESSION_NONE &&
+		state->vac_callback == NULL &&
+		(FrPageGetOpaque(lp)->flags & FR_COMPRESSED) == 0 &&
+		PageGetMaxOffsetNumber(lp) == nold;
+}
+
+/*
+ * The bitmap and new entries that XLOG_FR_LEAF_SPLIT logs for the old leaf
+ * (fr_xlog.h): which of merged[0..nleft) are new, and those entries.  An
+ * entry is old when it is the next of old[] (merged holds the same
+ * pointers).
+ */
+static char *
+fr_leaf_split_data(IndexTuple *old, int nold, IndexTuple *merged, int nleft,
+				   Size *len)
+{
+	Size		maplen = (nleft + 7) / 8;
+	Size		size = maplen;
+	char	   *data,
+			   *p;
+	int			i = 0,
+				k;
+
+	for (k = 0; k < nleft; k++)
+		if (i < nold && merged[k] == old[i])
+			i++;
+		else
+			size += IndexTupleSize(merged[k]);
+	data = palloc0(size);
+	p = data + maplen;
+	for (i = 0, k = 0; k < nleft; k++)
+	{
+		if (i < nold && merged[k] == old[i])
+		{
+			i++;
+			continue;
+		}
+		data[k / 8] |= (char) (1 << (k % 8));
+		memcpy(p, merged[k], IndexTupleSize(merged[k]));
+		p += IndexTupleSize(merged[k]);
+	}
+	*len = size;
+	return data;
+}
+
+/*
+ * fr_leaf_write for a split that fr_leaf_split_compact allows: the pages
+ * are built in local copies (the leaf gets merged[0..cut), a new leaf the
+ * rest, the node its pivot 'pitem', the filter page both leaves' slots) and
+ * installed by fr_write_leaf_split, whose record logs the new leaf's image
+ * but only the new entries the old leaf keeps.
+ */
+static void
+fr_leaf_split_logged(FrState *state, Buffer nodebuf, OffsetNumber off,
+					 Buffer lbuf, IndexTuple *old, int nold,
+					 IndexTuple *merged, int nmerged, int cut,
+					 FrNodeItem pitem, Size pitem_sz)
+{
+	PGAlignedBlock node,
+				leaf,
+				right,
+				filters;
+	FrLeafSplitWrite w;
+	BlockNumber leaves[2];
+	int			cuts[1] = {cut};
+
+	/* the new leaf, and the partition's filter page (node, leaf, filters) */
+	w.nodebuf = nodebuf;
+	w.lbuf = lbuf;
+	w.rbuf = fr_new_buffer(state->index);
+	leaves[0] = BufferGetBlockNumber(lbuf);
+	pitem->child = leaves[1] = BufferGetBlockNumber(w.rbuf);
+	w.fbuf = fr_lfilter_lock(state, nodebuf,
+							 fr_node_partition_start(BufferGetPage(nodebuf), off));
+
+	/* the new contents, built where a failure is still an ERROR */
+	memcpy(node.data, BufferGetPage(nodebuf), BLCKSZ);
+	if (PageAddItem(node.data, (Item) pitem, pitem_sz, off + 1, false, false) ==
+		InvalidOffsetNumber)
+		elog(ERROR, "failed to add pivot to fractal node");
+	fr_init_page(leaf.data, FR_LEAF, 0);
+	fr_init_page(right.data, FR_LEAF, 0);
+	if (!fr_leaf_fill(state, leaf.data, merged, cut, false) ||
+		!fr_leaf_fill(state, right.data, merged + cut, nmerged - cut, false))
+		elog(ERROR, "fractal leaf split does not fit");
+	if (BufferIsValid(w.fbuf))
+	{
+		memcpy(filters.data, BufferGetPage(w.fbuf), BLCKSZ);
+		fr_leaf_write_filters(filters.data, node.data, off, leaves, merged,
+							  nmerged, 2, cuts);
+	}
+
+	/* install and log */
+	w.node = node.data;
+	w.leaf = leaf.data;
+	w.right = right.data;
+	w.filters = filters.data;
+	w.off = off;
+	w.pitem = pitem;
+	w.pitem_sz = pitem_sz;
+	w.nold = (uint16) nold;
+	w.nleft = (uint16) cut;
+	w.leafdata = fr_leaf_split_data(old, nold, merged, cut, &w.leafdata_len);
+	fr_write_leaf_split(state->index, &w);
+	UnlockReleaseBuffer(w.rbuf);
+	if (BufferIsValid(w.fbuf))
+		UnlockReleaseBuffer(w.fbuf);
+	pfree(w.leafdata);
+}
+
+/*
  * Write the planned leaf pages: the leaf in 'lbuf' gets merged[0..cuts[0])
  * and each new page the next piece, its pivot added to the node after
  * 'off'.  One record: node (when split), leaf, new leaves, and the
@@ -184,6 +306,7 @@ fr_leaf_write_filters(Page fp, Page np, OffsetNumber off, BlockNumber *leaves,
  */
 static void
 fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
+			  IndexTuple *old, int nold,
 			  IndexTuple *merged, int nmerged, int npages, int *cuts,
 			  FrNodeItem *pitems, Size *pitem_sz)
 {
@@ -196,6 +319,12 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 				fp = NULL;
 	int			k;
 
+	if (fr_leaf_split_compact(state, lbuf, nold, npages))
+	{
+		fr_leaf_split_logged(state, nodebuf, off, lbuf, old, nold, merged,
+							 nmerged, cuts[0], pitems[0], pitem_sz[0]);
+		return;
+	}
 	leaves[0] = BufferGetBlockNumber(lbuf);
 	for (k = 0; k < npages - 1; k++)
 	{
@@ -302,8 +431,8 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 		return -1;
 
 	/* write */
-	fr_leaf_write(&zstate, nodebuf, off, lbuf, merged, nmerged, npages, cuts,
-				  pitems, pitem_sz);
+	fr_leaf_write(&zstate, nodebuf, off, lbuf, old, nold, merged, nmerged,
+				  npages, cuts, pitems, pitem_sz);
 	return take;
 }
 

@@ -4,15 +4,15 @@
  *	  WAL of the fractal index.
  *
  * Every page change is logged.  Structural steps (new pages, splits, root
- * growth, freeing chains, VACUUM deletions) use generic WAL.  The two hot
+ * growth, freeing chains, VACUUM deletions) use generic WAL.  The hot
  * operations, adding messages to a buffer chain page and merging entries
- * into a leaf in place, go through fr_page_add_items, which writes one of
- * two forms:
+ * into a leaf in place (fr_page_add_items, fr_leaf_add_items), changing
+ * leaf filter slots, and the common leaf split (fr_write_leaf_split), write
+ * one of two forms:
  *
- *	- a "fractal" custom resource manager record (XLOG_FR_ADD_ITEMS: the
- *	  tuples and their offsets) when the library was loaded through
- *	  shared_preload_libraries, which is the only time a custom resource
- *	  manager can be registered;
+ *	- a "fractal" custom resource manager record (fr_xlog.h) when the
+ *	  library was loaded through shared_preload_libraries, which is the only
+ *	  time a custom resource manager can be registered;
  *	- a generic WAL record otherwise.
  *
  * Generic WAL computes its record by diffing the whole page before and
@@ -76,10 +76,25 @@ void
 fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 				  OffsetNumber *offs, int n)
 {
+	fr_leaf_add_items(index, buf, tups, offs, n, NULL);
+}
+
+/*
+ * fr_page_add_items, and with 'slot' (not NULL, slot->fbuf valid: only with
+ * the resource manager registered) also add the tuples' keys to slot
+ * slot->slot of leaf filter page slot->fbuf (exclusively locked) in the same
+ * record, whose replay adds them from the logged tuples.
+ */
+void
+fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
+				  OffsetNumber *offs, int n, FrSlotAdd *slot)
+{
 	int			i;
+	bool		withslot = (slot != NULL && BufferIsValid(slot->fbuf));
 
 	if (n <= 0)
 		return;
+	Assert(!withslot || fr_custom_wal);
 
 	if (!fr_custom_wal)
 	{
@@ -139,19 +154,35 @@ fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 				elog(PANIC, "failed to add item to fractal index page");
 		fr_filter_add_tuples(page, tups, n);
 		MarkBufferDirty(buf);
+		if (withslot)
+		{
+			fr_filter_add_keys(FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(slot->fbuf)),
+												slot->slot), tups, n);
+			MarkBufferDirty(slot->fbuf);
+		}
 		if (needwal)
 		{
 			XLogRecPtr	recptr;
+			uint16		slotno = (uint16) (withslot ? slot->slot : 0);
 
 			memset(&xlrec, 0, sizeof(xlrec));
 			xlrec.ntuples = (uint16) n;
 			xlrec.has_offsets = (offs != NULL);
 			XLogBeginInsert();
 			XLogRegisterData((char *) &xlrec, SizeOfFrAddItems);
-			XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+			/* the slot's replay needs the tuples even after a leaf image */
+			XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
+							   (withslot ? REGBUF_KEEP_DATA : 0));
 			XLogRegisterBufData(0, data, datalen);
+			if (withslot)
+			{
+				XLogRegisterBuffer(1, slot->fbuf, REGBUF_STANDARD);
+				XLogRegisterBufData(1, (char *) &slotno, sizeof(slotno));
+			}
 			recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_ADD_ITEMS);
 			PageSetLSN(page, recptr);
+			if (withslot)
+				PageSetLSN(BufferGetPage(slot->fbuf), recptr);
 		}
 		END_CRIT_SECTION();
 		if (data)
@@ -159,42 +190,82 @@ fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 	}
 }
 
+/*
+ * The 'ntuples' index tuples concatenated in ptr[0..len), each copied to
+ * aligned memory; a record that does not hold them is PANIC.
+ */
+static IndexTuple *
+fr_redo_tuples(char *ptr, Size len, int ntuples)
+{
+	IndexTuple *tups = palloc(sizeof(IndexTuple) * Max(ntuples, 1));
+	char	   *end = ptr + len;
+	int			i;
+
+	for (i = 0; i < ntuples; i++)
+	{
+		IndexTupleData hdr;
+		Size		sz;
+
+		if (ptr + sizeof(IndexTupleData) > end)
+			elog(PANIC, "fractal redo: truncated record");
+		memcpy(&hdr, ptr, sizeof(IndexTupleData));
+		sz = IndexTupleSize(&hdr);
+		if (sz < sizeof(IndexTupleData) || ptr + sz > end)
+			elog(PANIC, "fractal redo: truncated tuple");
+		tups[i] = palloc(sz);
+		memcpy(tups[i], ptr, sz);
+		ptr += sz;
+	}
+	return tups;
+}
+
+static void
+fr_redo_tuples_free(IndexTuple *tups, int ntuples)
+{
+	int			i;
+
+	for (i = 0; i < ntuples; i++)
+		pfree(tups[i]);
+	pfree(tups);
+}
+
 static void
 fr_redo_add_items(XLogReaderState *record)
 {
 	XLogRecPtr	lsn = record->EndRecPtr;
 	xl_fr_add_items *xlrec = (xl_fr_add_items *) XLogRecGetData(record);
-	Buffer		buf;
+	Buffer		buf,
+				fbuf = InvalidBuffer;
+	Size		len;
+	char	   *ptr = XLogRecGetBlockData(record, 0, &len);
+	OffsetNumber *offs = NULL;
+	IndexTuple *tups;
+	int			i;
+
+	/* the block data: offsets (optional), then the tuples */
+	if (ptr == NULL)
+		len = 0;
+	if (xlrec->has_offsets && ptr != NULL)
+	{
+		if (len < sizeof(OffsetNumber) * xlrec->ntuples)
+			elog(PANIC, "fractal redo: truncated record");
+		offs = palloc(sizeof(OffsetNumber) * xlrec->ntuples);
+		memcpy(offs, ptr, sizeof(OffsetNumber) * xlrec->ntuples);
+		ptr += sizeof(OffsetNumber) * xlrec->ntuples;
+		len -= sizeof(OffsetNumber) * xlrec->ntuples;
+	}
 
 	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
 	{
 		Page		page = BufferGetPage(buf);
-		Size		len;
-		char	   *ptr = XLogRecGetBlockData(record, 0, &len);
-		char	   *end = ptr + len;
-		OffsetNumber *offs = NULL;
-		int			i;
 
-		if (xlrec->has_offsets)
-		{
-			offs = palloc(sizeof(OffsetNumber) * xlrec->ntuples);
-			memcpy(offs, ptr, sizeof(OffsetNumber) * xlrec->ntuples);
-			ptr += sizeof(OffsetNumber) * xlrec->ntuples;
-		}
+		tups = fr_redo_tuples(ptr, len, xlrec->ntuples);
 		for (i = 0; i < xlrec->ntuples; i++)
 		{
-			IndexTupleData hdr;
-			Size		sz;
 			OffsetNumber added;
 			IndexTuple	itup;
 
-			if (ptr + sizeof(IndexTupleData) > end)
-				elog(PANIC, "fractal redo: truncated record");
-			memcpy(&hdr, ptr, sizeof(IndexTupleData));
-			sz = IndexTupleSize(&hdr);
-			if (ptr + sz > end)
-				elog(PANIC, "fractal redo: truncated tuple");
-			added = PageAddItem(page, (Item) ptr, sz,
+			added = PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
 								offs ? offs[i] : InvalidOffsetNumber,
 								false, false);
 			if (added == InvalidOffsetNumber)
@@ -202,15 +273,41 @@ fr_redo_add_items(XLogReaderState *record)
 			/* the filter bits, from the item as placed (aligned) */
 			itup = (IndexTuple) PageGetItem(page, PageGetItemId(page, added));
 			fr_filter_add_tuples(page, &itup, 1);
-			ptr += sz;
 		}
+		fr_redo_tuples_free(tups, xlrec->ntuples);
 		PageSetLSN(page, lsn);
 		MarkBufferDirty(buf);
-		if (offs)
-			pfree(offs);
+	}
+
+	/* block 1: the leaf's filter slot takes the tuples' keys */
+	if (XLogRecHasBlockRef(record, 1) &&
+		XLogReadBufferForRedo(record, 1, &fbuf) == BLK_NEEDS_REDO)
+	{
+		Page		fpage = BufferGetPage(fbuf);
+		Size		slen;
+		char	   *sptr = XLogRecGetBlockData(record, 1, &slen);
+		FrLeafFilters lf = FrPageGetLeafFilters(fpage);
+		uint16		slot;
+		BlockNumber leaf;
+
+		if (sptr == NULL || slen != sizeof(uint16) || !FrPageIsLeafFilters(fpage))
+			elog(PANIC, "fractal redo: bad leaf filter slot reference");
+		memcpy(&slot, sptr, sizeof(uint16));
+		XLogRecGetBlockTag(record, 0, NULL, NULL, &leaf);
+		if (slot == 0 || slot >= lf->nslots ||
+			FrLeafFilterSlot(lf, slot)->skip != leaf)
+			elog(PANIC, "fractal redo: leaf filter slot %u does not name leaf %u",
+				 slot, leaf);
+		tups = fr_redo_tuples(ptr, len, xlrec->ntuples);
+		fr_filter_add_keys(FrLeafFilterSlot(lf, slot), tups, xlrec->ntuples);
+		fr_redo_tuples_free(tups, xlrec->ntuples);
+		PageSetLSN(fpage, lsn);
+		MarkBufferDirty(fbuf);
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
+	if (BufferIsValid(fbuf))
+		UnlockReleaseBuffer(fbuf);
 }
 
 /*
@@ -311,6 +408,33 @@ fr_log_slot_fragments(Relation index, Buffer buf, StringInfo data)
 }
 
 /*
+ * Append to 'data' the fragments that turn the slots of leaf filter page
+ * 'page' into those of 'copy', a changed copy of it whose only changes are
+ * to slots.
+ */
+static void
+fr_slot_fragments(Page page, Page copy, StringInfo data)
+{
+	FrLeafFilters lf = FrPageGetLeafFilters(page);
+	Size		size = FrLeafFilterSlotSize(lf);
+	Size		head = (char *) FrLeafFilterSlot(lf, 0) - (char *) page;
+	Size		tail = head + lf->nslots * size;
+	int			i;
+
+	/* nothing outside the slots may have changed */
+	if (memcmp(page, copy, head) != 0 ||
+		memcmp(page + tail, copy + tail, BLCKSZ - tail) != 0)
+		elog(ERROR, "fractal leaf filter page changed outside its slots");
+	for (i = 0; i < lf->nslots; i++)
+	{
+		Size		o = head + i * size;
+
+		if (memcmp(page + o, copy + o, size) != 0)
+			fr_append_diff(data, page + o, copy + o, size, o);
+	}
+}
+
+/*
  * Make the leaf filter page in 'buf' (exclusively locked) equal 'copy', a
  * changed copy of it whose only changes are to slots, logging the changed
  * bytes as one XLOG_FR_LFILTER_SLOTS record.  Used instead of generic WAL
@@ -321,26 +445,10 @@ fr_log_slot_fragments(Relation index, Buffer buf, StringInfo data)
 void
 fr_lfilter_write_slots(Relation index, Buffer buf, Page copy)
 {
-	Page		page = BufferGetPage(buf);
-	FrLeafFilters lf = FrPageGetLeafFilters(page);
-	Size		size = FrLeafFilterSlotSize(lf);
-	Size		head = (char *) FrLeafFilterSlot(lf, 0) - (char *) page;
-	Size		tail = head + lf->nslots * size;
 	StringInfoData data;
-	int			i;
 
-	/* nothing outside the slots may have changed */
-	if (memcmp(page, copy, head) != 0 ||
-		memcmp(page + tail, copy + tail, BLCKSZ - tail) != 0)
-		elog(ERROR, "fractal leaf filter page changed outside its slots");
 	initStringInfo(&data);
-	for (i = 0; i < lf->nslots; i++)
-	{
-		Size		o = head + i * size;
-
-		if (memcmp(page + o, copy + o, size) != 0)
-			fr_append_diff(&data, page + o, copy + o, size, o);
-	}
+	fr_slot_fragments(BufferGetPage(buf), copy, &data);
 	fr_log_slot_fragments(index, buf, &data);
 	pfree(data.data);
 }
@@ -362,6 +470,161 @@ fr_lfilter_write_slot(Relation index, Buffer buf, int slot, const char *image)
 	fr_append_diff(&data, cur, image, FrLeafFilterSlotSize(lf), cur - (char *) page);
 	fr_log_slot_fragments(index, buf, &data);
 	pfree(data.data);
+}
+
+/*
+ * Install a leaf split prepared in local copies (w->node, w->leaf,
+ * w->right, w->filters: the pages' new contents) and log it as one
+ * XLOG_FR_LEAF_SPLIT record (fr_xlog.h).  Only with the resource manager
+ * registered; every buffer is exclusively locked by the caller.
+ */
+void
+fr_write_leaf_split(Relation index, FrLeafSplitWrite *w)
+{
+	bool		needwal = RelationNeedsWAL(index);
+	bool		filters = BufferIsValid(w->fbuf);
+	StringInfoData frags;
+	xl_fr_leaf_split xlrec;
+
+	Assert(fr_custom_wal);
+	initStringInfo(&frags);
+	if (filters)
+		fr_slot_fragments(BufferGetPage(w->fbuf), w->filters, &frags);
+
+	START_CRIT_SECTION();
+	memcpy(BufferGetPage(w->nodebuf), w->node, BLCKSZ);
+	/* the leaf keeps its LSN, which decides whether it needs an image */
+	PageSetLSN(w->leaf, PageGetLSN(BufferGetPage(w->lbuf)));
+	memcpy(BufferGetPage(w->lbuf), w->leaf, BLCKSZ);
+	memcpy(BufferGetPage(w->rbuf), w->right, BLCKSZ);
+	MarkBufferDirty(w->nodebuf);
+	MarkBufferDirty(w->lbuf);
+	MarkBufferDirty(w->rbuf);
+	if (filters)
+	{
+		fr_apply_slot_fragments(BufferGetPage(w->fbuf), frags.data, frags.len);
+		MarkBufferDirty(w->fbuf);
+	}
+	if (needwal)
+	{
+		XLogRecPtr	recptr;
+
+		memset(&xlrec, 0, sizeof(xlrec));
+		xlrec.nold = w->nold;
+		xlrec.nleft = w->nleft;
+		xlrec.off = w->off;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfFrLeafSplit);
+		XLogRegisterBuffer(0, w->nodebuf, REGBUF_STANDARD);
+		XLogRegisterBufData(0, (char *) w->pitem, w->pitem_sz);
+		XLogRegisterBuffer(1, w->lbuf, REGBUF_STANDARD);
+		XLogRegisterBufData(1, w->leafdata, w->leafdata_len);
+		XLogRegisterBuffer(2, w->rbuf, REGBUF_STANDARD | REGBUF_FORCE_IMAGE);
+		if (filters)
+		{
+			XLogRegisterBuffer(3, w->fbuf, REGBUF_STANDARD);
+			XLogRegisterBufData(3, frags.data, frags.len);
+		}
+		recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_LEAF_SPLIT);
+		PageSetLSN(BufferGetPage(w->nodebuf), recptr);
+		PageSetLSN(BufferGetPage(w->lbuf), recptr);
+		PageSetLSN(BufferGetPage(w->rbuf), recptr);
+		if (filters)
+			PageSetLSN(BufferGetPage(w->fbuf), recptr);
+	}
+	END_CRIT_SECTION();
+	pfree(frags.data);
+}
+
+/*
+ * Replay block 1 of XLOG_FR_LEAF_SPLIT: rebuild the old leaf 'page' (as it
+ * was before the split) from its first old entries and the logged new ones.
+ */
+static void
+fr_redo_leaf_split_left(Page page, xl_fr_leaf_split *xlrec, char *ptr,
+						Size len)
+{
+	PGAlignedBlock old;
+	Size		maplen = (xlrec->nleft + 7) / 8;
+	char	   *end = ptr + len;
+	char	   *next = ptr + maplen;
+	OffsetNumber oldoff = FirstOffsetNumber;
+	int			k;
+
+	if (PageGetMaxOffsetNumber(page) != xlrec->nold || maplen > len)
+		elog(PANIC, "fractal redo: leaf split does not match the leaf");
+	memcpy(old.data, page, BLCKSZ);
+	fr_init_page(page, FR_LEAF, 0);
+	for (k = 0; k < xlrec->nleft; k++)
+	{
+		Item		item;
+		Size		sz;
+
+		if (ptr[k / 8] & (1 << (k % 8)))
+		{
+			IndexTupleData hdr;
+
+			if (next + sizeof(IndexTupleData) > end)
+				elog(PANIC, "fractal redo: truncated record");
+			memcpy(&hdr, next, sizeof(IndexTupleData));
+			sz = IndexTupleSize(&hdr);
+			if (next + sz > end)
+				elog(PANIC, "fractal redo: truncated tuple");
+			item = (Item) next;
+			next += sz;
+		}
+		else
+		{
+			ItemId		iid;
+
+			if (oldoff > xlrec->nold)
+				elog(PANIC, "fractal redo: leaf split past the old entries");
+			iid = PageGetItemId(old.data, oldoff++);
+			item = PageGetItem(old.data, iid);
+			sz = ItemIdGetLength(iid);
+		}
+		if (PageAddItem(page, item, sz, InvalidOffsetNumber, false, false) ==
+			InvalidOffsetNumber)
+			elog(PANIC, "fractal redo: failed to add item");
+	}
+}
+
+static void
+fr_redo_leaf_split(XLogReaderState *record)
+{
+	XLogRecPtr	lsn = record->EndRecPtr;
+	xl_fr_leaf_split *xlrec = (xl_fr_leaf_split *) XLogRecGetData(record);
+	Buffer		bufs[4] = {InvalidBuffer, InvalidBuffer, InvalidBuffer, InvalidBuffer};
+	int			b;
+
+	for (b = 0; b < 4; b++)
+	{
+		Page		page;
+		Size		len;
+		char	   *ptr;
+
+		if (b == 3 && !XLogRecHasBlockRef(record, 3))
+			break;
+		if (XLogReadBufferForRedo(record, b, &bufs[b]) != BLK_NEEDS_REDO)
+			continue;
+		if (b == 2)
+			elog(PANIC, "fractal redo: leaf split without the new leaf's image");
+		page = BufferGetPage(bufs[b]);
+		ptr = XLogRecGetBlockData(record, b, &len);
+		if (b == 0 &&
+			PageAddItem(page, (Item) ptr, len, xlrec->off + 1, false, false) ==
+			InvalidOffsetNumber)
+			elog(PANIC, "fractal redo: failed to add pivot");
+		if (b == 1)
+			fr_redo_leaf_split_left(page, xlrec, ptr, len);
+		if (b == 3)
+			fr_apply_slot_fragments(page, ptr, len);
+		PageSetLSN(page, lsn);
+		MarkBufferDirty(bufs[b]);
+	}
+	for (b = 0; b < 4; b++)
+		if (BufferIsValid(bufs[b]))
+			UnlockReleaseBuffer(bufs[b]);
 }
 
 static void
@@ -396,6 +659,9 @@ fr_redo(XLogReaderState *record)
 		case XLOG_FR_LFILTER_SLOTS:
 			fr_redo_lfilter_slots(record);
 			break;
+		case XLOG_FR_LEAF_SPLIT:
+			fr_redo_leaf_split(record);
+			break;
 		default:
 			elog(PANIC, "fractal redo: unknown op code %u", info);
 	}
@@ -415,6 +681,13 @@ fr_desc(StringInfo buf, XLogReaderState *record)
 	}
 	else if (info == XLOG_FR_LFILTER_SLOTS)
 		appendStringInfoString(buf, "changed slot bytes");
+	else if (info == XLOG_FR_LEAF_SPLIT)
+	{
+		xl_fr_leaf_split *xlrec = (xl_fr_leaf_split *) XLogRecGetData(record);
+
+		appendStringInfo(buf, "off %u, nold %u, nleft %u", xlrec->off,
+						 xlrec->nold, xlrec->nleft);
+	}
 }
 
 static const char *
@@ -426,6 +699,8 @@ fr_identify(uint8 info)
 			return "ADD_ITEMS";
 		case XLOG_FR_LFILTER_SLOTS:
 			return "LFILTER_SLOTS";
+		case XLOG_FR_LEAF_SPLIT:
+			return "LEAF_SPLIT";
 	}
 	return NULL;
 }

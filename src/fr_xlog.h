@@ -19,7 +19,7 @@
  *	  insert into a leaf in place (*)	leaf
  *	  new chain page					node, new chain page (full image)
  *	  leaf rewrite / split in a flush	node (only when split), leaf (full
- *										image), up to 2 new leaves (full image)
+ *	  (***)								image), up to 2 new leaves (full image)
  *	  node split						parent, node (full image), new node
  *										(full image)
  *	  root growth						metapage, new root (full image), old
@@ -42,6 +42,9 @@
  *	  registered.
  *	  (**) written as XLOG_FR_LFILTER_SLOTS below when the resource manager
  *	  is registered.
+ *	  (***) a split of a plain leaf into two plain leaves, outside VACUUM,
+ *	  is written as XLOG_FR_LEAF_SPLIT below when the resource manager is
+ *	  registered.
  *
  *	  CREATE INDEX logs the whole relation with log_newpage_range; the init
  *	  fork of an unlogged index is written with smgr and log_newpage.
@@ -60,6 +63,7 @@
 /* record types (high 4 bits of xl_info) */
 #define XLOG_FR_ADD_ITEMS		0x10
 #define XLOG_FR_LFILTER_SLOTS	0x20
+#define XLOG_FR_LEAF_SPLIT		0x30
 
 /*
  * XLOG_FR_ADD_ITEMS: index tuples added to one page, a chain tail (appended
@@ -91,5 +95,36 @@ typedef struct xl_fr_add_items
  * uint16 offset in the page and a uint16 length followed by that many new
  * bytes, all inside the page's slots.
  */
+
+/*
+ * XLOG_FR_LEAF_SPLIT: a flush merged new entries into a plain leaf and split
+ * it in two plain leaves (fr_leaf_write): the leaf keeps the first 'nleft'
+ * entries of the merge of its old entries and the new ones, a new leaf
+ * takes the rest, and the new leaf's pivot goes into the level-1 node.
+ * Where a generic record carries full images of both leaves, this one
+ * carries the new leaf's image and, for the old leaf, only the new entries
+ * it keeps: replay rebuilds it from its own old entries, which it holds
+ * unless the record restores it from a full-page image (and then the
+ * image is the result).  Replay makes no key comparison: a bitmap says
+ * where each new entry goes.
+ *
+ * Backup block 0: the level-1 node.  Block data: the new leaf's node item
+ *		(pivot and child), added at offset off + 1.
+ * Backup block 1: the old leaf.  Block data: a bitmap of nleft bits, bit k
+ *		set when entry k of the leaf's new contents is a new entry (else it
+ *		is the next of its old entries, in offset order), padded to whole
+ *		bytes; then the new entries, concatenated, in order.
+ * Backup block 2: the new leaf, always a full-page image.
+ * Backup block 3 (optional): the partition's leaf filter page; block data
+ *		as XLOG_FR_LFILTER_SLOTS (the slots of both leaves).
+ */
+typedef struct xl_fr_leaf_split
+{
+	uint16		nold;			/* entries in the old leaf before the split */
+	uint16		nleft;			/* entries it keeps */
+	OffsetNumber off;			/* the old leaf's item in the node */
+} xl_fr_leaf_split;
+
+#define SizeOfFrLeafSplit	(offsetof(xl_fr_leaf_split, off) + sizeof(OffsetNumber))
 
 #endif							/* FR_XLOG_H */

@@ -474,9 +474,20 @@ extern void fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty);
 extern Buffer fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff);
 extern bool fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff,
 						   BlockNumber leaf, IndexTuple *items, int n, bool keep);
+/*
+ * A leaf filter slot that is to take the keys of an in-place leaf addition
+ * in the addition's own record (fr_lfilter_before_add, fr_page_add_items)
+ */
+typedef struct FrSlotAdd
+{
+	Buffer		fbuf;			/* the leaf filter page, exclusively locked,
+								 * or InvalidBuffer: nothing to add */
+	int			slot;			/* the leaf's slot on it */
+} FrSlotAdd;
+
 extern void fr_lfilter_before_add(FrState *state, Buffer nodebuf,
 								  OffsetNumber off, IndexTuple *old, int nold,
-								  IndexTuple *newi, int n);
+								  IndexTuple *newi, int n, FrSlotAdd *defer);
 extern void fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves,
 							  int n);
 extern void fr_lfilter_chain_add(FrState *state, Buffer nodebuf,
@@ -503,8 +514,31 @@ extern void fr_lfilter_write_slots(Relation index, Buffer buf, Page copy);
 extern void fr_lfilter_write_slot(Relation index, Buffer buf, int slot,
 								  const char *image);
 extern void fr_xlog_register(void);
+
+/* a leaf split prepared in local pages, for fr_write_leaf_split */
+typedef struct FrLeafSplitWrite
+{
+	Buffer		nodebuf,		/* level-1 node, old leaf, new leaf and */
+				lbuf,			/* leaf filter page (or InvalidBuffer), */
+				rbuf,			/* all exclusively locked */
+				fbuf;
+	Page		node,			/* ... and their new contents */
+				leaf,
+				right,
+				filters;
+	OffsetNumber off;			/* the old leaf's item in the node */
+	FrNodeItem	pitem;			/* the new leaf's item, added at off + 1 */
+	Size		pitem_sz;
+	uint16		nold;			/* the old leaf's entries before */
+	uint16		nleft;			/* ... and after */
+	char	   *leafdata;		/* bitmap and new entries (fr_xlog.h) */
+	Size		leafdata_len;
+} FrLeafSplitWrite;
+extern void fr_write_leaf_split(Relation index, FrLeafSplitWrite *w);
 extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							  OffsetNumber *offs, int n);
+extern void fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
+							  OffsetNumber *offs, int n, FrSlotAdd *slot);
 
 /* fr_node.c: node search, leaf search, budgets, chains, the flush lock */
 typedef bool (*FrPivotTest) (void *arg, IndexTuple pivot);

@@ -22,8 +22,13 @@ for my $mode ('generic', 'custom')
 	wal_consistency_checking = 'all'
 	shared_buffers = 32MB
 	});
-	$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'fractal'")
-	  if $mode eq 'custom';
+	# 'all' alone leaves out a resource manager that a preloaded library
+	# registers (PostgreSQL 15 reads the setting before loading it); naming
+	# it defers the check until it is registered, and then 'all' includes it
+	$primary->append_conf('postgresql.conf', qq{
+	shared_preload_libraries = 'fractal'
+	wal_consistency_checking = 'all,fractal'
+	}) if $mode eq 'custom';
 	$primary->start;
 	if ($mode eq 'custom')
 	{
@@ -122,12 +127,19 @@ for my $mode ('generic', 'custom')
 	$primary->safe_psql('postgres', 'REINDEX INDEX s_a; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(100001, 110000) g');
 	$compare->('after reindex and more inserts');
 
+	# a slot keeps the WAL from here for pg_walinspect below
+	$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('keep', true)");
 	$primary->safe_psql('postgres', 'CHECKPOINT');
 	my $start_lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
-	$primary->safe_psql('postgres', 'INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(120001, 125000) g');
+	# three batches: leaves split after the checkpoint split again
+	for my $b (0 .. 2)
+	{
+		my $from = 120001 + $b * 5000;
+		$primary->safe_psql('postgres', 'INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series(' . $from . ', ' . ($from + 4999) . ') g');
+	}
 	$compare->('after checkpoint and more inserts');
 
-	# the last inserts wrote both custom record types, so the standby
+	# the last inserts wrote every custom record type, so the standby
 	# replayed (and consistency-checked) them
 	if ($mode eq 'custom')
 	{
@@ -136,8 +148,26 @@ for my $mode ('generic', 'custom')
 			SELECT string_agg(DISTINCT record_type, ',' ORDER BY record_type)
 			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
 			 WHERE resource_manager = 'fractal'});
-		is($types, 'ADD_ITEMS,LFILTER_SLOTS', 'custom: both custom record types were logged and replayed');
+		is($types, 'ADD_ITEMS,LEAF_SPLIT,LFILTER_SLOTS', 'custom: every custom record type was logged and replayed');
+		# leaf splits whose old leaf replay rebuilt from its own entries (not
+		# restored from an image: the record's page kept its LSN), each with
+		# the new leaf as an image
+		my $splits = $primary->safe_psql('postgres', qq{
+			SELECT count(*) FILTER (WHERE block_ref !~ 'blkref #1: [^#]* \\(FPW\\)'),
+			       count(*) FILTER (WHERE block_ref !~ 'blkref #2: [^#]* \\(FPW\\)')
+			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
+			 WHERE resource_manager = 'fractal' AND record_type = 'LEAF_SPLIT'});
+		my ($rebuilt, $noimage) = split /\|/, $splits;
+		cmp_ok($rebuilt, '>', 0, 'custom: leaf splits whose old leaf was rebuilt on replay');
+		# in-place leaf merges that carry their leaf filter slot's keys
+		cmp_ok($primary->safe_psql('postgres', qq{
+			SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
+			 WHERE resource_manager = 'fractal' AND record_type = 'ADD_ITEMS'
+			   AND block_ref ~ 'blkref #1:'}), '>', 0,
+			'custom: leaf additions whose record also fills the leaf filter slot');
+		is($noimage, '0', 'custom: every leaf split carries the new leaf as an image');
 	}
+	$primary->safe_psql('postgres', "SELECT pg_drop_replication_slot('keep')");
 	ok($standby->poll_query_until('postgres', 'SELECT pg_is_in_recovery()'), "$mode: standby still up");
 	my $log = slurp_file($standby->logfile);
 	unlike($log, qr/inconsistent page found/, "$mode: no wal_consistency_checking failure on the standby");

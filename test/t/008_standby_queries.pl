@@ -126,8 +126,13 @@ for my $mode ('generic', 'custom')
 	autovacuum = off
 	max_connections = 30
 	});
-	$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'fractal'")
-	  if $mode eq 'custom';
+	# 'all' alone leaves out a resource manager that a preloaded library
+	# registers (PostgreSQL 15 reads the setting before loading it); naming
+	# it defers the check until it is registered, and then 'all' includes it
+	$primary->append_conf('postgresql.conf', qq{
+	shared_preload_libraries = 'fractal'
+	wal_consistency_checking = 'all,fractal'
+	}) if $mode eq 'custom';
 	$primary->start;
 	$primary->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('sb')");
 	$primary->backup('bk');
