@@ -50,6 +50,19 @@ fr_form_tuple(FrState *state, Datum *values, bool *isnull, ItemPointer tid)
 	return itup;
 }
 
+/*
+ * Does the plain leaf on 'page' hold 'itup' (a retried insert)?  *pos gets
+ * its place there either way.
+ */
+static bool
+fr_leaf_holds(FrState *state, Page page, IndexTuple itup, OffsetNumber *pos)
+{
+	*pos = fr_leaf_search_last_first(state, page, itup);
+	return *pos <= PageGetMaxOffsetNumber(page) &&
+		fr_compare_tuples(state, (IndexTuple) PageGetItem(page, PageGetItemId(page, *pos)),
+						  itup) == 0;
+}
+
 /* what fr_insert_rightmost did */
 typedef enum FrRightmost
 {
@@ -103,12 +116,9 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 				done = FR_RIGHTMOST_FULL;
 			else if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage))
 			{
-				OffsetNumber pos = fr_leaf_search_last_first(state, cpage, itup);
+				OffsetNumber pos;
 
-				if (pos > PageGetMaxOffsetNumber(cpage) ||
-					fr_compare_tuples(state,
-									  (IndexTuple) PageGetItem(cpage, PageGetItemId(cpage, pos)),
-									  itup) != 0)
+				if (!fr_leaf_holds(state, cpage, itup, &pos))
 					fr_page_add_items(index, cbuf, &itup, &pos, 1);
 				done = FR_RIGHTMOST_DONE;
 			}
@@ -209,15 +219,13 @@ fr_rightmost_leaf_split(FrState *state, Buffer nodebuf, OffsetNumber off,
 						Buffer lbuf, IndexTuple itup)
 {
 	Page		lpage = BufferGetPage(lbuf);
-	OffsetNumber pos = fr_leaf_search_last_first(state, lpage, itup);
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(lpage);
+	OffsetNumber pos;
 	IndexTuple *old;
 	int			k;
 
 	/* already there (a retried insert), or room by now: in place */
-	if (pos <= maxoff &&
-		fr_compare_tuples(state, (IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, pos)),
-						  itup) == 0)
+	if (fr_leaf_holds(state, lpage, itup, &pos))
 		return true;
 	if (PageGetFreeSpace(lpage) >= MAXALIGN(IndexTupleSize(itup)))
 	{

@@ -443,7 +443,8 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	Page		fp;
 	FrFilter	f;
 	int			slot;
-	bool		changed = true;
+	bool		fits,
+				changed = true;
 
 	defer->fbuf = InvalidBuffer;
 	if (off == PageGetMaxOffsetNumber(np))
@@ -452,25 +453,24 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 	if (!BufferIsValid(fbuf))
 		return;
 
-	/* the common case, keys added to the leaf's slot, in the leaf's record */
-	if (fr_custom_wal)
-	{
-		FrLeafFilters cur = FrPageGetLeafFilters(BufferGetPage(fbuf));
-
-		slot = fr_lfilter_find(cur, leaf);
-		f = slot ? fr_lfilter_slot(state->index, BufferGetBlockNumber(fbuf), cur, slot) : NULL;
-		if (f != NULL && f->nkeys + n <= (uint32) cur->slot_bytes * 8 / 2)
-		{
-			defer->fbuf = fbuf;
-			defer->slot = slot;
-			return;
-		}
-	}
-
-	lf = fr_lfilter_edit_start(state->index, fbuf, &edit);
-	fp = edit.copy;
+	/* the leaf's slot, and whether the new keys fit in it */
+	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
 	slot = fr_lfilter_find(lf, leaf);
 	f = slot ? fr_lfilter_slot(state->index, BufferGetBlockNumber(fbuf), lf, slot) : NULL;
+	fits = (f != NULL && f->nkeys + n <= (uint32) lf->slot_bytes * 8 / 2);
+
+	/* the common case, keys added to the slot, goes in the leaf's record */
+	if (fits && fr_custom_wal)
+	{
+		defer->fbuf = fbuf;
+		defer->slot = slot;
+		return;
+	}
+
+	/* else change the slot in a record of its own, before the leaf's */
+	lf = fr_lfilter_edit_start(state->index, fbuf, &edit);
+	fp = edit.copy;
+	f = slot ? FrLeafFilterSlot(lf, slot) : NULL;
 	if (f == NULL)
 	{
 		IndexTuple *all = palloc(sizeof(IndexTuple) * (nold + n));
@@ -480,7 +480,7 @@ fr_lfilter_before_add(FrState *state, Buffer nodebuf, OffsetNumber off,
 		changed = fr_lfilter_set(fp, np, partoff, leaf, all, nold + n, true);
 		pfree(all);
 	}
-	else if (f->nkeys + n > (uint32) lf->slot_bytes * 8 / 2)
+	else if (!fits)
 		fr_lfilter_reset(lf, f, InvalidBlockNumber);
 	else
 		fr_filter_add_keys(f, newi, n);
