@@ -47,6 +47,7 @@ static const char *const fr_counter_names[] = {
 	"leaf_filter_skips",
 	"leaf_filter_chain_skips",
 	"flush_prefetches",
+	"flush_warm_reads",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

@@ -40,8 +40,6 @@ typedef struct FrSplitRequest
 	int			level;
 } FrSplitRequest;
 
-static bool fr_index_large(Relation index);
-
 /*
  * The end of the run of sorted msgs[from..n) that lies below the pivot of
  * item 'next' of the node on 'page' (all of them when 'next' is past the
@@ -66,7 +64,7 @@ fr_run_end(FrState *state, Page page, OffsetNumber next, IndexTuple *msgs,
  * The child of the node on 'page' that msgs[from] routes to (*off), and the
  * end of the run of sorted msgs[from..n) that goes to it.
  */
-static int
+int
 fr_child_run(FrState *state, Page page, IndexTuple *msgs, int from, int n,
 			 OffsetNumber *off)
 {
@@ -78,7 +76,7 @@ fr_child_run(FrState *state, Page page, IndexTuple *msgs, int from, int n,
  * The same for the partition of the node on 'page' covering msgs[from]:
  * its start (*part), and the end of the run that goes to its chain.
  */
-static int
+int
 fr_partition_run(FrState *state, Page page, IndexTuple *msgs, int from, int n,
 				 OffsetNumber *part)
 {
@@ -249,7 +247,7 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		/* a level-1 chain's keys go to its leaf filter chain slot first */
 		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
 		fr_chain_append(state, cbuf, cpart, msgs + k, e - k,
-						fr_index_large(state->index));
+						fr_flush_index_large(state->index));
 		k = e;
 	}
 	fr_count(FR_CTR_CHAIN_MESSAGES, n);
@@ -284,115 +282,6 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		fr_lfilter_chain_reset(state, nodebuf, partoff);
 		fr_partition_maybe_split(state, nodebuf, partoff);
 	}
-}
-
-/*
- * Is the index large enough, against shared buffers, for a flush's pages
- * to be missing from them?  The relation size is the one fr_read_buffer
- * caches.  Two policies follow it:
- *
- * - read-ahead (fr_flush_prefetch) only for a large index: in memory its
- *   look-ups cost about 4% of an insert load's CPU for nothing.  (Skipping
- *   after a flush that found everything cached did not work: out of memory
- *   many flushes do, and the ones after them lost half the gain.)
- * - sorted appends to child chains only for a large index; a small one
- *   appends to an unsorted tail and sorts it when sealed (fr_chain_append).
- *   In memory that saved 7-10% of an insert load's CPU (binary searches in
- *   cache-cold tail pages); out of memory, unsorted tails measured 15-18%
- *   slower in the last quarter of an 8x-memory load (the sealing step, by
- *   a build without it; why is not yet found: same reads, writes and
- *   structure; see src/README.md section 3).
- */
-static bool
-fr_index_large(Relation index)
-{
-	return fr_amcache(index)->nblocks >= (BlockNumber) (NBuffers / 4);
-}
-
-/*
- * Start background reads of the pages a flush into the node child 'cblk'
- * will touch for sorted msgs[0..n): for each of the child's partitions the
- * messages reach, its chain tail (appended to) and, at level 1, its leaf
- * filter page (chain slot).  The child itself is read here (share lock,
- * released at once; a node stays in memory far more often than the pages
- * below it).  Returns how many reads were started.
- */
-static uint64
-fr_prefetch_child_chains(FrState *state, BlockNumber cblk, IndexTuple *msgs,
-						 int n)
-{
-	Buffer		cbuf = fr_read_buffer(state->index, cblk, BUFFER_LOCK_SHARE);
-	Page		cpage = BufferGetPage(cbuf);
-	uint64		started = 0;
-	int			k = 0;
-
-	/* not a node: fr_node_apply reports it */
-	while (FrPageIsNode(cpage) && k < n)
-	{
-		OffsetNumber cpart;
-		int			e = fr_partition_run(state, cpage, msgs, k, n, &cpart);
-		FrNodeItem	pitem = fr_node_get_item(cpage, cpart);
-
-		started += fr_prefetch_buffer(state->index, pitem->chain_tail);
-		if (FrPageGetOpaque(cpage)->level == 1 && FrItemGetFilter(pitem) != 0)
-			started += fr_prefetch_buffer(state->index, FrItemGetFilter(pitem));
-		k = e;
-	}
-	UnlockReleaseBuffer(cbuf);
-	return started;
-}
-
-/*
- * Start reading, in the background, what a flush of the partition at
- * 'partoff' of the node in 'nodebuf' will touch for sorted msgs[0..n): the
- * children the runs go to, and below node children their chain tails and
- * leaf filter pages; for leaf children, the partition's own leaf filter
- * page.  Out of memory the flush then waits for these reads together
- * instead of one after another while it holds the node.  A hint only:
- * children a split creates later are simply read when reached.
- */
-static void
-fr_flush_prefetch(FrState *state, Buffer nodebuf, OffsetNumber partoff,
-				  IndexTuple *msgs, int n)
-{
-	Page		page = BufferGetPage(nodebuf);
-	bool		leaves = FrPageGetOpaque(page)->level == 1;
-	uint64		started = 0;
-	int			i;
-
-	if (!fr_index_large(state->index))
-		return;
-
-	/* the children, all at once */
-	for (i = 0; i < n;)
-	{
-		OffsetNumber off;
-		int			j = fr_child_run(state, page, msgs, i, n, &off);
-
-		started += fr_prefetch_buffer(state->index, fr_node_get_item(page, off)->child);
-		i = j;
-	}
-
-	/* then the pages beside leaf children, or below node children */
-	if (leaves)
-	{
-		BlockNumber fblk = FrItemGetFilter(fr_node_get_item(page, partoff));
-
-		if (fblk != 0)
-			started += fr_prefetch_buffer(state->index, fblk);
-	}
-	else
-		for (i = 0; i < n;)
-		{
-			OffsetNumber off;
-			int			j = fr_child_run(state, page, msgs, i, n, &off);
-
-			started += fr_prefetch_child_chains(state,
-												fr_node_get_item(page, off)->child,
-												msgs + i, j - i);
-			i = j;
-		}
-	fr_count(FR_CTR_FLUSH_PREFETCHES, started);
 }
 
 /*
@@ -470,27 +359,50 @@ fr_node_route_key(Page page)
 }
 
 /*
+ * Lock the node at 'blkno' exclusively for a flush of its partition
+ * routing 'key' (or of its fullest partition), after reading what that
+ * flush will touch with the node not held exclusively (fr_flush_warm).
+ * Returns InvalidBuffer when the page is not a node.
+ */
+static Buffer
+fr_flush_lock_node(FrState *state, BlockNumber blkno, IndexTuple key)
+{
+	Buffer		buf;
+
+	fr_flush_warm(state, blkno, key);
+	buf = fr_read_buffer(state->index, blkno, BUFFER_LOCK_EXCLUSIVE);
+	if (!FrPageIsNode(BufferGetPage(buf)))
+	{
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
+	return buf;
+}
+
+/*
  * Flush the node at 'blkno' while it is over budget (at most four rounds),
  * adding children pushed over budget to *todo and, when the node is short
  * of room afterwards, a split request to *splits.  With 'key', first flush
  * the partition routing 'key' whatever the budget, and return the child
- * 'key' routes to when that is a node (else InvalidBlockNumber).
+ * 'key' routes to when that is a node (else InvalidBlockNumber).  For a
+ * large index the node is released between rounds, so each round's pages
+ * are read (fr_flush_warm) while lookups can pass; the node stays a node
+ * meanwhile (nodes are never freed), possibly narrowed by a split.
  */
 static BlockNumber
 fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
 			  IndexTuple key)
 {
-	Buffer		buf = fr_read_buffer(state->index, blkno, BUFFER_LOCK_EXCLUSIVE);
-	Page		page = BufferGetPage(buf);
+	bool		relock = fr_flush_index_large(state->index);
+	Buffer		buf = fr_flush_lock_node(state, blkno, key);
+	Page		page;
 	BlockNumber next = InvalidBlockNumber;
 	bool		full = false;
 	int			rounds;
 
-	if (!FrPageIsNode(page))
-	{
-		UnlockReleaseBuffer(buf);
+	if (!BufferIsValid(buf))
 		return InvalidBlockNumber;
-	}
+	page = BufferGetPage(buf);
 
 	/* first the partition routing 'key', whatever the budget says */
 	if (key != NULL)
@@ -507,8 +419,20 @@ fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
 	for (rounds = 0; !full && rounds < 4 && fr_node_over_budget(state, page); rounds++)
 	{
 		FrFlushResult res = {NIL, false};
-		OffsetNumber part = fr_fullest_partition(page);
+		OffsetNumber part;
 
+		/* out of memory, read the next round's pages with the node released */
+		if (relock && (key != NULL || rounds > 0))
+		{
+			UnlockReleaseBuffer(buf);
+			buf = fr_flush_lock_node(state, blkno, NULL);
+			if (!BufferIsValid(buf))
+				return next;
+			page = BufferGetPage(buf);
+			if (!fr_node_over_budget(state, page))
+				break;
+		}
+		part = fr_fullest_partition(page);
 		if (part == InvalidOffsetNumber)
 			break;
 		fr_flush_partition(state, buf, part, &res);

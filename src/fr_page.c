@@ -283,6 +283,21 @@ fr_prefetch_buffer(Relation index, BlockNumber blkno)
 }
 
 /*
+ * Bring block 'blkno' into shared buffers and let go of it at once: no lock,
+ * no pin kept, the page not looked at.  For pages about to be needed under
+ * a lock that should not be held across a read (fr_flush_warm).  Blocks
+ * past the cached relation size are left to fr_read_buffer.
+ */
+void
+fr_warm_buffer(Relation index, BlockNumber blkno)
+{
+	if (blkno == InvalidBlockNumber || blkno >= fr_amcache(index)->nblocks)
+		return;
+	ReleaseBuffer(ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+									 NULL));
+}
+
+/*
  * Read and lock page 'blkno', which a link says is of page kind 'kind' (one
  * FR_* kind flag); any other kind there is corruption, reported as 'what'.
  */

@@ -438,6 +438,7 @@ extern void fr_free_page_in_place(Page page);
 extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
+extern void fr_warm_buffer(Relation index, BlockNumber blkno);
 extern Buffer fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode,
 								  uint16 kind, const char *what);
 extern FrMetaPageData fr_get_meta(Relation index);
@@ -620,6 +621,16 @@ extern void fr_onconflict_register(void);
 /* fr_flush.c: moving messages down */
 extern void fr_maintain(FrState *state, BlockNumber start);
 extern void fr_flush_toward(FrState *state, IndexTuple key);
+extern int	fr_child_run(FrState *state, Page page, IndexTuple *msgs, int from,
+						 int n, OffsetNumber *off);
+extern int	fr_partition_run(FrState *state, Page page, IndexTuple *msgs,
+							 int from, int n, OffsetNumber *part);
+
+/* fr_flushread.c: reading what a flush will touch before it needs it */
+extern bool fr_flush_index_large(Relation index);
+extern void fr_flush_prefetch(FrState *state, Buffer nodebuf,
+							  OffsetNumber partoff, IndexTuple *msgs, int n);
+extern void fr_flush_warm(FrState *state, BlockNumber blkno, IndexTuple key);
 
 /* fr_split.c: leaf rewrites and splits, node splits, root growth */
 extern int	fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off,
@@ -705,6 +716,8 @@ typedef enum FrCounter
 								 * chain */
 	FR_CTR_FLUSH_PREFETCHES,	/* reads flushes started ahead of need
 								 * (blocks not in shared buffers) */
+	FR_CTR_FLUSH_WARM_READS,	/* blocks read by fr_flush_warm before the
+								 * node was locked exclusively */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

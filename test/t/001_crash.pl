@@ -74,12 +74,17 @@ for my $round (1 .. 6)
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM c');
 	my $q_before = $node->safe_psql('postgres', 'SELECT count(*) FROM q');
 	# just restarted with the library preloaded, so every leaf was cold:
-	# flushes asked for their leaves to be read ahead (fr_flush_prefetch)
+	# flushes asked for their leaves to be read ahead (fr_flush_prefetch,
+	# fr_flush_warm)
 	if ($round == 4)
 	{
 		cmp_ok($node->safe_psql('postgres',
 				"SELECT value FROM fractal_counters() WHERE name = 'flush_prefetches'"),
 			'>', 0, 'round 4: flushes into cold leaves started reads ahead');
+		# ... and read them before locking the node (fr_flush_warm)
+		cmp_ok($node->safe_psql('postgres',
+				"SELECT value FROM fractal_counters() WHERE name = 'flush_warm_reads'"),
+			'>', 0, 'round 4: flushes read cold pages before locking their node');
 	}
 	$node->stop('immediate');
 	$h->kill_kill;
