@@ -247,7 +247,7 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		/* a level-1 chain's keys go to its leaf filter chain slot first */
 		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
 		fr_chain_append(state, cbuf, cpart, msgs + k, e - k,
-						fr_flush_index_large(state->index));
+						fr_index_large(state->index));
 		k = e;
 	}
 	fr_count(FR_CTR_CHAIN_MESSAGES, n);
@@ -393,7 +393,7 @@ static BlockNumber
 fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
 			  IndexTuple key)
 {
-	bool		relock = fr_flush_index_large(state->index);
+	bool		relock = fr_index_large(state->index);
 	Buffer		buf = fr_flush_lock_node(state, blkno, key);
 	Page		page;
 	BlockNumber next = InvalidBlockNumber;

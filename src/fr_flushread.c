@@ -19,7 +19,7 @@
  * Both are hints: nothing depends on a page being cached, and a page that
  * is read here and changes or is evicted before the flush is simply read
  * again.  Both run only while the index is large against shared buffers
- * (fr_flush_index_large); in memory they would cost CPU for nothing.
+ * (fr_index_large); in memory they would cost CPU for nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,30 +41,6 @@ typedef struct FrFlushPages
 	int			cap;
 	uint64		started;		/* reads PrefetchBuffer started */
 } FrFlushPages;
-
-/*
- * Is the index large enough, against shared buffers, for a flush's pages
- * to be missing from them?  The relation size is the one fr_read_buffer
- * caches.  Three policies follow it:
- *
- * - read-ahead (fr_flush_prefetch) and warming (fr_flush_warm) only for a
- *   large index: in memory the look-ups cost about 4% of an insert load's
- *   CPU for nothing.  (Skipping after a flush that found everything cached
- *   did not work: out of memory many flushes do, and the ones after them
- *   lost half the gain.)
- * - sorted appends to child chains only for a large index; a small one
- *   appends to an unsorted tail and sorts it when sealed (fr_chain_append).
- *   In memory that saved 7-10% of an insert load's CPU (binary searches in
- *   cache-cold tail pages); out of memory, unsorted tails measured 15-18%
- *   slower in the last quarter of an 8x-memory load (the sealing step, by
- *   a build without it; why is not yet found: same reads, writes and
- *   structure; see src/README.md section 3).
- */
-bool
-fr_flush_index_large(Relation index)
-{
-	return fr_amcache(index)->nblocks >= (BlockNumber) (NBuffers / 4);
-}
 
 /* note that the flush will touch 'blkno', and start reading it */
 static void
@@ -164,7 +140,7 @@ fr_flush_prefetch(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 {
 	FrFlushPages p = {state->index, NULL, 0, 0, 0};
 
-	if (!fr_flush_index_large(state->index))
+	if (!fr_index_large(state->index))
 		return;
 	fr_flush_plan(state, BufferGetPage(nodebuf), partoff, msgs, n, &p);
 	fr_count(FR_CTR_FLUSH_PREFETCHES, p.started);
@@ -216,7 +192,7 @@ fr_flush_warm(FrState *state, BlockNumber blkno, IndexTuple key)
 	int64		before;
 	int			i;
 
-	if (!fr_flush_index_large(index))
+	if (!fr_index_large(index))
 		return;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "fractal flush warm",
 								ALLOCSET_DEFAULT_SIZES);

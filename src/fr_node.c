@@ -342,13 +342,30 @@ fr_node_buffer_pages(Page page)
  * with the fanout keeps the buffers above the leaves a fixed fraction of
  * the leaves, whatever the key width, which is what decides both the
  * batching (messages per leaf write) and the memory the buffers need.
+ *
+ * Above level 1, once the index is large against shared buffers
+ * (fr_index_large), the percentage is at least FR_UPPER_BUFFER_PERCENT: a
+ * flush from such a node appends to the chains of its children's
+ * partitions (several per child), each append costing a chain tail and a
+ * leaf filter page that are out of memory by then, so it must carry many
+ * messages per chain; at buffer_percent it carried 2-3 per page touched,
+ * and those reads were 91% of all flush reads (src/README.md, section 4,
+ * "Flush policy summary").  Still a percentage of the children, so the
+ * buffers above level 1 stay a fixed fraction of the level-1 nodes for
+ * every key width.  These few nodes' buffers are the hottest pages of the
+ * index and stay cached.  In memory buffer_percent stays: every lookup
+ * reads the buffers on its path.
  */
 int
 fr_node_budget(FrState *state, Page page)
 {
 	int			children = PageGetMaxOffsetNumber(page);
-	int			budget = (children * state->buffer_percent + 99) / 100;
+	int			percent = state->buffer_percent;
+	int			budget;
 
+	if (FrPageGetOpaque(page)->level > 1 && fr_index_large(state->index))
+		percent = Max(percent, FR_UPPER_BUFFER_PERCENT);
+	budget = (children * percent + 99) / 100;
 	return Max(FR_MIN_BUFFER_PAGES, Min(state->buffer_pages, budget));
 }
 

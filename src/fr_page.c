@@ -283,6 +283,31 @@ fr_prefetch_buffer(Relation index, BlockNumber blkno)
 }
 
 /*
+ * Is the index large enough, against shared buffers, for a flush's pages
+ * to be missing from them?  The relation size is the one fr_read_buffer
+ * caches.  Four policies follow it:
+ *
+ * - read-ahead (fr_flush_prefetch) and warming (fr_flush_warm) only for a
+ *   large index: in memory the look-ups cost about 4% of an insert load's
+ *   CPU for nothing.  (Skipping after a flush that found everything cached
+ *   did not work: out of memory many flushes do, and the ones after them
+ *   lost half the gain.)
+ * - sorted appends to child chains only for a large index; a small one
+ *   appends to an unsorted tail and sorts it when sealed (fr_chain_append).
+ *   In memory that saved 7-10% of an insert load's CPU (binary searches in
+ *   cache-cold tail pages); out of memory, unsorted tails measured 15-18%
+ *   slower in the last quarter of an 8x-memory load (the sealing step, by
+ *   a build without it; why is not yet found: same reads, writes and
+ *   structure; see src/README.md section 3).
+ * - larger budgets for nodes above level 1 (fr_node_budget).
+ */
+bool
+fr_index_large(Relation index)
+{
+	return fr_amcache(index)->nblocks >= (BlockNumber) (NBuffers / 4);
+}
+
+/*
  * Bring block 'blkno' into shared buffers and let go of it at once: no lock,
  * no pin kept, the page not looked at.  For pages about to be needed under
  * a lock that should not be held across a read (fr_flush_warm).  Blocks

@@ -251,6 +251,7 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_MIN_BUFFER_PAGES				4
 #define FR_MAX_BUFFER_PAGES				4096
 #define FR_DEFAULT_BUFFER_PERCENT		10
+#define FR_UPPER_BUFFER_PERCENT			60	/* above level 1, index large */
 #define FR_MIN_BUFFER_PERCENT			1
 #define FR_MAX_BUFFER_PERCENT			100
 #define FR_DEFAULT_PARTITION_CHILDREN	16
@@ -439,6 +440,7 @@ extern void fr_record_free_page(Relation index, BlockNumber blkno);
 extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
 extern void fr_warm_buffer(Relation index, BlockNumber blkno);
+extern bool fr_index_large(Relation index);
 extern Buffer fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode,
 								  uint16 kind, const char *what);
 extern FrMetaPageData fr_get_meta(Relation index);
@@ -627,7 +629,6 @@ extern int	fr_partition_run(FrState *state, Page page, IndexTuple *msgs,
 							 int from, int n, OffsetNumber *part);
 
 /* fr_flushread.c: reading what a flush will touch before it needs it */
-extern bool fr_flush_index_large(Relation index);
 extern void fr_flush_prefetch(FrState *state, Buffer nodebuf,
 							  OffsetNumber partoff, IndexTuple *msgs, int n);
 extern void fr_flush_warm(FrState *state, BlockNumber blkno, IndexTuple key);

@@ -11,7 +11,10 @@
 -- buffer_pages is the sum of chain_pages over the node's partition-start
 -- items, i.e. what fr_node_buffer_pages() compares with the budget; budget
 -- is fr_node_budget(): max(4, min(buffer_pages option,
--- ceil(children * buffer_percent / 100))).
+-- ceil(children * pct / 100))), pct being buffer_percent, or at least 60
+-- (FR_UPPER_BUFFER_PERCENT) above level 1 once the index has at least a
+-- quarter of shared_buffers' blocks (fr_index_large; the server compares
+-- a cached size that can lag, so its budget is never above this one).
 --
 -- Layout read here (src/fractal.h, src/README.md section 3):
 --   page header 24 bytes, line pointers from byte 24 (4 bytes each: offset
@@ -42,6 +45,7 @@ DECLARE
 	relname text := idx::text;
 	opt_pages int;
 	opt_percent int;
+	large boolean;
 	meta bytea;
 	todo int8[];
 	p bytea;
@@ -55,6 +59,8 @@ BEGIN
 	  INTO opt_pages, opt_percent
 	  FROM pg_class c LEFT JOIN LATERAL pg_options_to_table(c.reloptions) ON true
 	 WHERE c.oid = idx;
+	SELECT pg_relation_size(idx) / 8192 >= setting::int8 / 4 INTO large
+	  FROM pg_settings WHERE name = 'shared_buffers';
 	meta := get_raw_page(relname, 0);
 	IF fr_u32(meta, 24) <> x'46524354'::int8 THEN
 		RAISE EXCEPTION 'fr_node_buffers: % has no fractal metapage', relname;
@@ -83,7 +89,9 @@ BEGIN
 				todo := todo || fr_u32(p, off);
 			END IF;
 		END LOOP;
-		budget := greatest(4, least(opt_pages, (children * opt_percent + 99) / 100));
+		budget := greatest(4, least(opt_pages, (children *
+			CASE WHEN level > 1 AND large THEN greatest(opt_percent, 60)
+				 ELSE opt_percent END + 99) / 100));
 		RETURN NEXT;
 		EXIT WHEN root_only;
 	END LOOP;

@@ -12,7 +12,9 @@
 # rows.  After every batch the buffer pages of every internal node are read
 # from the raw pages (test/sql/node_buffers.sql, via pageinspect) and
 # compared with that node's budget, max(4, min(buffer_pages,
-# ceil(children * buffer_percent / 100))); and the index blocks the batch
+# ceil(children * percent / 100))), percent being buffer_percent or, above
+# level 1 once the index is large against shared buffers, at least 60
+# (fr_node_budget; computed by fr_node_buffers); and the index blocks the batch
 # touched are counted (pg_stat_get_xact_blocks_fetched inside the batch's
 # own transaction: the per-backend counter that is later flushed into
 # pg_statio_user_indexes.idx_blks_hit + idx_blks_read, with the same value;
