@@ -352,9 +352,9 @@ fr_node_buffer_pages(Page page)
  * and those reads were 91% of all flush reads (src/README.md, section 4,
  * "Flush policy summary").  Still a percentage of the children, so the
  * buffers above level 1 stay a fixed fraction of the level-1 nodes for
- * every key width.  These few nodes' buffers are the hottest pages of the
- * index and stay cached.  In memory buffer_percent stays: every lookup
- * reads the buffers on its path.
+ * every key width.  The price is paid by lookups, which walk these longer
+ * chains (measured in src/README.md, section 4).  In memory buffer_percent
+ * stays: every lookup reads the buffers on its path.
  */
 int
 fr_node_budget(FrState *state, Page page)
