@@ -251,7 +251,7 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_MIN_BUFFER_PAGES				4
 #define FR_MAX_BUFFER_PAGES				4096
 #define FR_DEFAULT_BUFFER_PERCENT		10
-#define FR_UPPER_BUFFER_PERCENT			60	/* above level 1, index large */
+#define FR_UPPER_BUFFER_PERCENT			30	/* above level 1, index large */
 #define FR_MIN_BUFFER_PERCENT			1
 #define FR_MAX_BUFFER_PERCENT			100
 #define FR_DEFAULT_PARTITION_CHILDREN	16

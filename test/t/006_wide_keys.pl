@@ -13,7 +13,7 @@
 # from the raw pages (test/sql/node_buffers.sql, via pageinspect) and
 # compared with that node's budget, max(4, min(buffer_pages,
 # ceil(children * percent / 100))), percent being buffer_percent or, above
-# level 1 once the index is large against shared buffers, at least 60
+# level 1 once the index is large against shared buffers, at least 30
 # (fr_node_budget; computed by fr_node_buffers); and the index blocks the batch
 # touched are counted (pg_stat_get_xact_blocks_fetched inside the batch's
 # own transaction: the per-backend counter that is later flushed into
