@@ -360,7 +360,7 @@ run_iib() {
         >> "$md/fractal_stats.txt" 2>&1
     done
     # flush activity of the load (the cluster is new, so counters start at 0)
-    q "SELECT name, value FROM fractal_counters()" 2>/dev/null | tr '|' ' ' > "$md/counters.txt"
+    counters > "$md/counters.txt"
   fi
   local nrows secs; read -r nrows secs < "$md/iib.total"
   {
@@ -456,6 +456,21 @@ run_seq() {
   fi
 }
 
+# fractal_counters() as "name value" lines (empty without the preload)
+counters() { q "SELECT name, value FROM fractal_counters()" 2>/dev/null | tr '|' ' '; }
+# (after - before) / $3 of counter $2 between $1.counters.before and .after
+counter_delta() {
+  awk -v k="$2" -v n="$3" 'FNR==NR { if ($1==k) b=$2; next } $1==k { printf "%.4f", ($2-b)/n }' \
+    "$1.counters.before" "$1.counters.after"
+}
+# change of counter $2 over the sum of the changes of $3 (and $4)
+counter_ratio() {
+  local a b c=0
+  a=$(counter_delta "$1" "$2" 1); b=$(counter_delta "$1" "$3" 1)
+  [ -n "${4:-}" ] && c=$(counter_delta "$1" "$4" 1)
+  awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { printf "%.4f", (b + c > 0 ? a / (b + c) : 0) }'
+}
+
 # ---- (d) idempotent ingest: ON CONFLICT DO NOTHING into a unique index on
 # a random event id, ~10% of ids repeated (bench/upsert_insert.sql)
 run_upsert() {
@@ -464,7 +479,9 @@ run_upsert() {
   q "CREATE UNIQUE INDEX ups_k ON ups USING $idxm (k)$with" 2>"$md/create_index_ups.err" ||
     { log "$m: CREATE UNIQUE INDEX failed: $(head -1 "$md/create_index_ups.err")"; echo "upsert_status=unavailable" >> "$M"; return 0; }
   log "$m: idempotent ingest of $UPSERT_ROWS rows (ON CONFLICT DO NOTHING, ~10% repeats)"
+  [ "$m" = fractal ] && counters > "$md/ups.counters.before"
   load_table ups upsert_insert.sql "$UPSERT_ROWS" "$ROUNDS" "$md/ups" || { echo "upsert_status=load_failed" >> "$M"; return 0; }
+  [ "$m" = fractal ] && counters > "$md/ups.counters.after"
   local nrows secs ins; read -r nrows secs < "$md/ups.total"
   ins=$(q "SELECT count(*) FROM ups")
   {
@@ -475,6 +492,16 @@ run_upsert() {
     echo "upsert_idx_bytes=$(q "SELECT pg_relation_size('ups_k')")"
     echo "upsert_wal_bytes_per_row=$(q "SELECT round(pg_wal_lsn_diff('$(getv "$md/ups.after" lsn)', '$(getv "$md/ups.before" lsn)') / $nrows, 1)")"
     echo "upsert_idx_blks_read_per_row=$(awk -v a="$(getv "$md/ups.after" idx_blks_read)" -v b="$(getv "$md/ups.before" idx_blks_read)" -v n="$nrows" 'BEGIN{printf "%.4f", (a-b)/n}')"
+    if [ -s "$md/ups.counters.after" ]; then
+      # of those reads, the ones flushes made (the rest are lookups: the
+      # ON CONFLICT pre-checks and the insert's own uniqueness check); the
+      # share of inserts whose check a pre-check made unnecessary; the share
+      # of lookups that tested a leaf filter and so skipped the leaf
+      echo "upsert_flush_blks_read_per_row=$(counter_delta "$md/ups" flush_blocks_read "$nrows")"
+      echo "upsert_msgs_per_leaf_write=$(counter_ratio "$md/ups" leaf_messages leaf_writes)"
+      echo "upsert_checks_skipped=$(counter_ratio "$md/ups" unique_checks_skipped unique_checks unique_checks_skipped)"
+      echo "upsert_leaf_filter_skips=$(counter_ratio "$md/ups" leaf_filter_skips leaf_filter_probes)"
+    fi
   } >> "$M"
 }
 
