@@ -23,7 +23,8 @@
 # (generic WAL only, no shared counters).  Prints every round's ratio and
 # the median; asserts nothing.  --results DIR writes inserts_paired.txt.
 #
-# Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT.
+# Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT,
+# FRACTAL_OPTS (reloptions of the fractal indexes, e.g. "partition_children=32").
 set -euo pipefail
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 cd "$(dirname "$SELF")/.."
@@ -65,12 +66,13 @@ chmod 755 "$dir"
 
 # make_tables W M: the workload's table for method M and its indexes
 make_tables() {
-    local w=$1 m=$2 t="p$1_$2"
+    local w=$1 m=$2 t="p$1_$2" with=""
+    [ "$m" = fractal ] && [ -n "${FRACTAL_OPTS:-}" ] && with=" WITH ($FRACTAL_OPTS)"
     psqlc -c "CREATE TABLE $t (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text)"
     if [ "$w" = seq ]; then
-        psqlc -c "CREATE SEQUENCE ${t}_aseq; CREATE INDEX ON $t USING $m (ts); CREATE INDEX ON $t USING $m (a)"
+        psqlc -c "CREATE SEQUENCE ${t}_aseq; CREATE INDEX ON $t USING $m (ts)$with; CREATE INDEX ON $t USING $m (a)$with"
     else
-        psqlc -c "CREATE INDEX ON $t USING $m (a); CREATE INDEX ON $t USING $m (b); CREATE INDEX ON $t USING $m (c)"
+        psqlc -c "CREATE INDEX ON $t USING $m (a)$with; CREATE INDEX ON $t USING $m (b)$with; CREATE INDEX ON $t USING $m (c)$with"
     fi
 }
 
@@ -90,7 +92,7 @@ EOF
 declare -A RATIO
 report="$dir/inserts_paired.txt"
 {
-    echo "in-memory inserts, fractal against btree, paired rounds of ${SECS}s (btree mean latency / fractal's); shared_buffers 1GB; preloaded: $( ((PRELOAD)) && echo yes || echo no)"
+    echo "in-memory inserts, fractal against btree, paired rounds of ${SECS}s (btree mean latency / fractal's); shared_buffers 1GB; preloaded: $( ((PRELOAD)) && echo yes || echo no); fractal opts: ${FRACTAL_OPTS:-default}"
 } > "$report"
 for w in iib single seq; do
     clients=2

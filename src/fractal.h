@@ -254,7 +254,7 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_UPPER_BUFFER_PERCENT			30	/* above level 1, index large */
 #define FR_MIN_BUFFER_PERCENT			1
 #define FR_MAX_BUFFER_PERCENT			100
-#define FR_DEFAULT_PARTITION_CHILDREN	16
+#define FR_DEFAULT_PARTITION_CHILDREN	32
 #define FR_MIN_PARTITION_CHILDREN		2
 #define FR_MAX_PARTITION_CHILDREN		256
 #define FR_DEFAULT_FILLFACTOR			90
