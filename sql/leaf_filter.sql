@@ -5,7 +5,8 @@
 -- equals a seqscan: with roomy filters and with tiny ones (many false
 -- positives), after in-place merges, leaf splits, compressed leaves, DELETE
 -- + VACUUM, for int8, text and multi-column keys, many duplicates of one
--- key across leaves, and INSERT ... ON CONFLICT on a unique index.  The
+-- key across leaves, INSERT ... ON CONFLICT on a unique index, and filter
+-- pages of two layouts in one index (partition_children changed).  The
 -- filter pages exist, fractal_check verifies every leaf entry against its
 -- leaf's filter, and the counters show lookups that skipped a leaf.
 --
@@ -183,6 +184,39 @@ SET enable_seqscan = off;
 SELECT lf_diff('lfb', 'k', 'lfb_k',
 	   (SELECT array_agg(((g::int8 * 104729) % 1000003 * 2 + 1 + (g % 3 = 0)::int)::text)
 		  FROM generate_series(1, 30000, 37) g)) AS filters_off_mismatches;
+RESET enable_seqscan;
+
+-- filter pages keep the layout they were made with (src/README.md 3d):
+-- after partition_children changes, new pages get the new layout, old ones
+-- stay valid, leaves beyond an old page's slots are read, never skipped,
+-- and lookups still equal a seqscan.  fr_lfilter_layouts lists each
+-- layout as nslots x slot_bytes (u16s at bytes 24 and 26 of the page).
+CREATE FUNCTION fr_lfilter_layouts(idx regclass) RETURNS text LANGUAGE sql AS $$
+	SELECT string_agg(DISTINCT fr_u16(p, 24) || 'x' || fr_u16(p, 26), ' ')
+	  FROM fr_page_opaque(idx) o,
+		   LATERAL (SELECT get_raw_page(idx::text, o.blkno::int) AS p) r
+	 WHERE o.special = 8176 AND o.flags & 512 <> 0
+$$;
+CREATE TABLE lfp (id int, k int8);
+CREATE INDEX lfp_k ON lfp USING fractal (k) WITH (buffer_pages = 4, partition_children = 4);
+INSERT INTO lfp SELECT g, (g::int8 * 2654435761) % 1000003 * 2 FROM generate_series(1, 30000) g;
+SELECT fr_lfilter_layouts('lfp_k') AS layouts_at_4;
+ALTER INDEX lfp_k SET (partition_children = 16);
+INSERT INTO lfp SELECT g, (g::int8 * 2654435761) % 1000003 * 2 FROM generate_series(30001, 90000) g;
+SELECT fr_lfilter_layouts('lfp_k') AS layouts_after_16;
+SELECT fractal_check('lfp_k', true);
+SET enable_seqscan = off;
+SELECT lf_diff('lfp', 'k', 'lfp_k',
+	   (SELECT array_agg(((g::int8 * 2654435761) % 1000003 * 2 + (g % 2))::text)
+		  FROM generate_series(1, 90000, 151) g)) AS pc16_mismatches;
+RESET enable_seqscan;
+ALTER INDEX lfp_k SET (partition_children = 2);
+INSERT INTO lfp SELECT g, (g::int8 * 7919) % 1000003 * 2 + 1 FROM generate_series(1, 30000) g;
+SELECT fractal_check('lfp_k', true);
+SET enable_seqscan = off;
+SELECT lf_diff('lfp', 'k', 'lfp_k',
+	   (SELECT array_agg(((g::int8 * 7919) % 1000003 * 2 + 1 + (g % 3 = 0)::int)::text)
+		  FROM generate_series(1, 30000, 53) g)) AS pc2_mismatches;
 RESET enable_seqscan;
 
 -- an index with filters off keeps no leaf filter pages
