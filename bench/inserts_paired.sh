@@ -3,7 +3,7 @@
 # pair of runs interleaved in one pgbench run.
 #
 #   bash bench/inserts_paired.sh [--rounds R] [--secs S] [--no-preload]
-#                                [--results DIR]
+#                                [--workloads "iib single seq"] [--results DIR]
 #
 # Three workloads, each on fresh tables p<w>_btree and p<w>_fractal
 # (id bigserial PRIMARY KEY, ts timestamptz, a, b bigint, c text, pad text):
@@ -11,7 +11,11 @@
 #           method; 100-row transactions, 2 clients (bench/run.sh's iiBench)
 #   single  the same indexes, 1-row transactions, 8 clients
 #   seq     indexes on ts and a, a from a sequence (keys arrive in order);
-#           100-row transactions, 2 clients
+#           100-row transactions, 2 clients.  ts is now(), so each
+#           transaction repeats one ts key 100 times (btree deduplicates
+#           them into posting lists; fractal leaves store every copy)
+#   sequ    seq with ts = clock_timestamp(): the same keys in order, none
+#           repeated (run with --workloads; not in the default set)
 # A round runs btree's script and fractal's in one pgbench run of S seconds
 # (default 15; each transaction picks one at random, so both tables grow
 # alike and both see the machine at the same moments; sequential runs of
@@ -33,11 +37,13 @@ ROUNDS=4
 SECS=15
 PRELOAD=1
 RESULTS=
+WORKLOADS="iib single seq"
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
         --secs) SECS=$2; shift 2 ;;
         --no-preload) PRELOAD=0; shift ;;
+        --workloads) WORKLOADS=$2; shift 2 ;;
         --results) RESULTS=$2; shift 2 ;;
         -h|--help) sed -n '2,26p' "$SELF"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -69,7 +75,7 @@ make_tables() {
     local w=$1 m=$2 t="p$1_$2" with=""
     [ "$m" = fractal ] && [ -n "${FRACTAL_OPTS:-}" ] && with=" WITH ($FRACTAL_OPTS)"
     psqlc -c "CREATE TABLE $t (id bigserial PRIMARY KEY, ts timestamptz DEFAULT now(), a bigint, b bigint, c text, pad text)"
-    if [ "$w" = seq ]; then
+    if [ "$w" = seq ] || [ "$w" = sequ ]; then
         psqlc -c "CREATE SEQUENCE ${t}_aseq; CREATE INDEX ON $t USING $m (ts)$with; CREATE INDEX ON $t USING $m (a)$with"
     else
         psqlc -c "CREATE INDEX ON $t USING $m (a)$with; CREATE INDEX ON $t USING $m (b)$with; CREATE INDEX ON $t USING $m (c)$with"
@@ -80,10 +86,12 @@ make_tables() {
 script() {
     local w=$1 m=$2 t="p$1_$2" batch=100 akey='(random() * 9.2e18)::bigint'
     [ "$w" = single ] && batch=1
-    [ "$w" = seq ] && akey="nextval('${t}_aseq')"
+    local tscol="" tsval=""
+    [ "$w" = seq ] || [ "$w" = sequ ] && akey="nextval('${t}_aseq')"
+    [ "$w" = sequ ] && tscol="ts, " && tsval="clock_timestamp(), "
     cat > "$dir/$w.$m.sql" <<EOF
-INSERT INTO $t (a, b, c, pad)
-SELECT $akey, (random() * 9.2e18)::bigint, md5(random()::text), repeat('x', 100)
+INSERT INTO $t (${tscol}a, b, c, pad)
+SELECT ${tsval}$akey, (random() * 9.2e18)::bigint, md5(random()::text), repeat('x', 100)
 FROM generate_series(1, $batch);
 EOF
     chmod 644 "$dir/$w.$m.sql"
@@ -94,7 +102,8 @@ report="$dir/inserts_paired.txt"
 {
     echo "in-memory inserts, fractal against btree, paired rounds of ${SECS}s (btree mean latency / fractal's); shared_buffers 1GB; preloaded: $( ((PRELOAD)) && echo yes || echo no); fractal opts: ${FRACTAL_OPTS:-default}"
 } > "$report"
-for w in iib single seq; do
+for w in $WORKLOADS; do
+    case "$w" in iib|single|seq|sequ) ;; *) echo "unknown workload $w" >&2; exit 2 ;; esac
     clients=2
     [ "$w" = single ] && clients=8
     for m in btree fractal; do make_tables "$w" "$m"; script "$w" "$m"; done
