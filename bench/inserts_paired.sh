@@ -5,7 +5,7 @@
 #   bash bench/inserts_paired.sh [--rounds R] [--secs S] [--no-preload]
 #                                [--workloads "iib single seq"] [--results DIR]
 #
-# Three workloads, each on fresh tables p<w>_btree and p<w>_fractal
+# Four workloads (the first three by default), each on fresh tables p<w>_btree and p<w>_fractal
 # (id bigserial PRIMARY KEY, ts timestamptz, a, b bigint, c text, pad text):
 #   iib     random a, b and md5 text c, each with a secondary index of the
 #           method; 100-row transactions, 2 clients (bench/run.sh's iiBench)
@@ -45,9 +45,12 @@ while [ $# -gt 0 ]; do
         --no-preload) PRELOAD=0; shift ;;
         --workloads) WORKLOADS=$2; shift 2 ;;
         --results) RESULTS=$2; shift 2 ;;
-        -h|--help) sed -n '2,26p' "$SELF"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$SELF"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
+done
+for w in $WORKLOADS; do
+    case "$w" in iib|single|seq|sequ) ;; *) echo "unknown workload: $w" >&2; exit 2 ;; esac
 done
 # shellcheck source=../test/cluster.sh
 source test/cluster.sh
@@ -103,7 +106,6 @@ report="$dir/inserts_paired.txt"
     echo "in-memory inserts, fractal against btree, paired rounds of ${SECS}s (btree mean latency / fractal's); shared_buffers 1GB; preloaded: $( ((PRELOAD)) && echo yes || echo no); fractal opts: ${FRACTAL_OPTS:-default}"
 } > "$report"
 for w in $WORKLOADS; do
-    case "$w" in iib|single|seq|sequ) ;; *) echo "unknown workload $w" >&2; exit 2 ;; esac
     clients=2
     [ "$w" = single ] && clients=8
     for m in btree fractal; do make_tables "$w" "$m"; script "$w" "$m"; done
