@@ -45,7 +45,8 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
              mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms \
              upsert_rows_sent upsert_rows_inserted upsert_rate upsert_rate_late upsert_idx_bytes \
              upsert_wal_bytes_per_row upsert_idx_blks_read_per_row \
-             upsert_flush_blks_read_per_row upsert_msgs_per_leaf_write upsert_checks_skipped upsert_leaf_filter_skips; do
+             upsert_flush_blks_read_per_row upsert_msgs_per_leaf_write upsert_checks_skipped upsert_leaf_filter_skips \
+             upsert_node_reads_per_row upsert_chain_reads_per_row upsert_filter_reads_per_row upsert_leaf_reads_per_row; do
     f=$(val fractal $key)
     printf "%-28s" "$key"
     for m in "${ML[@]}"; do v=$(val "$m" $key); printf " %14s" "${v:--}"; done
@@ -70,7 +71,8 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   echo "  ~10% repeats, into a table whose only index is a unique index of the method; rate = rows sent per second,"
   echo "  late = the last 25% of rows sent. Fractal only (fractal_counters over the ingest): flush_blks_read_per_row ="
   echo "  blocks flushes read (the rest of idx_blks_read are lookups); checks_skipped = share of inserts whose"
-  echo "  uniqueness check a pre-check made unnecessary; leaf_filter_skips = share of leaf filter probes that skipped the leaf."
+  echo "  uniqueness check a pre-check made unnecessary; leaf_filter_skips = share of leaf filter probes that skipped the leaf;"
+  echo "  node/chain/filter/leaf_reads_per_row = index blocks read from outside shared buffers by page kind (flushes and lookups)."
   echo
   echo "Targets (fractal vs reference):"
   target() {  # label  key  op  factor  ref-method   (op: ge = fractal >= factor*ref, le = fractal <= factor*ref)

@@ -501,6 +501,12 @@ run_upsert() {
       echo "upsert_msgs_per_leaf_write=$(counter_ratio "$md/ups" leaf_messages leaf_writes)"
       echo "upsert_checks_skipped=$(counter_ratio "$md/ups" unique_checks_skipped unique_checks unique_checks_skipped)"
       echo "upsert_leaf_filter_skips=$(counter_ratio "$md/ups" leaf_filter_skips leaf_filter_probes)"
+      # all block reads of the index by what the page held (flushes' and
+      # lookups' alike; warm-up reads of flushes are in flush_blks_read)
+      local kind
+      for kind in node chain filter leaf; do
+        echo "upsert_${kind}_reads_per_row=$(counter_delta "$md/ups" ${kind}_blocks_read "$nrows")"
+      done
     fi
   } >> "$M"
 }

@@ -78,6 +78,10 @@ INSERT INTO lf8 SELECT g, k, k FROM (SELECT g, (g::int8 * 2654435761) % 1000003 
 INSERT INTO lf8 SELECT g, k, k FROM (SELECT g, (g::int8 * 2654435761) % 1000003 * 2 AS k
 	FROM generate_series(30001, 60000) g) s;
 SELECT fr_leaf_filter_pages('lf8_k') > 0 AS k_has_filters, fr_leaf_filter_pages('lf8_tiny') > 0 AS tiny_has_filters;
+-- every partition has its page: one split off another gets its page (with
+-- copies of the slots of its leaves) at once, not at its first leaf write
+SELECT partitions > 8 AS many_partitions, with_filter = partitions AS every_partition_filtered
+  FROM fr_level1_partitions('lf8_k');
 SELECT fractal_check('lf8_k', true), fractal_check('lf8_tiny', true);
 
 -- present keys (even), absent keys (odd), through each index
@@ -202,13 +206,13 @@ CREATE INDEX lfp_k ON lfp USING fractal (k) WITH (buffer_pages = 4, partition_ch
 INSERT INTO lfp SELECT g, (g::int8 * 2654435761) % 1000003 * 2 FROM generate_series(1, 30000) g;
 SELECT fr_lfilter_layouts('lfp_k') AS layouts_at_4;
 ALTER INDEX lfp_k SET (partition_children = 16);
-INSERT INTO lfp SELECT g, (g::int8 * 2654435761) % 1000003 * 2 FROM generate_series(30001, 90000) g;
+INSERT INTO lfp SELECT g, (g::int8 * 2654435761) % 1000003 * 2 FROM generate_series(30001, 200000) g;
 SELECT fr_lfilter_layouts('lfp_k') AS layouts_after_16;
 SELECT fractal_check('lfp_k', true);
 SET enable_seqscan = off;
 SELECT lf_diff('lfp', 'k', 'lfp_k',
 	   (SELECT array_agg(((g::int8 * 2654435761) % 1000003 * 2 + (g % 2))::text)
-		  FROM generate_series(1, 90000, 151) g)) AS pc16_mismatches;
+		  FROM generate_series(1, 200000, 331) g)) AS pc16_mismatches;
 RESET enable_seqscan;
 ALTER INDEX lfp_k SET (partition_children = 2);
 INSERT INTO lfp SELECT g, (g::int8 * 7919) % 1000003 * 2 + 1 FROM generate_series(1, 30000) g;

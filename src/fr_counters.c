@@ -48,6 +48,10 @@ static const char *const fr_counter_names[] = {
 	"leaf_filter_chain_skips",
 	"flush_prefetches",
 	"flush_warm_reads",
+	"node_blocks_read",
+	"chain_blocks_read",
+	"filter_blocks_read",
+	"leaf_blocks_read",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,
@@ -112,6 +116,26 @@ fr_count(FrCounter c, uint64 n)
 {
 	if (fr_counters != NULL && n > 0)
 		pg_atomic_fetch_add_u64(&fr_counters[c], n);
+}
+
+/*
+ * Count one block read from outside shared buffers by what the (checked)
+ * page holds: node, buffer page, leaf filter page or leaf.  The metapage
+ * and free pages are not counted.
+ */
+void
+fr_count_page_read(Page page)
+{
+	uint16		flags = FrPageGetOpaque(page)->flags;
+
+	if (flags & FR_NODE)
+		fr_count(FR_CTR_NODE_READS, 1);
+	else if (flags & FR_CHAIN)
+		fr_count(FR_CTR_CHAIN_READS, 1);
+	else if (flags & FR_LFILTERS)
+		fr_count(FR_CTR_FILTER_READS, 1);
+	else if (flags & FR_LEAF)
+		fr_count(FR_CTR_LEAF_READS, 1);
 }
 
 /*

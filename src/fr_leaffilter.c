@@ -423,6 +423,97 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 }
 
 /*
+ * Copy into the fresh page 'to' the slots that 'from' holds for the leaves
+ * of the partition [start, end) of node 'np', each to the first free slot
+ * from its home, and 'from''s chain slot when 'chain' is set.  Nothing
+ * when the two pages differ in layout (a slot's bits only mean something
+ * in a slot of the same size); those leaves are then read, never skipped.
+ */
+static void
+fr_lfilter_copy_slots(FrLeafFilters from, FrLeafFilters to, Page np,
+					  OffsetNumber start, OffsetNumber end, bool chain)
+{
+	Size		size = FrLeafFilterSlotSize(from);
+	OffsetNumber off;
+
+	if (from->nslots != to->nslots || from->slot_bytes != to->slot_bytes ||
+		from->typlen != to->typlen)
+		return;
+	for (off = start; off < end; off++)
+	{
+		BlockNumber leaf = fr_node_get_item(np, off)->child;
+		int			i = fr_lfilter_find(from, leaf);
+		int			home = fr_lfilter_home(to, leaf);
+		int			k;
+
+		for (k = 0; i != 0 && k < to->nslots - 1; k++)
+		{
+			FrFilter	f = FrLeafFilterSlot(to, FR_LFILTER_PROBE(to, home, k));
+
+			if (f->skip == InvalidBlockNumber)
+			{
+				memcpy(f, FrLeafFilterSlot(from, i), size);
+				break;
+			}
+		}
+	}
+	if (chain)
+		memcpy(FrLeafFilterSlot(to, 0), FrLeafFilterSlot(from, 0), size);
+}
+
+/*
+ * The partition at 'oldstart' of the level-1 node in 'nodebuf' (held
+ * exclusively) has just been split, its items from 'newstart' on forming
+ * a partition of their own (fr_partition_split_at, which moved the chain
+ * there, or fr_partition_maybe_split, chains empty).  Give the new
+ * partition its leaf filter page now, holding copies of the slots the old
+ * page has for its leaves (and of the chain slot, which summarises the
+ * moved chain), so that its lookups keep skipping leaves and chain instead
+ * of reading them until a flush writes one of its leaves.  One record:
+ * node + new page.  Nothing when the old partition has no page or the
+ * index makes no new ones.
+ */
+void
+fr_lfilter_split(FrState *state, Buffer nodebuf, OffsetNumber oldstart,
+				 OffsetNumber newstart)
+{
+	Relation	index = state->index;
+	Page		np = BufferGetPage(nodebuf);
+	BlockNumber oldfblk = FrItemGetFilter(fr_node_get_item(np, oldstart));
+	bool		root = FrPageIsRoot(np);
+	GenericXLogState *xs;
+	FrNodeItem	item;
+	Buffer		obuf,
+				fbuf;
+	Page		fp;
+	bool		chain_empty;
+
+	if (FrPageGetOpaque(np)->level != 1 || oldfblk == 0 ||
+		FrItemGetFilter(fr_node_get_item(np, newstart)) != 0 ||
+		!fr_lfilter_enabled(index))
+		return;
+
+	/* the old page (lock order: node, then filter pages), and a new one */
+	obuf = fr_lfilter_read(index, oldfblk, BUFFER_LOCK_SHARE);
+	fbuf = fr_new_buffer(index);
+
+	/* one record: the new page, with the copied slots, and its node item */
+	xs = GenericXLogStart(index);
+	item = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), newstart);
+	fp = GenericXLogRegisterBuffer(xs, fbuf, GENERIC_XLOG_FULL_IMAGE);
+	chain_empty = item->chain_tail == InvalidBlockNumber && !root;
+	fr_lfilter_init_page(state, fp, chain_empty);
+	fr_lfilter_copy_slots(FrPageGetLeafFilters(BufferGetPage(obuf)),
+						  FrPageGetLeafFilters(fp), np, newstart,
+						  fr_node_partition_end(np, newstart),
+						  !chain_empty && !root);
+	FrItemSetFilter(item, BufferGetBlockNumber(fbuf));
+	GenericXLogFinish(xs);
+	UnlockReleaseBuffer(fbuf);
+	UnlockReleaseBuffer(obuf);
+}
+
+/*
  * Before the leaf at item 'off' of the level-1 node in 'nodebuf' (held
  * exclusively), which holds old[0..nold), takes the entries newi[0..n) in
  * place: add their keys to the leaf's slot, or give the leaf a slot of

@@ -237,6 +237,7 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 {
 	Buffer		buf;
 	FrAmCache  *cache = fr_amcache(index);
+	uint64		blocks_read = fr_blocks_read_so_far();	/* for the counters */
 
 	if (blkno == InvalidBlockNumber ||
 		(blkno >= cache->nblocks &&
@@ -260,6 +261,8 @@ fr_read_buffer(Relation index, BlockNumber blkno, int mode)
 #endif
 	LockBuffer(buf, mode);
 	fr_check_page(index, BufferGetPage(buf), blkno);
+	if (fr_blocks_read_so_far() != blocks_read)
+		fr_count_page_read(BufferGetPage(buf));
 	fr_remember_buffer(index, blkno, buf);
 	return buf;
 }

@@ -738,6 +738,11 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 		item->chain_pages = 0;
 	}
 	GenericXLogFinish(xs);
+
+	/* each new partition gets its leaf filter page at once */
+	for (p = 1; p < nparts; p++)
+		fr_lfilter_split(state, nodebuf, start,
+						 start + (OffsetNumber) ((long) count * p / nparts));
 }
 
 /*
@@ -762,6 +767,7 @@ fr_partition_split_at(FrState *state, Buffer nodebuf, OffsetNumber start,
 	left->chain_tail = InvalidBlockNumber;
 	left->chain_pages = 0;
 	GenericXLogFinish(xs);
+	fr_lfilter_split(state, nodebuf, start, at);
 }
 
 /* ------------------------------------------------------------------------

@@ -475,6 +475,8 @@ extern bool fr_lfilter_slots_valid(Page page);
 extern Buffer fr_lfilter_read(Relation index, BlockNumber fblk, int mode);
 extern void fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty);
 extern Buffer fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff);
+extern void fr_lfilter_split(FrState *state, Buffer nodebuf,
+							 OffsetNumber oldstart, OffsetNumber newstart);
 extern bool fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff,
 						   BlockNumber leaf, IndexTuple *items, int n, bool keep);
 /*
@@ -719,10 +721,16 @@ typedef enum FrCounter
 								 * (blocks not in shared buffers) */
 	FR_CTR_FLUSH_WARM_READS,	/* blocks read by fr_flush_warm before the
 								 * node was locked exclusively */
+	FR_CTR_NODE_READS,			/* blocks fr_read_buffer read from outside
+								 * shared buffers, by what they held: */
+	FR_CTR_CHAIN_READS,			/* ... buffer (chain) pages */
+	FR_CTR_FILTER_READS,		/* ... leaf filter pages */
+	FR_CTR_LEAF_READS,			/* ... leaves (internal nodes above) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);
 extern void fr_count(FrCounter c, uint64 n);
+extern void fr_count_page_read(Page page);
 extern bool fr_key_changes(uint32 hash, uint64 *count);
 extern void fr_key_changed(uint32 hash);
 extern uint64 fr_blocks_read_so_far(void);

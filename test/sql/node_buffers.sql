@@ -98,6 +98,41 @@ BEGIN
 END
 $$;
 
+-- fr_level1_partitions(index regclass) -> partitions, with_filter: the
+-- partitions (PART_START items, flag 1 at item + 12) of the index's level-1
+-- nodes, and how many of them name a leaf filter page (format 4: high half
+-- at item + 10, low half at item + 14, 0 = none; src/README.md 3d).
+CREATE FUNCTION fr_level1_partitions(idx regclass,
+	OUT partitions int, OUT with_filter int)
+RETURNS record LANGUAGE plpgsql AS $$
+DECLARE
+	relname text := idx::text;
+	todo int8[] := ARRAY[fr_u32(get_raw_page(idx::text, 0), 32)];
+	p bytea;
+	off int;
+	i int;
+BEGIN
+	partitions := 0;
+	with_filter := 0;
+	WHILE cardinality(todo) > 0 LOOP
+		p := get_raw_page(relname, todo[1]::int);
+		todo := todo[2:];
+		CONTINUE WHEN fr_u16(p, fr_u16(p, 16) + 6) & 4 = 0;	-- a leaf
+		FOR i IN 0 .. (fr_u16(p, 12) - 24) / 4 - 1 LOOP
+			off := (fr_u32(p, 24 + 4 * i) & 32767)::int;
+			IF fr_u16(p, 8180) > 1 THEN
+				todo := todo || fr_u32(p, off);
+			ELSIF fr_u16(p, off + 12) & 1 <> 0 THEN
+				partitions := partitions + 1;
+				IF fr_u16(p, off + 10) <> 0 OR fr_u16(p, off + 14) <> 0 THEN
+					with_filter := with_filter + 1;
+				END IF;
+			END IF;
+		END LOOP;
+	END LOOP;
+END
+$$;
+
 -- fr_page_opaque(index regclass) -> blkno, special, level, flags of every
 -- page but the metapage: pd_special (u16 at byte 16) and, from the opaque
 -- data at the start of the special area (a buffer page's key filter

@@ -85,6 +85,11 @@ for my $round (1 .. 6)
 		cmp_ok($node->safe_psql('postgres',
 				"SELECT value FROM fractal_counters() WHERE name = 'flush_warm_reads'"),
 			'>', 0, 'round 4: flushes read cold pages before locking their node');
+		# ... and the first descents read the cold root and other nodes,
+		# counted by page kind (fr_count_page_read)
+		cmp_ok($node->safe_psql('postgres',
+				"SELECT value FROM fractal_counters() WHERE name = 'node_blocks_read'"),
+			'>', 0, 'round 4: reads of cold nodes are counted as node_blocks_read');
 	}
 	$node->stop('immediate');
 	$h->kill_kill;
