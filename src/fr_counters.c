@@ -126,15 +126,13 @@ fr_count(FrCounter c, uint64 n)
 void
 fr_count_page_read(Page page)
 {
-	uint16		flags = FrPageGetOpaque(page)->flags;
-
-	if (flags & FR_NODE)
+	if (FrPageIsNode(page))
 		fr_count(FR_CTR_NODE_READS, 1);
-	else if (flags & FR_CHAIN)
+	else if (FrPageIsChain(page))
 		fr_count(FR_CTR_CHAIN_READS, 1);
-	else if (flags & FR_LFILTERS)
+	else if (FrPageIsLeafFilters(page))
 		fr_count(FR_CTR_FILTER_READS, 1);
-	else if (flags & FR_LEAF)
+	else if (FrPageIsLeaf(page))
 		fr_count(FR_CTR_LEAF_READS, 1);
 }
 

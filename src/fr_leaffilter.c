@@ -205,6 +205,29 @@ fr_lfilter_is_child(Page np, OffsetNumber start, OffsetNumber end,
 	return false;
 }
 
+/*
+ * The first free slot of 'lf' a search from the home of 'leaf' reads, or
+ * NULL: free is naming no leaf or a leaf that is not a child of the
+ * partition [start, end) of node 'np'.
+ */
+static FrFilter
+fr_lfilter_free_slot(FrLeafFilters lf, Page np, OffsetNumber start,
+					 OffsetNumber end, BlockNumber leaf)
+{
+	int			home = fr_lfilter_home(lf, leaf);
+	int			k;
+
+	for (k = 0; k < lf->nslots - 1; k++)
+	{
+		FrFilter	s = FrLeafFilterSlot(lf, FR_LFILTER_PROBE(lf, home, k));
+
+		if (s->skip == InvalidBlockNumber ||
+			!fr_lfilter_is_child(np, start, end, s->skip))
+			return s;
+	}
+	return NULL;
+}
+
 /* empty slot 'f' (free when leaf is Invalid) */
 static void
 fr_lfilter_reset(FrLeafFilters lf, FrFilter f, BlockNumber leaf)
@@ -232,21 +255,12 @@ fr_lfilter_set(Page fpage, Page np, OffsetNumber partoff, BlockNumber leaf,
 	OffsetNumber end = fr_node_partition_end(np, partoff);
 	int			found = fr_lfilter_find(lf, leaf);
 	FrFilter	f = found ? FrLeafFilterSlot(lf, found) : NULL;
-	int			home = fr_lfilter_home(lf, leaf);
-	int			k;
 
 	/* a slot found is rewritten whole below, so its old fields do not matter */
 	if (n > lf->slot_bytes * 8 / 2)
 		keep = false;
 	if (f == NULL && keep)
-		for (k = 0; k < lf->nslots - 1 && f == NULL; k++)
-		{
-			FrFilter	s = FrLeafFilterSlot(lf, FR_LFILTER_PROBE(lf, home, k));
-
-			if (s->skip == InvalidBlockNumber ||
-				!fr_lfilter_is_child(np, partoff, end, s->skip))
-				f = s;
-		}
+		f = fr_lfilter_free_slot(lf, np, partoff, end, leaf);
 	if (f == NULL)
 		return false;
 	fr_lfilter_reset(lf, f, keep ? leaf : InvalidBlockNumber);
@@ -443,19 +457,10 @@ fr_lfilter_copy_slots(FrLeafFilters from, FrLeafFilters to, Page np,
 	{
 		BlockNumber leaf = fr_node_get_item(np, off)->child;
 		int			i = fr_lfilter_find(from, leaf);
-		int			home = fr_lfilter_home(to, leaf);
-		int			k;
+		FrFilter	f;
 
-		for (k = 0; i != 0 && k < to->nslots - 1; k++)
-		{
-			FrFilter	f = FrLeafFilterSlot(to, FR_LFILTER_PROBE(to, home, k));
-
-			if (f->skip == InvalidBlockNumber)
-			{
-				memcpy(f, FrLeafFilterSlot(from, i), size);
-				break;
-			}
-		}
+		if (i != 0 && (f = fr_lfilter_free_slot(to, np, start, end, leaf)) != NULL)
+			memcpy(f, FrLeafFilterSlot(from, i), size);
 	}
 	if (chain)
 		memcpy(FrLeafFilterSlot(to, 0), FrLeafFilterSlot(from, 0), size);

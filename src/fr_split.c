@@ -705,6 +705,10 @@ fr_split_descend(FrState *state, IndexTuple key, int level)
 	UnlockReleaseBuffer(cur);
 }
 
+/* the first item of part p of nparts of the 'count' items from 'start' */
+#define FR_PART_CUT(start, count, p, nparts) \
+	((start) + (OffsetNumber) ((long) (count) * (p) / (nparts)))
+
 /*
  * After a partition's chain was emptied, split it if it covers more
  * children than fr_partition_limit allows for the node's average item.
@@ -730,8 +734,7 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 	np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
 	for (p = 1; p < nparts; p++)
 	{
-		OffsetNumber o = start + (OffsetNumber) ((long) count * p / nparts);
-		FrNodeItem	item = fr_node_get_item(np, o);
+		FrNodeItem	item = fr_node_get_item(np, FR_PART_CUT(start, count, p, nparts));
 
 		item->flags |= FR_ITEM_PART_START;
 		item->chain_tail = InvalidBlockNumber;
@@ -741,8 +744,7 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 
 	/* each new partition gets its leaf filter page at once */
 	for (p = 1; p < nparts; p++)
-		fr_lfilter_split(state, nodebuf, start,
-						 start + (OffsetNumber) ((long) count * p / nparts));
+		fr_lfilter_split(state, nodebuf, start, FR_PART_CUT(start, count, p, nparts));
 }
 
 /*
