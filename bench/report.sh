@@ -41,7 +41,11 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
              idx_blks_hit_per_row heap_blks_read_per_row msgs_per_leaf_write flush_blocks_read_per_row \
              checkpoints cg_peak_bytes cg_failcnt \
              point_tps point_avg_ms point_p50_ms point_p95_ms point_p99_ms \
+             point_idx_reads_per_query point_node_reads_per_query point_chain_reads_per_query \
+             point_filter_reads_per_query point_leaf_reads_per_query \
              range_tps range_avg_ms range_p50_ms range_p99_ms \
+             range_idx_reads_per_query range_node_reads_per_query range_chain_reads_per_query \
+             range_filter_reads_per_query range_leaf_reads_per_query \
              mixed_tps mixed_insert_rows_per_s mixed_insert_avg_ms mixed_read_avg_ms mixed_read_p50_ms mixed_read_p99_ms \
              upsert_rows_sent upsert_rows_inserted upsert_rate upsert_rate_late upsert_idx_bytes \
              upsert_wal_bytes_per_row upsert_idx_blks_read_per_row \
@@ -67,6 +71,8 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
   echo "  leaf per leaf visit that changed it); flush_blocks_read_per_row = blocks flushes read from outside shared buffers."
   echo "buf_written_per_row = pg_stat_bgwriter buffers_checkpoint+buffers_clean+buffers_backend (all relations)."
   echo "point/range = pgbench latency from per-transaction logs (includes a PK lookup in bench_keys for the key)."
+  echo "  *_idx_reads_per_query = blocks of iib's secondary indexes read from outside shared buffers per query;"
+  echo "  *_{node,chain,filter,leaf}_reads_per_query = fractal's, by page kind (fractal_counters)."
   echo "upsert_* = idempotent ingest (bench/upsert_insert.sql): INSERT ... ON CONFLICT DO NOTHING of md5 event ids,"
   echo "  ~10% repeats, into a table whose only index is a unique index of the method; rate = rows sent per second,"
   echo "  late = the last 25% of rows sent. Fractal only (fractal_counters over the ingest): flush_blks_read_per_row ="

@@ -412,12 +412,27 @@ run_iib() {
     local w
     for w in point range; do
       rm -f "$WORK/lat_$w".*
+      snapshot iib > "$md/$w.before"
+      [ "$m" = fractal ] && counters > "$md/$w.counters.before"
       pgb -f "$BENCH_DIR/${w}_select.sql" -D nkeys="$nk" -c "$CLIENTS" -j "$JOBS" -T "$READ_SECS" \
         -l --log-prefix="$WORK/lat_$w" > "$md/$w.pgbench" 2>&1 || log "$w pgbench failed"
+      snapshot iib > "$md/$w.after"
+      [ "$m" = fractal ] && counters > "$md/$w.counters.after"
       local tps; tps=$(pgb_tps "$md/$w.pgbench")
       read -r n avg p50 p95 p99 <<< "$(lat_summary "$WORK/lat_$w" all)"
       printf "%s_tps=%s\n%s_n=%s\n%s_avg_ms=%s\n%s_p50_ms=%s\n%s_p95_ms=%s\n%s_p99_ms=%s\n" \
         $w "$tps" $w "$n" $w "$avg" $w "$p50" $w "$p95" $w "$p99" >> "$M"
+      # blocks of iib's secondary indexes read from outside shared buffers
+      # per query, and (fractal) which kind of page they were
+      [ "${n:-0}" -gt 0 ] 2>/dev/null || continue
+      awk -v a="$(getv "$md/$w.after" idx_blks_read)" -v b="$(getv "$md/$w.before" idx_blks_read)" -v n="$n" -v w="$w" \
+        'BEGIN{printf "%s_idx_reads_per_query=%.4f\n", w, (a-b)/n}' >> "$M"
+      if [ -s "$md/$w.counters.after" ]; then
+        local kind
+        for kind in node chain filter leaf; do
+          echo "${w}_${kind}_reads_per_query=$(counter_delta "$md/$w" ${kind}_blocks_read "$n")" >> "$M"
+        done
+      fi
     done
     # mixed: 90% insert transactions (batch rows each) / 10% point reads
     rm -f "$WORK/lat_mixed".*

@@ -52,6 +52,7 @@ static const char *const fr_counter_names[] = {
 	"chain_blocks_read",
 	"filter_blocks_read",
 	"leaf_blocks_read",
+	"leaf_filter_bypasses",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

@@ -685,6 +685,37 @@ fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 }
 
 /*
+ * Should a point lookup that expects to find its key (a plain scan, not a
+ * uniqueness check or ON CONFLICT pre-check) read the leaf filter page of
+ * item 'off' of the level-1 node 'page' (share-locked by the caller)?
+ * For such a lookup the filter can only save the chain: the leaf is read
+ * anyway when the key is there.  So a page that is not in shared buffers
+ * is not worth a read when the chain costs no read either (it is empty,
+ * or one page that is in shared buffers): reading the leaf at once costs
+ * one read for a hit instead of two, and for a miss one instead of one.
+ * Decided only for an index large against shared buffers (fr_index_large);
+ * a smaller one keeps its filter pages cached.
+ */
+bool
+fr_lfilter_worth_reading(Relation index, Page page, OffsetNumber off)
+{
+	FrNodeItem	pitem;
+	BlockNumber fblk;
+
+	if (!fr_index_large(index))
+		return true;
+	pitem = fr_node_get_item(page, fr_node_partition_start(page, off));
+	fblk = FrItemGetFilter(pitem);
+	if (fblk == 0 || fr_buffer_cached(index, fblk))
+		return true;
+	if (pitem->chain_pages > 1 ||
+		(pitem->chain_pages == 1 && !fr_buffer_cached(index, pitem->chain_tail)))
+		return true;
+	fr_count(FR_CTR_LEAF_FILTER_BYPASSES, 1);
+	return false;
+}
+
+/*
  * A point lookup at item 'off' of the level-1 node 'page' (share-locked
  * by the caller), for a first key column hashing to 'h': may the
  * partition's chain hold it (*chain_may), may the leaf (*leaf_may)?  Each

@@ -12,6 +12,7 @@
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/buf_internals.h"
 #include "storage/freespace.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
@@ -308,6 +309,31 @@ bool
 fr_index_large(Relation index)
 {
 	return fr_amcache(index)->nblocks >= (BlockNumber) (NBuffers / 4);
+}
+
+/*
+ * Is block 'blkno' of 'index' in shared buffers now?  A hint (it may be
+ * evicted or read in the next moment): one look in the buffer mapping
+ * table, as ReadBuffer's own, without pinning or reading anything.  A
+ * temporary index's local buffers are not looked at: reported cached.
+ */
+bool
+fr_buffer_cached(Relation index, BlockNumber blkno)
+{
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *lock;
+	int			id;
+
+	if (RelationUsesLocalBuffers(index))
+		return true;
+	INIT_BUFFERTAG(tag, index->rd_node, MAIN_FORKNUM, blkno);
+	hash = BufTableHashCode(&tag);
+	lock = BufMappingPartitionLock(hash);
+	LWLockAcquire(lock, LW_SHARED);
+	id = BufTableLookup(&tag, hash);
+	LWLockRelease(lock);
+	return id >= 0;
 }
 
 /*

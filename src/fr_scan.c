@@ -77,6 +77,9 @@ typedef struct FrScanOpaqueData
 	bool		use_filter;		/* an '=' key on column 1 buffer page
 								 * filters can rule pages out for */
 	uint64		filter_hash;	/* its hash (fr_filter_key_hash) */
+	bool		expect_hit;		/* a plain MVCC scan, whose point lookups
+								 * mostly find their key (not a uniqueness
+								 * check or pre-check) */
 	ScanKey		origkeys;		/* the keys as amrescan got them (array
 								 * keys are changed in scan->keyData) */
 	FrArrayKeys *arrays;		/* '=' array keys, or NULL */
@@ -290,6 +293,8 @@ fr_make_filter_key(IndexScanDesc scan, ScanKey eq)
 		return;
 	so->use_filter = fr_filter_key_hash(index, eq->sk_subtype, eq->sk_argument,
 										&so->filter_hash);
+	so->expect_hit = !so->internal && scan->xs_snapshot != NULL &&
+		IsMVCCSnapshot(scan->xs_snapshot);
 }
 
 /*
@@ -736,10 +741,12 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 
 		/*
 		 * A point lookup at level 1 asks the leaf filter page whether the
-		 * partition's chain and the leaf may hold its key (fr_leaffilter.c)
+		 * partition's chain and the leaf may hold its key (fr_leaffilter.c);
+		 * one that expects a hit, only when that may save a read
 		 */
 		chain_may = leaf_may = true;
-		if (so->use_filter && FrPageGetOpaque(page)->level == 1)
+		if (so->use_filter && FrPageGetOpaque(page)->level == 1 &&
+			(!so->expect_hit || fr_lfilter_worth_reading(index, page, off)))
 			fr_lfilter_probe(index, page, off, so->filter_hash,
 							 &chain_may, &leaf_may);
 

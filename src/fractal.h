@@ -441,6 +441,7 @@ extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
 extern void fr_warm_buffer(Relation index, BlockNumber blkno);
 extern bool fr_index_large(Relation index);
+extern bool fr_buffer_cached(Relation index, BlockNumber blkno);
 extern Buffer fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode,
 								  uint16 kind, const char *what);
 extern FrMetaPageData fr_get_meta(Relation index);
@@ -499,6 +500,8 @@ extern void fr_lfilter_chain_add(FrState *state, Buffer nodebuf,
 								 OffsetNumber partoff, IndexTuple *msgs, int n);
 extern void fr_lfilter_chain_reset(FrState *state, Buffer nodebuf,
 								   OffsetNumber partoff);
+extern bool fr_lfilter_worth_reading(Relation index, Page page,
+									 OffsetNumber off);
 extern void fr_lfilter_probe(Relation index, Page page, OffsetNumber off,
 							 uint64 h, bool *chain_may, bool *leaf_may);
 
@@ -726,6 +729,10 @@ typedef enum FrCounter
 	FR_CTR_CHAIN_READS,			/* ... buffer (chain) pages */
 	FR_CTR_FILTER_READS,		/* ... leaf filter pages */
 	FR_CTR_LEAF_READS,			/* ... leaves (internal nodes above) */
+	FR_CTR_LEAF_FILTER_BYPASSES,	/* lookups expecting a hit that read no
+									 * leaf filter page: it was not in
+									 * shared buffers and the chain cost
+									 * nothing (fr_lfilter_worth_reading) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);
