@@ -194,9 +194,10 @@ RESET enable_seqscan;
 -- after partition_children changes, new pages get the new layout, old ones
 -- stay valid, leaves beyond an old page's slots are read, never skipped,
 -- and lookups still equal a seqscan.  fr_lfilter_layouts lists each
--- layout as nslots x slot_bytes (u16s at bytes 24 and 26 of the page).
+-- layout as nslots x slot_bytes + chain_bytes (u16s at bytes 24, 26 and
+-- 30 of the page).
 CREATE FUNCTION fr_lfilter_layouts(idx regclass) RETURNS text LANGUAGE sql AS $$
-	SELECT string_agg(DISTINCT fr_u16(p, 24) || 'x' || fr_u16(p, 26), ' ')
+	SELECT string_agg(DISTINCT fr_u16(p, 24) || 'x' || fr_u16(p, 26) || '+' || fr_u16(p, 30), ' ')
 	  FROM fr_page_opaque(idx) o,
 		   LATERAL (SELECT get_raw_page(idx::text, o.blkno::int) AS p) r
 	 WHERE o.special = 8176 AND o.flags & 512 <> 0

@@ -418,18 +418,18 @@ fr_check_leaf_filters(FrCheckState *cs, BlockNumber blkno, FrNodeItem *items,
 		{
 			if (isroot)
 				fr_check_fail(cs, fblk, "the root's leaf filter chain slot does not pass every key");
-			(*chain_slots)[off] = palloc(FrLeafFilterSlotSize(lf));
-			memcpy((*chain_slots)[off], FrLeafFilterSlot(lf, 0), FrLeafFilterSlotSize(lf));
+			(*chain_slots)[off] = palloc(FrLeafFilterSlotSize(lf, 0));
+			memcpy((*chain_slots)[off], FrLeafFilterSlot(lf, 0), FrLeafFilterSlotSize(lf, 0));
 		}
 		for (c = off; c < nitems && (c == off || !(items[c]->flags & FR_ITEM_PART_START)); c++)
-			for (i = 0; i < lf->nslots; i++)
+			for (i = 1; i < lf->nslots; i++)
 			{
 				FrFilter	f = FrLeafFilterSlot(lf, i);
 
 				if (f->skip == items[c]->child)
 				{
-					slots[c] = palloc(FrLeafFilterSlotSize(lf));
-					memcpy(slots[c], f, FrLeafFilterSlotSize(lf));
+					slots[c] = palloc(FrLeafFilterSlotSize(lf, i));
+					memcpy(slots[c], f, FrLeafFilterSlotSize(lf, i));
 				}
 			}
 		UnlockReleaseBuffer(fbuf);

@@ -74,30 +74,44 @@ fr_lfilter_enabled(Relation index)
 		fr_amcache(index)->meta.version >= 4;
 }
 
+/* most bytes of bits of a chain slot: 8,192 bits, ~11 per key for the
+ * ~740 int8 keys of a two-page chain */
+#define FR_LFILTER_CHAIN_BYTES	1024
+
 /*
- * Slots per page and bytes per slot: room for a fifth more leaves than a
+ * Slots per page and bytes per slot.  The chain slot gets filter_bytes,
+ * at most FR_LFILTER_CHAIN_BYTES: a chain holds many more keys than a
+ * leaf (two int8 pages are ~740), and a chain slot the size of a leaf
+ * slot passed 41 % of the lookups of existing keys out of memory (most
+ * level-1 chains have 2-3 pages; at 3 its slot was full and passed all).
+ * Leaf slots share the rest: room for a sixteenth more leaves than a
  * partition has before it is split (the leaves its last flush split off
  * before the partition itself could split; a slot of a leaf that left the
- * partition is free for reuse), each slot at most filter_bytes.  Fewer
- * slots make each one larger: 20 of 384 bytes at 16 children, 39 of 192
- * at 32.  A leaf without a slot is only read, never missed.
+ * partition is free for reuse; at 32 children the most seen was 34), each
+ * at most filter_bytes: 34 of 192 bytes at 32 children, 17 of 384 at 16.
+ * A leaf without a slot is only read, never missed.
  */
 static void
-fr_lfilter_layout(FrState *state, int *nslots, int *slot_bytes)
+fr_lfilter_layout(FrState *state, int *nslots, int *slot_bytes,
+				  int *chain_bytes)
 {
 	int			pc = state->partition_children;
-	int			n = Max(4, pc + pc / 5) + 1;
-	int			b = (int) (FR_LFILTER_SPACE / n) - (int) sizeof(FrFilterData);
+	int			fb = fr_filter_page_bytes(state->index);
+	int			n = Max(4, pc + pc / 16);
+	int			c = Min(fb, FR_LFILTER_CHAIN_BYTES);
+	int			room = (int) FR_LFILTER_SPACE - c - (int) sizeof(FrFilterData);
+	int			b = room / n - (int) sizeof(FrFilterData);
 
 	b -= b % FR_FILTER_BLOCK;
-	b = Min(b, fr_filter_page_bytes(state->index));
+	b = Min(b, fb);
 	if (b < FR_FILTER_BLOCK)
 	{
 		b = FR_FILTER_BLOCK;
-		n = FR_LFILTER_SPACE / (sizeof(FrFilterData) + FR_FILTER_BLOCK);
+		n = room / (sizeof(FrFilterData) + FR_FILTER_BLOCK);
 	}
-	*nslots = n;
+	*nslots = n + 1;
 	*slot_bytes = b;
+	*chain_bytes = c;
 }
 
 /*
@@ -117,7 +131,9 @@ fr_lfilter_page_valid(Relation index, Page page)
 		lf->nslots >= 2 && lf->slot_bytes != 0 &&
 		lf->slot_bytes % FR_FILTER_BLOCK == 0 &&
 		lf->slot_bytes <= FR_MAX_FILTER_BYTES &&
-		(Size) lf->nslots * FrLeafFilterSlotSize(lf) <= FR_LFILTER_SPACE &&
+		lf->chain_bytes % FR_FILTER_BLOCK == 0 &&
+		lf->chain_bytes <= FR_MAX_FILTER_BYTES &&
+		FrLeafFilterSlotOffset(lf, lf->nslots) <= FR_LFILTER_SPACE &&
 		lf->typlen == TupleDescAttr(RelationGetDescr(index), 0)->attlen;
 }
 
@@ -127,7 +143,7 @@ fr_lfilter_slot_ok(FrLeafFilters lf, int i)
 {
 	FrFilter	f = FrLeafFilterSlot(lf, i);
 
-	return f->nbytes == lf->slot_bytes && f->typlen == lf->typlen &&
+	return f->nbytes == FrLeafFilterBytes(lf, i) && f->typlen == lf->typlen &&
 		(i == 0) == (f->skip == FR_LFILTER_CHAIN);
 }
 
@@ -228,14 +244,19 @@ fr_lfilter_free_slot(FrLeafFilters lf, Page np, OffsetNumber start,
 	return NULL;
 }
 
-/* empty slot 'f' (free when leaf is Invalid) */
+/*
+ * Empty slot 'f' of a page laid out as 'lf' (free when leaf is Invalid;
+ * the chain slot when it is FR_LFILTER_CHAIN)
+ */
 static void
 fr_lfilter_reset(FrLeafFilters lf, FrFilter f, BlockNumber leaf)
 {
-	memset(f, 0, FrLeafFilterSlotSize(lf));
+	int			i = leaf == FR_LFILTER_CHAIN ? 0 : 1;
+
+	memset(f, 0, FrLeafFilterSlotSize(lf, i));
 	f->skip = leaf;
 	f->typlen = lf->typlen;
-	f->nbytes = lf->slot_bytes;
+	f->nbytes = FrLeafFilterBytes(lf, i);
 }
 
 /*
@@ -291,21 +312,23 @@ fr_lfilter_init_page(FrState *state, Page fp, bool chain_empty)
 	FrLeafFilters lf;
 	int			nslots,
 				slot_bytes,
+				chain_bytes,
 				i;
 
-	fr_lfilter_layout(state, &nslots, &slot_bytes);
+	fr_lfilter_layout(state, &nslots, &slot_bytes, &chain_bytes);
 	fr_init_page(fp, FR_LFILTERS, 1);
 	lf = FrPageGetLeafFilters(fp);
 	lf->nslots = (uint16) nslots;
 	lf->slot_bytes = (uint16) slot_bytes;
+	lf->chain_bytes = (uint16) chain_bytes;
 	lf->typlen = TupleDescAttr(RelationGetDescr(state->index), 0)->attlen;
-	for (i = 0; i < nslots; i++)
-		fr_lfilter_reset(lf, FrLeafFilterSlot(lf, i), InvalidBlockNumber);
 	fr_lfilter_reset(lf, FrLeafFilterSlot(lf, 0), FR_LFILTER_CHAIN);
+	for (i = 1; i < nslots; i++)
+		fr_lfilter_reset(lf, FrLeafFilterSlot(lf, i), InvalidBlockNumber);
 	if (!chain_empty)
 		FrLeafFilterSlot(lf, 0)->flags |= FR_FILTER_ALL;
 	((PageHeader) fp)->pd_lower = MAXALIGN(SizeOfPageHeaderData) +
-		MAXALIGN(sizeof(FrLeafFiltersData)) + nslots * FrLeafFilterSlotSize(lf);
+		MAXALIGN(sizeof(FrLeafFiltersData)) + FrLeafFilterSlotOffset(lf, nslots);
 }
 
 /* a logged change to the slots of a leaf filter page */
@@ -365,8 +388,8 @@ fr_lfilter_edit_slot(Relation index, Buffer fbuf, int slot, FrLfilterEdit *e)
 	e->xs = NULL;
 	e->copy = NULL;
 	e->slot = slot;
-	e->image = palloc(FrLeafFilterSlotSize(lf));
-	memcpy(e->image, FrLeafFilterSlot(lf, slot), FrLeafFilterSlotSize(lf));
+	e->image = palloc(FrLeafFilterSlotSize(lf, slot));
+	memcpy(e->image, FrLeafFilterSlot(lf, slot), FrLeafFilterSlotSize(lf, slot));
 	return (FrFilter) e->image;
 }
 
@@ -447,10 +470,10 @@ static void
 fr_lfilter_copy_slots(FrLeafFilters from, FrLeafFilters to, Page np,
 					  OffsetNumber start, OffsetNumber end, bool chain)
 {
-	Size		size = FrLeafFilterSlotSize(from);
 	OffsetNumber off;
 
 	if (from->nslots != to->nslots || from->slot_bytes != to->slot_bytes ||
+		FrLeafFilterBytes(from, 0) != FrLeafFilterBytes(to, 0) ||
 		from->typlen != to->typlen)
 		return;
 	for (off = start; off < end; off++)
@@ -460,10 +483,11 @@ fr_lfilter_copy_slots(FrLeafFilters from, FrLeafFilters to, Page np,
 		FrFilter	f;
 
 		if (i != 0 && (f = fr_lfilter_free_slot(to, np, start, end, leaf)) != NULL)
-			memcpy(f, FrLeafFilterSlot(from, i), size);
+			memcpy(f, FrLeafFilterSlot(from, i), FrLeafFilterSlotSize(from, i));
 	}
 	if (chain)
-		memcpy(FrLeafFilterSlot(to, 0), FrLeafFilterSlot(from, 0), size);
+		memcpy(FrLeafFilterSlot(to, 0), FrLeafFilterSlot(from, 0),
+			   FrLeafFilterSlotSize(from, 0));
 }
 
 /*
@@ -644,7 +668,7 @@ fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	}
 	lf = FrPageGetLeafFilters(BufferGetPage(fbuf));
 	f = fr_lfilter_edit_slot(state->index, fbuf, 0, &edit);
-	if (f->nkeys + n > (uint32) lf->slot_bytes * 8 / 2)
+	if (f->nkeys + n > (uint32) FrLeafFilterBytes(lf, 0) * 8 / 2)
 		f->flags |= FR_FILTER_ALL;
 	else
 		fr_filter_add_keys(f, msgs, n);

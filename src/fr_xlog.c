@@ -363,7 +363,7 @@ fr_apply_slot_fragments(Page page, const char *ptr, Size len)
 {
 	FrLeafFilters lf = FrPageGetLeafFilters(page);
 	Size		head = (char *) FrLeafFilterSlot(lf, 0) - (char *) page;
-	Size		tail = head + lf->nslots * FrLeafFilterSlotSize(lf);
+	Size		tail = head + FrLeafFilterSlotOffset(lf, lf->nslots);
 	const char *end = ptr + len;
 
 	if (!FrPageIsLeafFilters(page))
@@ -416,9 +416,8 @@ static void
 fr_slot_fragments(Page page, Page copy, StringInfo data)
 {
 	FrLeafFilters lf = FrPageGetLeafFilters(page);
-	Size		size = FrLeafFilterSlotSize(lf);
 	Size		head = (char *) FrLeafFilterSlot(lf, 0) - (char *) page;
-	Size		tail = head + lf->nslots * size;
+	Size		tail = head + FrLeafFilterSlotOffset(lf, lf->nslots);
 	int			i;
 
 	/* nothing outside the slots may have changed */
@@ -427,7 +426,8 @@ fr_slot_fragments(Page page, Page copy, StringInfo data)
 		elog(ERROR, "fractal leaf filter page changed outside its slots");
 	for (i = 0; i < lf->nslots; i++)
 	{
-		Size		o = head + i * size;
+		Size		o = head + FrLeafFilterSlotOffset(lf, i);
+		Size		size = FrLeafFilterSlotSize(lf, i);
 
 		if (memcmp(page + o, copy + o, size) != 0)
 			fr_append_diff(data, page + o, copy + o, size, o);
@@ -455,7 +455,7 @@ fr_lfilter_write_slots(Relation index, Buffer buf, Page copy)
 
 /*
  * The same for one slot: slot 'slot' of the leaf filter page in 'buf'
- * (exclusively locked) becomes 'image' (FrLeafFilterSlotSize bytes).
+ * (exclusively locked) becomes 'image' (FrLeafFilterSlotSize bytes of it).
  */
 void
 fr_lfilter_write_slot(Relation index, Buffer buf, int slot, const char *image)
@@ -467,7 +467,7 @@ fr_lfilter_write_slot(Relation index, Buffer buf, int slot, const char *image)
 
 	Assert(slot >= 0 && slot < lf->nslots);
 	initStringInfo(&data);
-	fr_append_diff(&data, cur, image, FrLeafFilterSlotSize(lf), cur - (char *) page);
+	fr_append_diff(&data, cur, image, FrLeafFilterSlotSize(lf, slot), cur - (char *) page);
 	fr_log_slot_fragments(index, buf, &data);
 	pfree(data.data);
 }

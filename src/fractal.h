@@ -139,7 +139,8 @@ typedef FrFilterData *FrFilter;
  * item.  In the page contents: this header, then 'nslots' slots, each an
  * FrFilterData whose 'skip' names the leaf it summarises (Invalid: a free
  * slot) followed by 'slot_bytes' of bits.  Slot 0, whose 'skip' is 0 (the
- * metapage), summarises the partition's buffer chain instead.  A slot contains every key of
+ * metapage), summarises the partition's buffer chain instead, in
+ * 'chain_bytes' of bits (more than a leaf slot: a chain holds more keys).  A slot contains every key of
  * its leaf whenever the leaf is a child of the partition other than the
  * node's last; a leaf without a slot is simply read.
  */
@@ -149,8 +150,10 @@ typedef struct FrLeafFiltersData
 	uint16		slot_bytes;		/* bytes of bits per slot, a multiple of
 								 * FR_FILTER_BLOCK */
 	int16		typlen;			/* first key column's attlen */
-	uint16		unused;
-	/* nslots slots follow */
+	uint16		chain_bytes;	/* bytes of bits of slot 0, the chain slot
+								 * (a multiple of FR_FILTER_BLOCK); 0 on
+								 * pages made before 2026-12-05: slot_bytes */
+	/* nslots slots follow: the chain slot, then nslots - 1 leaf slots */
 } FrLeafFiltersData;
 
 typedef FrLeafFiltersData *FrLeafFilters;
@@ -158,10 +161,35 @@ typedef FrLeafFiltersData *FrLeafFilters;
 #define FrPageGetLeafFilters(page) ((FrLeafFilters) PageGetContents(page))
 /* 'skip' of slot 0, the chain slot: the metapage, never a leaf */
 #define FR_LFILTER_CHAIN		((BlockNumber) 0)
-#define FrLeafFilterSlotSize(lf)	(sizeof(FrFilterData) + (lf)->slot_bytes)
-#define FrLeafFilterSlot(lf, i) \
-	((FrFilter) ((char *) (lf) + MAXALIGN(sizeof(FrLeafFiltersData)) + \
-				 (Size) (i) * FrLeafFilterSlotSize(lf)))
+
+/* bytes of bits of slot i of a page laid out as 'lf' */
+static inline Size
+FrLeafFilterBytes(FrLeafFilters lf, int i)
+{
+	return (i == 0 && lf->chain_bytes != 0) ? lf->chain_bytes : lf->slot_bytes;
+}
+
+/* bytes slot i takes, header included */
+static inline Size
+FrLeafFilterSlotSize(FrLeafFilters lf, int i)
+{
+	return sizeof(FrFilterData) + FrLeafFilterBytes(lf, i);
+}
+
+/* where slot i starts, from the first slot (i = nslots: the slots' end) */
+static inline Size
+FrLeafFilterSlotOffset(FrLeafFilters lf, int i)
+{
+	return i == 0 ? 0 :
+		FrLeafFilterSlotSize(lf, 0) + (Size) (i - 1) * FrLeafFilterSlotSize(lf, 1);
+}
+
+static inline FrFilter
+FrLeafFilterSlot(FrLeafFilters lf, int i)
+{
+	return (FrFilter) ((char *) lf + MAXALIGN(sizeof(FrLeafFiltersData)) +
+					   FrLeafFilterSlotOffset(lf, i));
+}
 
 /* Metapage contents, stored at the start of block 0's content area */
 #define FR_MAGIC				0x46524354	/* "FRCT" */

@@ -224,16 +224,18 @@ $node->safe_psql('postgres', 'CHECKPOINT');
 $node->stop;
 # Leaf filter page 'p': the slot size in bytes of bits and the offset of
 # every leaf slot in use.  Contents at 24: nslots u16, slot_bytes u16,
-# typlen, unused; slots from 32, each FrFilterData (16 bytes: skip u32,
-# nkeys u32, typlen i16, nbytes u16, flags, unused) and slot_bytes of bits;
-# slot 0 is the chain slot, left out here, and a free slot's skip is
+# typlen, chain_bytes u16 (0: slot_bytes); slots from 32, each
+# FrFilterData (16 bytes: skip u32, nkeys u32, typlen i16, nbytes u16,
+# flags, unused) and its bits: slot 0, the chain slot (chain_bytes), left
+# out here, then the leaf slots (slot_bytes each); a free slot's skip is
 # 0xFFFFFFFF.
 sub used_leaf_slots
 {
 	my ($p) = @_;
-	my ($nslots, $slot_bytes) = unpack('vv', substr($p, 24, 4));
+	my ($nslots, $slot_bytes, $typlen, $chain_bytes) = unpack('vvsv', substr($p, 24, 8));
+	$chain_bytes ||= $slot_bytes;
 	my @at = grep { unpack('V', substr($p, $_, 4)) != 0xFFFFFFFF }
-	  map { 32 + $_ * (16 + $slot_bytes) } 1 .. $nslots - 1;
+	  map { 32 + 16 + $chain_bytes + ($_ - 1) * (16 + $slot_bytes) } 1 .. $nslots - 1;
 	return ($slot_bytes, @at);
 }
 
@@ -281,6 +283,38 @@ rw_page($lfblk, sub { $lfpage_orig });
 $node->start;
 $node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
 pass('with the page put back again, fractal_check passes');
+
+# A leaf filter page of the layout before 2026-12-05 (chain_bytes 0: the
+# chain slot as large as a leaf slot) keeps working: the page is rewritten
+# in that layout (the same slot count and size, every leaf slot free, the
+# chain slot passing every key), then inserts write leaves of its
+# partition, and lookups, fractal_check and the page's layout are checked.
+$node->stop;
+rw_page($lfblk, sub {
+	my $p = shift;
+	my ($nslots, $slot_bytes, $typlen) = unpack('vvs', substr($p, 24, 6));
+	my $slots = pack('VVsvvv', 0, 0, $typlen, $slot_bytes, 2, 0) . ("\0" x $slot_bytes);
+	$slots .= pack('VVsvvv', 0xFFFFFFFF, 0, $typlen, $slot_bytes, 0, 0) . ("\0" x $slot_bytes)
+	  for 2 .. $nslots;
+	my $end = 32 + length($slots);
+	substr($p, 12, 2) = pack('v', $end);	# pd_lower
+	substr($p, 24, 8) = pack('vvsv', $nslots, $slot_bytes, $typlen, 0);
+	substr($p, 32, 8176 - 32) = $slots . ("\0" x (8176 - $end));
+	return $p;
+});
+$node->start;
+$node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
+pass('an old-layout leaf filter page passes fractal_check');
+$node->safe_psql('postgres',
+	'INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(130001, 190000) g');
+my $old = $node->safe_psql('postgres', "SELECT encode(get_raw_page('fv_a', $lfblk), 'hex')");
+$old = pack('H*', $old);
+is(unpack('v', substr($old, 30, 2)), 0, 'the old-layout page keeps its layout');
+my ($ob, @oused) = used_leaf_slots($old);
+cmp_ok(scalar(@oused), '>', 0, 'inserts gave leaves slots in the old-layout page');
+$node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
+pass('fractal_check passes after inserts through the old-layout page');
+compare_all('an old-layout leaf filter page');
 
 # a filter with its bits cleared lacks the keys of its page
 my $fblk = $node->safe_psql('postgres', q{
