@@ -379,7 +379,6 @@ fr_lfilter_edit_slot(Relation index, Buffer fbuf, int slot, FrLfilterEdit *e)
 
 	if (!fr_custom_wal)
 	{
-		/* (FrLeafFilterSlot names its argument twice: start only once) */
 		FrLeafFilters copy = fr_lfilter_edit_start(index, fbuf, e);
 
 		return FrLeafFilterSlot(copy, slot);

@@ -140,9 +140,10 @@ typedef FrFilterData *FrFilter;
  * FrFilterData whose 'skip' names the leaf it summarises (Invalid: a free
  * slot) followed by 'slot_bytes' of bits.  Slot 0, whose 'skip' is 0 (the
  * metapage), summarises the partition's buffer chain instead, in
- * 'chain_bytes' of bits (more than a leaf slot: a chain holds more keys).  A slot contains every key of
- * its leaf whenever the leaf is a child of the partition other than the
- * node's last; a leaf without a slot is simply read.
+ * 'chain_bytes' of bits (more than a leaf slot: a chain holds more keys).
+ * A slot contains every key of its leaf whenever the leaf is a child of
+ * the partition other than the node's last; a leaf without a slot is
+ * simply read.
  */
 typedef struct FrLeafFiltersData
 {
