@@ -716,8 +716,11 @@ fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
  * is not worth a read when the chain costs no read either (it is empty,
  * or one page that is in shared buffers): reading the leaf at once costs
  * one read for a hit instead of two, and for a miss one instead of one.
- * Decided only for an index large against shared buffers (fr_index_large);
- * a smaller one keeps its filter pages cached.
+ * When the page is read from disk after all, the leaf's read is started
+ * first (a hint, fr_prefetch_buffer), so that for a hit the two reads
+ * overlap instead of coming one after the other.  Decided only for an
+ * index large against shared buffers (fr_index_large); a smaller one keeps
+ * its filter pages cached.
  */
 bool
 fr_lfilter_worth_reading(Relation index, Page page, OffsetNumber off)
@@ -733,7 +736,11 @@ fr_lfilter_worth_reading(Relation index, Page page, OffsetNumber off)
 		return true;
 	if (pitem->chain_pages > 1 ||
 		(pitem->chain_pages == 1 && !fr_buffer_cached(index, pitem->chain_tail)))
+	{
+		if (fr_prefetch_buffer(index, fr_node_get_item(page, off)->child))
+			fr_count(FR_CTR_LOOKUP_PREFETCHES, 1);
 		return true;
+	}
 	fr_count(FR_CTR_LEAF_FILTER_BYPASSES, 1);
 	return false;
 }

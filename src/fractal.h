@@ -762,6 +762,9 @@ typedef enum FrCounter
 									 * leaf filter page: it was not in
 									 * shared buffers and the chain cost
 									 * nothing (fr_lfilter_worth_reading) */
+	FR_CTR_LOOKUP_PREFETCHES,	/* ... that did read one from outside
+								 * shared buffers, and started the leaf's
+								 * read first */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

@@ -80,6 +80,9 @@ cmp_ok($counter->('leaf_filter_bypasses'), '>', 0,
 	'plain lookups left cold filter pages unread');
 cmp_ok($counter->('leaf_filter_probes'), '>', 0,
 	'plain lookups still probed some filter pages');
+note('leaf_filter_bypasses ' . $counter->('leaf_filter_bypasses')
+	  . ', leaf_filter_probes ' . $counter->('leaf_filter_probes')
+	  . ', lookup_leaf_prefetches ' . $counter->('lookup_leaf_prefetches'));
 
 # ON CONFLICT pre-checks always probe: a unique index, restarted cold
 $node->safe_psql('postgres', q{
