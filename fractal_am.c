@@ -23,6 +23,7 @@ void
 _PG_init(void)
 {
 	fr_init_reloptions();
+	fr_init_gucs();
 	fr_xlog_register();
 	fr_counters_register();
 	fr_onconflict_register();

@@ -53,7 +53,7 @@ static const char *const fr_counter_names[] = {
 	"filter_blocks_read",
 	"leaf_blocks_read",
 	"leaf_filter_bypasses",
-	"lookup_leaf_prefetches",
+	"scan_leaf_prefetches",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

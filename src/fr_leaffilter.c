@@ -716,29 +716,28 @@ fr_lfilter_chain_reset(FrState *state, Buffer nodebuf, OffsetNumber partoff)
  * is not worth a read when the chain costs no read either (it is empty,
  * or one page that is in shared buffers): reading the leaf at once costs
  * one read for a hit instead of two, and for a miss one instead of one.
- * When the page is read from disk after all, the leaf's read is started
- * first (a hint, fr_prefetch_buffer), so that for a hit the two reads
- * overlap instead of coming one after the other.  Decided only for an
- * index large against shared buffers (fr_index_large); a smaller one keeps
- * its filter pages cached.
+ * *cold is set when the page is worth reading but not in shared buffers
+ * (the caller starts the leaf's read first).  Decided only for an index
+ * large against shared buffers (fr_index_large); a smaller one keeps its
+ * filter pages cached.
  */
 bool
-fr_lfilter_worth_reading(Relation index, Page page, OffsetNumber off)
+fr_lfilter_worth_reading(Relation index, Page page, OffsetNumber off,
+						 bool *cold)
 {
 	FrNodeItem	pitem;
 	BlockNumber fblk;
 
+	*cold = false;
 	if (!fr_index_large(index))
 		return true;
 	pitem = fr_node_get_item(page, fr_node_partition_start(page, off));
 	fblk = FrItemGetFilter(pitem);
 	if (fblk == 0 || fr_buffer_cached(index, fblk))
 		return true;
-	if (pitem->chain_pages > 1 ||
-		(pitem->chain_pages == 1 && !fr_buffer_cached(index, pitem->chain_tail)))
+	if (fr_chain_costs_read(index, pitem))
 	{
-		if (fr_prefetch_buffer(index, fr_node_get_item(page, off)->child))
-			fr_count(FR_CTR_LOOKUP_PREFETCHES, 1);
+		*cold = true;
 		return true;
 	}
 	fr_count(FR_CTR_LEAF_FILTER_BYPASSES, 1);

@@ -418,6 +418,19 @@ fr_fullest_partition(Page page)
  */
 
 /*
+ * Will walking the chain of the partition start 'pitem' read a block from
+ * outside shared buffers?  A hint: false when the chain is empty or is one
+ * page that is in shared buffers now; a longer chain is taken to cost a
+ * read without looking at each page.
+ */
+bool
+fr_chain_costs_read(Relation index, FrNodeItem pitem)
+{
+	return pitem->chain_pages > 1 ||
+		(pitem->chain_pages == 1 && !fr_buffer_cached(index, pitem->chain_tail));
+}
+
+/*
  * Visit every page of the chain whose newest page is 'tail', newest first,
  * each share-locked while 'visit' runs.  When 'visit' returns true (a key
  * filter ruled its key out), the walk goes on past the page's filter

@@ -14,6 +14,7 @@
 #include "commands/progress.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
+#include "utils/guc.h"
 #include "utils/index_selfuncs.h"
 #include "utils/selfuncs.h"
 
@@ -26,6 +27,26 @@ static relopt_enum_elt_def fr_compression_values[] = {
 	{"zstd", FR_COMPRESSION_ZSTD},
 	{(const char *) NULL}
 };
+
+/* fractal.scan_prefetch: see fr_init_gucs */
+bool		fr_scan_prefetch = true;
+
+/*
+ * Register the settings; called once from _PG_init.  One for now, a
+ * developer setting to measure with: fractal.scan_prefetch (on) lets
+ * out-of-memory scans start a leaf's read before the reads of the filter
+ * page and chain above it (fr_scan_prefetch_leaf); off measures without.
+ */
+void
+fr_init_gucs(void)
+{
+	DefineCustomBoolVariable("fractal.scan_prefetch",
+							 "Lets fractal index scans start a leaf's read before reading the buffers above it.",
+							 "A developer setting, to measure the read-ahead against its absence.",
+							 &fr_scan_prefetch, true, PGC_USERSET,
+							 GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("fractal");
+}
 
 /*
  * Register the reloptions; called once from _PG_init.

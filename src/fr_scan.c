@@ -704,6 +704,23 @@ fr_scan_chain_page(void *arg, Page page, BlockNumber blkno)
 }
 
 /*
+ * Start the read of the leaf under item 'off' of the level-1 node 'page'
+ * (a hint: nothing when it is in shared buffers), once per descent.  An
+ * out-of-memory descent reads the partition's filter page and chain before
+ * the leaf, one block after another; with the leaf's read started first,
+ * they overlap.  Not when fractal.scan_prefetch is off (to measure).
+ */
+static void
+fr_scan_prefetch_leaf(Relation index, Page page, OffsetNumber off,
+					  bool *prefetched)
+{
+	*prefetched = true;
+	if (fr_scan_prefetch &&
+		fr_prefetch_buffer(index, fr_node_get_item(page, off)->child))
+		fr_count(FR_CTR_SCAN_LEAF_PREFETCHES, 1);
+}
+
+/*
  * Descend from the root to the leaf of 'target', narrowing d->lo and d->hi
  * to the child's range at each node and collecting the matching messages
  * of the partition's chain.  Returns the leaf, share-locked, or
@@ -723,14 +740,18 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 		FrNodeItem	pitem;
 		FrChainScan cs;
 		Buffer		cbuf;
+		int			level;
 		bool		chain_may,
-					leaf_may;
+					leaf_may,
+					filter_cold,
+					prefetched;
 
 		if (FrPageIsLeaf(page))
 			return buf;
 		if (!FrPageIsNode(page))
 			fr_report_corrupt(index, BufferGetBlockNumber(buf),
 							  "descent reached a page that is neither node nor leaf");
+		level = FrPageGetOpaque(page)->level;
 
 		/* the child, and its range */
 		off = fr_scan_choose_child(so, page, target, pos);
@@ -742,20 +763,35 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 		/*
 		 * A point lookup at level 1 asks the leaf filter page whether the
 		 * partition's chain and the leaf may hold its key (fr_leaffilter.c);
-		 * one that expects a hit, only when that may save a read
+		 * one that expects a hit, only when that may save a read, and
+		 * starts the leaf's read first when the page is to be read from
+		 * disk (it reads the leaf anyway for a hit)
 		 */
 		chain_may = leaf_may = true;
-		if (so->use_filter && FrPageGetOpaque(page)->level == 1 &&
-			(!so->expect_hit || fr_lfilter_worth_reading(index, page, off)))
+		prefetched = filter_cold = false;
+		if (so->use_filter && level == 1 &&
+			(!so->expect_hit ||
+			 fr_lfilter_worth_reading(index, page, off, &filter_cold)))
+		{
+			if (so->expect_hit && filter_cold)
+				fr_scan_prefetch_leaf(index, page, off, &prefetched);
 			fr_lfilter_probe(index, page, off, so->filter_hash,
 							 &chain_may, &leaf_may);
+		}
 
-		/* matching messages of the partition's chain */
+		/*
+		 * matching messages of the partition's chain; when its pages are
+		 * to be read from disk, and the leaf after them, the leaf's read is
+		 * started first so that they overlap
+		 */
 		cs.scan = scan;
 		cs.d = d;
 		cs.wlo = fr_lo_implied(so, d->lo) ? NULL : d->lo;
 		cs.whi = fr_hi_implied(so, d->hi) ? NULL : d->hi;
 		pitem = fr_node_get_item(page, fr_node_partition_start(page, off));
+		if (level == 1 && chain_may && leaf_may && !prefetched &&
+			fr_index_large(index) && fr_chain_costs_read(index, pitem))
+			fr_scan_prefetch_leaf(index, page, off, &prefetched);
 		if (chain_may)
 			fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
 						  fr_scan_chain_page, &cs);

@@ -440,6 +440,8 @@ fr_item_space(IndexTuple itup)
 extern Datum fractal_handler(PG_FUNCTION_ARGS);
 
 /* fr_options.c: reloptions, cost estimate, build phase names */
+extern bool fr_scan_prefetch;
+extern void fr_init_gucs(void);
 extern void fr_init_reloptions(void);
 extern bytea *froptions(Datum reloptions, bool validate);
 extern void frcostestimate(PlannerInfo *root, IndexPath *path,
@@ -530,7 +532,7 @@ extern void fr_lfilter_chain_add(FrState *state, Buffer nodebuf,
 extern void fr_lfilter_chain_reset(FrState *state, Buffer nodebuf,
 								   OffsetNumber partoff);
 extern bool fr_lfilter_worth_reading(Relation index, Page page,
-									 OffsetNumber off);
+									 OffsetNumber off, bool *cold);
 extern void fr_lfilter_probe(Relation index, Page page, OffsetNumber off,
 							 uint64 h, bool *chain_may, bool *leaf_may);
 
@@ -607,6 +609,7 @@ extern int	fr_node_budget(FrState *state, Page page);
 extern bool fr_node_over_budget(FrState *state, Page page);
 extern int	fr_partition_limit(FrState *state, Size item_space);
 extern OffsetNumber fr_fullest_partition(Page page);
+extern bool fr_chain_costs_read(Relation index, FrNodeItem pitem);
 extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 						  FrChainVisitor visit, void *arg);
 extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
@@ -762,9 +765,9 @@ typedef enum FrCounter
 									 * leaf filter page: it was not in
 									 * shared buffers and the chain cost
 									 * nothing (fr_lfilter_worth_reading) */
-	FR_CTR_LOOKUP_PREFETCHES,	/* ... that did read one from outside
-								 * shared buffers, and started the leaf's
-								 * read first */
+	FR_CTR_SCAN_LEAF_PREFETCHES,	/* descents of scans that started their
+									 * leaf's read before reading the leaf
+									 * filter page or chain (fr_descend) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

@@ -14,7 +14,9 @@
 # (counter leaf_filter_bypasses > 0) and still probed some (pages that were
 # cached, or partitions whose chain costs reads); that ON CONFLICT
 # pre-checks (dirty snapshot) never bypass: the counter does not move while
-# they run, and every absent key is inserted exactly once.
+# they run, and every absent key is inserted exactly once.  Range scans
+# forward and backward, cold, return what sorts of the table do, and start
+# their leaves' reads before walking cold chains (scan_leaf_prefetches).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -82,7 +84,46 @@ cmp_ok($counter->('leaf_filter_probes'), '>', 0,
 	'plain lookups still probed some filter pages');
 note('leaf_filter_bypasses ' . $counter->('leaf_filter_bypasses')
 	  . ', leaf_filter_probes ' . $counter->('leaf_filter_probes')
-	  . ', lookup_leaf_prefetches ' . $counter->('lookup_leaf_prefetches'));
+	  . ', scan_leaf_prefetches ' . $counter->('scan_leaf_prefetches'));
+
+# Range scans, restarted cold: 20 entries forward and backward from each of
+# ~60 starting points, through index scans and through sorts of the table.
+# Descents that walk a cold level-1 chain start their leaf's read first
+# (fr_scan_prefetch_leaf, src/README.md section 9).
+$node->restart;
+my $prefetches = $counter->('scan_leaf_prefetches');
+sub windows
+{
+	my ($use_index, $dir, $prefix) = @_;
+	my ($op, $order) = $dir eq 'fwd' ? ('>=', 'ASC') : ('<=', 'DESC');
+	my $set = $use_index
+	  ? 'SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off;'
+	  : 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+	return $node->safe_psql('postgres', qq{$set
+$prefix SELECT count(x.n), coalesce(sum(x.a::numeric), 0)
+  FROM (SELECT a FROM probe WHERE hashint8(a) % 128 = 0) p,
+  LATERAL (SELECT t.a, t.n FROM t WHERE t.a $op p.a ORDER BY t.a $order LIMIT 20) x;});
+}
+foreach my $dir ('fwd', 'bwd')
+{
+	like(windows(1, $dir, 'EXPLAIN (COSTS OFF)'), qr/Index Scan (Backward )?using t_a/,
+		"range $dir: index scans");
+	my $expected = windows(0, $dir, '');
+	like($expected, qr/^[1-9]\d*\|/, "range $dir: the windows hold rows");
+	is(windows(1, $dir, ''), $expected,
+		"range $dir: cold index scans return what the sorts do");
+}
+cmp_ok($counter->('scan_leaf_prefetches'), '>', $prefetches,
+	'range scans started leaf reads before walking cold chains');
+
+# fractal.scan_prefetch = off (what the bench compares against): the same
+# rows, cold, and no leaf read started ahead
+$node->restart;
+$prefetches = $counter->('scan_leaf_prefetches');
+is(windows(1, 'fwd', 'SET fractal.scan_prefetch = off;'), windows(0, 'fwd', ''),
+	'range fwd without read-ahead: the same rows');
+is($counter->('scan_leaf_prefetches'), $prefetches,
+	'fractal.scan_prefetch = off starts no leaf read');
 
 # ON CONFLICT pre-checks always probe: a unique index, restarted cold
 $node->safe_psql('postgres', q{
