@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * froptions.c
- *	  Reloptions, planner cost estimate and build phase names of the
- *	  fractal index.
+ * fr_options.c
+ *	  Reloptions, settings (GUCs), planner cost estimate and build phase
+ *	  names of the fractal index.
  *
  *-------------------------------------------------------------------------
  */

@@ -439,7 +439,7 @@ fr_item_space(IndexTuple itup)
 /* fractal_am.c */
 extern Datum fractal_handler(PG_FUNCTION_ARGS);
 
-/* fr_options.c: reloptions, cost estimate, build phase names */
+/* fr_options.c: reloptions, settings, cost estimate, build phase names */
 extern bool fr_scan_prefetch;
 extern void fr_init_gucs(void);
 extern void fr_init_reloptions(void);
