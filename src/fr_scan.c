@@ -773,7 +773,7 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 			(!so->expect_hit ||
 			 fr_lfilter_worth_reading(index, page, off, &filter_cold)))
 		{
-			if (so->expect_hit && filter_cold)
+			if (filter_cold)	/* only ever set for a lookup expecting a hit */
 				fr_scan_prefetch_leaf(index, page, off, &prefetched);
 			fr_lfilter_probe(index, page, off, so->filter_hash,
 							 &chain_may, &leaf_may);
