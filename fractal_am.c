@@ -27,6 +27,7 @@ _PG_init(void)
 	fr_xlog_register();
 	fr_counters_register();
 	fr_onconflict_register();
+	fr_pending_register();
 }
 
 PG_FUNCTION_INFO_V1(fractal_handler);

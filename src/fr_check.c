@@ -693,6 +693,8 @@ fr_check_open(FrCheckState *cs, Oid indexoid)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot check index \"%s\": it is not valid",
 						RelationGetRelationName(cs->index))));
+	/* this backend's batched inserts are checked too */
+	fr_pending_flush_index(cs->index);
 }
 
 PG_FUNCTION_INFO_V1(fractal_check);

@@ -54,6 +54,8 @@ static const char *const fr_counter_names[] = {
 	"leaf_blocks_read",
 	"leaf_filter_bypasses",
 	"scan_leaf_prefetches",
+	"batch_appends",
+	"batched_inserts",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

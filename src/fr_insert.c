@@ -27,6 +27,8 @@ typedef struct FrInsertCache
 	FrState		state;
 	FrUnique	unique;			/* UNIQUE indexes: set up on first check */
 	MemoryContext tmpcxt;
+	bool		heap_checked;	/* heap_may_speculate is set */
+	bool		heap_may_speculate; /* see fr_heap_may_speculate */
 } FrInsertCache;
 
 /*
@@ -323,56 +325,94 @@ fr_split_rightmost(FrState *state, IndexTuple itup)
 }
 
 /*
- * Append to the tail page of the chain of the root partition covering
- * 'off', when it has room.  The root stays share-locked.
+ * Append msgs[0..n) (sorted, all for the root partition starting at
+ * 'pstart') to the tail page of its chain, as many as fit.  The root stays
+ * share-locked.  Returns how many went in.
  */
-static bool
-fr_insert_append_tail(FrState *state, Page rpage, OffsetNumber off,
-					  IndexTuple itup)
+static int
+fr_insert_append_tail(FrState *state, Page rpage, OffsetNumber pstart,
+					  IndexTuple *msgs, int n)
 {
-	FrNodeItem	pitem = fr_node_get_item(rpage, fr_node_partition_start(rpage, off));
+	FrNodeItem	pitem = fr_node_get_item(rpage, pstart);
 	Buffer		tbuf;
-	bool		done;
+	int			done;
 
 	if (pitem->chain_tail == InvalidBlockNumber)
-		return false;
+		return 0;
 	tbuf = fr_read_chain_buffer(state->index, pitem->chain_tail,
 								BUFFER_LOCK_EXCLUSIVE);
-	done = PageGetFreeSpace(BufferGetPage(tbuf)) >= MAXALIGN(IndexTupleSize(itup));
-	if (done)
-		fr_chain_tail_add(state, tbuf, &itup, 1);
+	done = fr_count_fitting(msgs, n, PageGetExactFreeSpace(BufferGetPage(tbuf)));
+	fr_chain_tail_add(state, tbuf, msgs, done);
 	UnlockReleaseBuffer(tbuf);
 	return done;
 }
 
 /*
- * The tail page is full: relock the root in 'rbuf' exclusively, link a new
- * chain page holding the entry, and flush when the root went over budget.
- * Releases rbuf.  Returns false when the root changed (start over).
+ * How many of sorted msgs[0..n) go, in the root node 'page', to the
+ * partition of msgs[0]'s child (its start in *pstart)?  0 when msgs[0]
+ * goes to the last child (or the tree is one leaf): that one takes the
+ * per-entry path, with its rightmost-leaf shortcut.
  */
-static bool
-fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple itup)
+static int
+fr_insert_group(FrState *state, Page page, IndexTuple *msgs, int n,
+				OffsetNumber *pstart)
+{
+	OffsetNumber last = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+	int			m = 1;
+
+	if (!FrPageIsNode(page))
+		return 0;
+	off = fr_node_find_child(state, page, msgs[0]);
+	if (off == last)
+		return 0;
+	*pstart = fr_node_partition_start(page, off);
+	while (m < n)
+	{
+		off = fr_node_find_child(state, page, msgs[m]);
+		if (off == last || fr_node_partition_start(page, off) != *pstart)
+			break;
+		m++;
+	}
+	return m;
+}
+
+/*
+ * The tail page is full: relock the root in 'rbuf' exclusively, link new
+ * chain pages holding the group of sorted msgs[0..n) that msgs[0] starts
+ * (fr_insert_group), and flush when the root went over budget.  Releases
+ * rbuf.  Returns how many entries went in: 0 when the root changed (start
+ * over).
+ */
+static int
+fr_insert_new_page(FrState *state, Buffer rbuf, IndexTuple *msgs, int n)
 {
 	Page		page = BufferGetPage(rbuf);
 	BlockNumber root = BufferGetBlockNumber(rbuf);
-	OffsetNumber off;
+	OffsetNumber pstart = InvalidOffsetNumber;
 	bool		over_budget;
+	int			m;
 
 	LockBuffer(rbuf, BUFFER_LOCK_UNLOCK);
 	LockBuffer(rbuf, BUFFER_LOCK_EXCLUSIVE);
-	if (!FrPageIsRoot(page))
+	if (!FrPageIsRoot(page) || !FrPageIsNode(page))
 	{
 		UnlockReleaseBuffer(rbuf);
-		return false;
+		return 0;
 	}
-	off = fr_node_find_child(state, page, itup);
-	fr_chain_append(state, rbuf, fr_node_partition_start(page, off),
-					&itup, 1, true);
+	/* one entry may go to the last child: it was meant to be queued */
+	m = fr_insert_group(state, page, msgs, n, &pstart);
+	if (m == 0)
+	{
+		m = 1;
+		pstart = fr_node_partition_start(page, fr_node_find_child(state, page, msgs[0]));
+	}
+	fr_chain_append(state, rbuf, pstart, msgs, m, true);
 	over_budget = fr_node_over_budget(state, page);
 	UnlockReleaseBuffer(rbuf);
 	if (over_budget)
 		fr_maintain(state, root);
-	return true;
+	return m;
 }
 
 /*
@@ -431,11 +471,13 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 			leaf_full = false;	/* the tree changed meanwhile: no push */
 
 		/* buffered: the partition's tail page, or a new chain page */
-		queued = fr_insert_append_tail(state, page, off, itup);
+		queued = fr_insert_append_tail(state, page,
+									   fr_node_partition_start(page, off),
+									   &itup, 1) == 1;
 		if (queued)
 			UnlockReleaseBuffer(rbuf);
 		else
-			queued = fr_insert_new_page(state, rbuf, itup);
+			queued = fr_insert_new_page(state, rbuf, &itup, 1) == 1;
 		if (!queued)
 			continue;
 
@@ -449,6 +491,69 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 			fr_flush_toward(state, itup);
 		return;
 	}
+}
+
+/*
+ * Insert sorted entries msgs[0..n) (fr_pending.c's batches): each run of
+ * them that goes to one root partition is appended to its chain with one
+ * record per chain page, under one root lock.  Entries for the root's last
+ * child, and all of them while the tree is one leaf, take fr_insert_tuple.
+ */
+void
+fr_insert_batch(FrState *state, IndexTuple *msgs, int n)
+{
+	int			i = 0;
+
+	while (i < n)
+	{
+		Buffer		rbuf;
+		Page		page;
+		OffsetNumber pstart = InvalidOffsetNumber;
+		int			m,
+					done;
+
+		CHECK_FOR_INTERRUPTS();
+		rbuf = fr_lock_root(state->index, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(rbuf);
+
+		/* the run of entries that goes to msgs[i]'s partition */
+		m = fr_insert_group(state, page, msgs + i, n - i, &pstart);
+		if (m == 0)
+		{
+			UnlockReleaseBuffer(rbuf);
+			fr_insert_tuple(state, msgs[i++]);
+			continue;
+		}
+		/* as fr_insert_try_rightmost would count them: not rightmost */
+		fr_amcache(state->index)->rightmost_run = 0;
+
+		/* the tail page takes what fits; new chain pages the rest */
+		done = fr_insert_append_tail(state, page, pstart, msgs + i, m);
+		i += done;
+		if (done == m)
+			UnlockReleaseBuffer(rbuf);
+		else
+			i += fr_insert_new_page(state, rbuf, msgs + i, m - done);
+	}
+}
+
+/*
+ * May this entry wait in a batch (fr_pending.c)?  Whether the heap could
+ * see speculative insertions is looked up once per statement.
+ */
+static bool
+fr_insert_may_wait(FrInsertCache *cache, Relation index,
+				   IndexUniqueCheck checkUnique, Relation heap, ItemPointer tid)
+{
+	if (!fr_batch_inserts || heap == NULL)
+		return false;
+	if (!cache->heap_checked)
+	{
+		cache->heap_may_speculate = fr_heap_may_speculate(heap);
+		cache->heap_checked = true;
+	}
+	return fr_pending_applies(index, checkUnique, heap, tid,
+							  cache->heap_may_speculate);
 }
 
 /*
@@ -494,7 +599,12 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 	if (index->rd_index->indisunique && fr_unique_applies(&cache->state, itup))
 		unique = fr_unique_insert(&cache->unique, &cache->state, heapRel, itup,
 								  checkUnique);
-	else if (checkUnique != UNIQUE_CHECK_EXISTING)
+	else if (checkUnique == UNIQUE_CHECK_EXISTING)
+		;
+	else if (fr_insert_may_wait(cache, index, checkUnique, heapRel, ht_ctid) &&
+			 fr_pending_add(index, itup))
+		;						/* batched: appended later (fr_pending.c) */
+	else
 		fr_insert_tuple(&cache->state, itup);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(cache->tmpcxt);

@@ -522,7 +522,7 @@ fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 }
 
 /* how many of msgs[0..n) fit in 'avail' bytes of a page */
-static int
+int
 fr_count_fitting(IndexTuple *msgs, int n, Size avail)
 {
 	int			i = 0;

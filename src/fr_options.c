@@ -45,6 +45,11 @@ fr_init_gucs(void)
 							 "A developer setting, to measure the read-ahead against its absence.",
 							 &fr_scan_prefetch, true, PGC_USERSET,
 							 GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	DefineCustomBoolVariable("fractal.batch_inserts",
+							 "Lets a transaction's inserts into plain fractal indexes wait in memory and go in together.",
+							 "A developer setting, to measure batched inserts against single ones (fr_pending.c).",
+							 &fr_batch_inserts, true, PGC_USERSET,
+							 GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("fractal");
 }
 

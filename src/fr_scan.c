@@ -1157,6 +1157,9 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 	bool		empty = false;
 
+	/* this backend's batched inserts into the index go in first */
+	fr_pending_flush_index(scan->indexRelation);
+
 	/* the keys; array keys get their elements in scan->keyData */
 	if (scankey && scan->numberOfKeys > 0)
 		memmove(so->origkeys, scankey, scan->numberOfKeys * sizeof(ScanKeyData));

@@ -56,6 +56,8 @@ fr_open_fractal_index(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot access temporary indexes of other sessions")));
+	/* this backend's batched inserts count */
+	fr_pending_flush_index(index);
 	return index;
 }
 

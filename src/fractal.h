@@ -614,6 +614,7 @@ extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 						  FrChainVisitor visit, void *arg);
 extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 								 BlockNumber **blocks, int *nblocks);
+extern int	fr_count_fitting(IndexTuple *msgs, int n, Size avail);
 extern void fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs,
 							  int n);
 extern void fr_chain_append(FrState *state, Buffer nodebuf,
@@ -634,6 +635,17 @@ extern bool frinsert(Relation index, Datum *values, bool *isnull,
 extern IndexTuple fr_form_tuple(FrState *state, Datum *values, bool *isnull,
 								ItemPointer tid);
 extern void fr_insert_tuple(FrState *state, IndexTuple itup);
+extern void fr_insert_batch(FrState *state, IndexTuple *msgs, int n);
+
+/* fr_pending.c: batched inserts of plain indexes, appended before commit */
+extern bool fr_batch_inserts;
+extern bool fr_heap_may_speculate(Relation heap);
+extern bool fr_pending_applies(Relation index, IndexUniqueCheck checkUnique,
+							   Relation heap, ItemPointer tid,
+							   bool heap_may_speculate);
+extern bool fr_pending_add(Relation index, IndexTuple itup);
+extern void fr_pending_flush_index(Relation index);
+extern void fr_pending_register(void);
 
 /* fr_unique.c: uniqueness checks (UNIQUE indexes) */
 typedef struct FrUnique
@@ -768,6 +780,9 @@ typedef enum FrCounter
 	FR_CTR_SCAN_LEAF_PREFETCHES,	/* descents of scans that started their
 									 * leaf's read before reading the leaf
 									 * filter page or chain (fr_descend) */
+	FR_CTR_BATCH_APPENDS,		/* batches of waiting inserts appended
+								 * (fr_pending.c) */
+	FR_CTR_BATCHED_INSERTS,		/* entries they held */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);
