@@ -99,8 +99,8 @@ DROP TRIGGER bi_before ON bi;
 SELECT bi_compare();
 
 -- 6. TRUNCATE, REINDEX and DROP INDEX after inserts in one transaction:
--- entries kept for the index's old relfilenode are dropped, never applied
--- to the new one
+-- waiting entries go into the index before each command (a rebuild then
+-- replaces them with the heap's rows)
 BEGIN;
 INSERT INTO bi SELECT g, g, 'j' || g FROM generate_series(6001, 6100) g;
 TRUNCATE bi;
@@ -131,6 +131,44 @@ COMMIT;
 CREATE INDEX bi_t ON bi USING fractal (t);
 SELECT bi_compare();
 SELECT fractal_check('bi_k', true), fractal_check('bi_t', true);
+
+-- ... a TRUNCATE that empties the files in place (the table was created in
+-- this transaction), and a SET TABLESPACE that copies the index's file
+BEGIN;
+CREATE TABLE bt (id int, k int8);
+CREATE INDEX bt_k ON bt USING fractal (k);
+INSERT INTO bt SELECT g, g FROM generate_series(1, 300) g;
+TRUNCATE bt;
+INSERT INTO bt SELECT g, g + 1000 FROM generate_series(1, 100) g;
+COMMIT;
+SET enable_seqscan = off; SET enable_bitmapscan = off;
+SELECT count(*), min(k), max(k), sum(id) FROM bt WHERE k >= 0;
+SELECT count(*) FROM bt WHERE k BETWEEN 1 AND 300;
+RESET enable_seqscan; RESET enable_bitmapscan;
+SET allow_in_place_tablespaces = on;
+CREATE TABLESPACE bi_space LOCATION '';
+BEGIN;
+INSERT INTO bi SELECT g, g, 's' || g FROM generate_series(6801, 6900) g;
+ALTER INDEX bi_k SET TABLESPACE bi_space;
+INSERT INTO bi SELECT g, g, 't' || g FROM generate_series(6901, 6950) g;
+COMMIT;
+SELECT bi_compare();
+SELECT count(*) FROM bi WHERE k BETWEEN 6801 AND 6950;
+ALTER INDEX bi_k SET TABLESPACE pg_default;
+DROP TABLESPACE bi_space;
+RESET allow_in_place_tablespaces;
+
+-- ... and a query run by a parallel worker finds the rows its leader's
+-- transaction inserted
+-- (settings and EXPLAIN first: utility commands append the waiting entries)
+BEGIN;
+SET LOCAL force_parallel_mode = on;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM bi WHERE k BETWEEN 6951 AND 7000;
+INSERT INTO bi SELECT g, g, 'u' || g FROM generate_series(6951, 7000) g;
+SELECT count(*) FROM bi WHERE k BETWEEN 6951 AND 7000;
+COMMIT;
 
 -- 7. COPY, then a prepared transaction
 BEGIN;
@@ -195,5 +233,5 @@ SELECT value - (SELECT value FROM bu_ctr) AS batched FROM fractal_counters() WHE
 SELECT fractal_check('bu_k', true);
 SELECT count(*) FROM bu WHERE k >= 0;
 
-DROP TABLE bi, bi_log, bw, bu, bu_ctr;
+DROP TABLE bi, bi_log, bw, bu, bu_ctr, bt;
 DROP FUNCTION bi_compare(), bi_trig();

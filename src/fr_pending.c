@@ -25,10 +25,12 @@
  *	  snapshots (UNIQUE indexes, exclusion constraints) and speculative
  *	  insertions (INSERT ... ON CONFLICT, whose heap tuple can be
  *	  "super-deleted" while the transaction goes on) are never batched;
- *	- messages are kept with the index's relfilenode, and dropped when the
- *	  index has another by the time they are appended (TRUNCATE, REINDEX or
- *	  a table rewrite in the same transaction rebuilt it from the heap) or
- *	  no longer exists;
+ *	- every utility command but transaction control appends them first
+ *	  (TRUNCATE, REINDEX, rewrites, SET TABLESPACE and DROP then start from
+ *	  a complete index), and so does a query that may start parallel
+ *	  workers (they see this transaction's rows, not this backend's
+ *	  memory); an index found with another relfilenode at an append is an
+ *	  error, not a silent loss;
  *	- an append interrupted by an error leaves its messages waiting, and a
  *	  second append of one is harmless (a (key, TID) pair found twice is
  *	  one entry, section 2).
@@ -44,7 +46,11 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_index.h"
+#include "executor/executor.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -75,6 +81,9 @@ static int	fr_npending = 0;	/* slots in use (some may hold n = 0) */
 static MemoryContext fr_pending_cxt = NULL;
 static bool fr_pending_appending = false;	/* an append is under way */
 static bool fr_pending_committing = false;	/* past our pre-commit append */
+
+static ProcessUtility_hook_type fr_prev_utility = NULL;
+static ExecutorStart_hook_type fr_prev_executor_start = NULL;
 
 static void fr_pending_forget(int s);
 
@@ -145,7 +154,8 @@ fr_pending_applies(Relation index, IndexUniqueCheck checkUnique,
 	if (!fr_batch_inserts || checkUnique != UNIQUE_CHECK_NO ||
 		index->rd_index->indisunique || index->rd_index->indisexclusion ||
 		IsInParallelMode() || fr_pending_appending ||
-		fr_pending_committing || heap == NULL)
+		fr_pending_committing || heap == NULL ||
+		heap->rd_rel->relam != HEAP_TABLE_AM_OID)
 		return false;
 	return !heap_may_speculate || !fr_heap_tuple_is_speculative(heap, tid);
 }
@@ -209,9 +219,10 @@ fr_pending_add(Relation index, IndexTuple itup)
 	}
 	else if (p->n == p->cap)
 	{
+		/* (cap grows only once both arrays have: an OOM error leaves it) */
+		p->tups = repalloc(p->tups, sizeof(IndexTuple) * p->cap * 2);
+		p->subids = repalloc(p->subids, sizeof(SubTransactionId) * p->cap * 2);
 		p->cap *= 2;
-		p->tups = repalloc(p->tups, sizeof(IndexTuple) * p->cap);
-		p->subids = repalloc(p->subids, sizeof(SubTransactionId) * p->cap);
 	}
 	p->tups[p->n] = CopyIndexTuple(itup);
 	p->subids[p->n] = GetCurrentSubTransactionId();
@@ -233,7 +244,7 @@ static void
 fr_pending_append(Relation index, int s)
 {
 	FrPendingIndex *p = &fr_pending[s];
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+	MemoryContext cxt = AllocSetContextCreate(TopTransactionContext,
 											  "fractal batch append",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
@@ -310,12 +321,19 @@ fr_pending_flush_all(void)
 		if (p->n == 0)
 			continue;
 		index = try_relation_open(p->indexoid, RowExclusiveLock);
-		if (index != NULL && RelFileNodeEquals(index->rd_node, p->node))
-			fr_pending_append(index, s);
-		else
-			fr_pending_forget(s);
-		if (index != NULL)
-			relation_close(index, NoLock);
+		if (index == NULL)
+		{
+			fr_pending_forget(s);	/* dropped, by a path we did not see */
+			continue;
+		}
+		/* utility commands append first, so the file cannot have changed */
+		if (!RelFileNodeEquals(index->rd_node, p->node))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("fractal index \"%s\" changed its file while %d inserts into it were waiting",
+							RelationGetRelationName(index), p->n)));
+		fr_pending_append(index, s);
+		relation_close(index, NoLock);
 	}
 }
 
@@ -396,10 +414,56 @@ fr_pending_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	fr_pending_appending = false;
 }
 
-/* Register the callbacks; called once from _PG_init. */
+/*
+ * Before any utility command but transaction control: append everything.
+ * A command may give an index a new file (TRUNCATE, REINDEX, a rewrite,
+ * SET TABLESPACE, which copies the old one), empty it in place (TRUNCATE
+ * of a table created in this transaction), or drop it; entries that waited
+ * must be in the file the command starts from, so that a rebuild replaces
+ * them with the heap's rows, a copy keeps them, and a ROLLBACK TO that
+ * restores the old file finds them there.
+ */
+static void
+fr_pending_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	if (fr_npending > 0 && !IsA(pstmt->utilityStmt, TransactionStmt) &&
+		IsTransactionState())
+		fr_pending_flush_all();
+	if (fr_prev_utility)
+		fr_prev_utility(pstmt, queryString, readOnlyTree, context, params,
+						queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/*
+ * Before a query that may run parallel workers: append everything.  The
+ * workers see this transaction's rows but not this backend's memory.
+ */
+static void
+fr_pending_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (fr_npending > 0 && queryDesc->plannedstmt->parallelModeNeeded &&
+		!IsInParallelMode())
+		fr_pending_flush_all();
+	if (fr_prev_executor_start)
+		fr_prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* Register the callbacks and hooks; called once from _PG_init. */
 void
 fr_pending_register(void)
 {
 	RegisterXactCallback(fr_pending_xact_callback, NULL);
 	RegisterSubXactCallback(fr_pending_subxact_callback, NULL);
+	fr_prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = fr_pending_utility;
+	fr_prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = fr_pending_executor_start;
 }
