@@ -23,6 +23,13 @@
 #    exactly the live rows.  Every 50th rather than every 10th row is deleted
 #    to keep VACUUM's own dead-TID array (6 bytes per dead row) small next to
 #    the leak.
+#
+# 3. One INSERT of 150,000 rows with 320-byte keys that do not compress (ten
+#    md5s) into a plain fractal index, in one transaction: its entries are
+#    batched in backend memory (fr_pending.c), ~48 MB of them if the batch
+#    had no bound.  Asserted: the INSERT's peak RssAnon growth stays below
+#    16 MB (the bound is 32 kB per index), and every row is found through
+#    the index afterwards.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -138,6 +145,28 @@ cmp_ok($peak - $base, '<', $vacuum_bound_kb,
 is($node->safe_psql('postgres',
 		"SELECT leaf_entries + buffered_messages - (SELECT count(*) FROM z) FROM fractal_stats('z_a')"),
 	'0', 'after VACUUM the zstd index holds exactly the live rows');
+
+$node->safe_psql('postgres', q{
+CREATE TABLE w (id int, v text);
+CREATE INDEX w_v ON w USING fractal (v);
+});
+($base, $peak, $n, $secs, $rc, $err) = peak_rss_during(q{
+INSERT INTO w SELECT g, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text)
+  || md5((g + 3)::text) || md5((g + 4)::text) || md5((g + 5)::text) || md5((g + 6)::text)
+  || md5((g + 7)::text) || md5((g + 8)::text) || md5((g + 9)::text)
+FROM generate_series(1, 150000) g});
+note sprintf('INSERT into w: RssAnon baseline %d kB, peak %d kB (+%d kB), %d samples, %.1f s',
+	$base, $peak, $peak - $base, $n, $secs);
+is($rc, 0, 'the INSERT of 150,000 wide keys succeeds') or diag $err;
+cmp_ok($n, '>=', 3, 'at least 3 samples were taken during the INSERT');
+cmp_ok($peak - $base, '<', 16 * 1024,
+	"one transaction's batched inserts grow the backend's RssAnon by less than 16 MB");
+cmp_ok($node->safe_psql('postgres',
+		"SELECT value FROM fractal_counters() WHERE name = 'batch_appends'"),
+	'>=', 1000, 'the INSERT appended its entries in many bounded batches');
+is($node->safe_psql('postgres',
+		"SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM w WHERE v >= ''"),
+	'150000', 'every row of the INSERT is found through the index');
 
 $node->stop;
 done_testing();
