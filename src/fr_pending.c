@@ -29,8 +29,9 @@
  *	  (TRUNCATE, REINDEX, rewrites, SET TABLESPACE and DROP then start from
  *	  a complete index), and so does a query that may start parallel
  *	  workers (they see this transaction's rows, not this backend's
- *	  memory); an index found with another relfilenode at an append is an
- *	  error, not a silent loss;
+ *	  memory); an index found dropped or with another relfilenode at an
+ *	  append was rebuilt by a path that bypasses utility commands
+ *	  (logical replication's TRUNCATE), and its entries are dropped;
  *	- an append interrupted by an error leaves its messages waiting, and a
  *	  second append of one is harmless (a (key, TID) pair found twice is
  *	  one entry, section 2).
@@ -321,19 +322,19 @@ fr_pending_flush_all(void)
 		if (p->n == 0)
 			continue;
 		index = try_relation_open(p->indexoid, RowExclusiveLock);
-		if (index == NULL)
-		{
-			fr_pending_forget(s);	/* dropped, by a path we did not see */
-			continue;
-		}
-		/* utility commands append first, so the file cannot have changed */
-		if (!RelFileNodeEquals(index->rd_node, p->node))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("fractal index \"%s\" changed its file while %d inserts into it were waiting",
-							RelationGetRelationName(index), p->n)));
-		fr_pending_append(index, s);
-		relation_close(index, NoLock);
+
+		/*
+		 * Utility commands append first, so a dropped index or a new file
+		 * here comes from a path that bypasses them, and those rebuild
+		 * (logical replication's apply of a TRUNCATE calls
+		 * ExecuteTruncateGuts directly): the entries' rows are gone.
+		 */
+		if (index == NULL || !RelFileNodeEquals(index->rd_node, p->node))
+			fr_pending_forget(s);
+		else
+			fr_pending_append(index, s);
+		if (index != NULL)
+			relation_close(index, NoLock);
 	}
 }
 
