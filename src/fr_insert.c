@@ -28,7 +28,7 @@ typedef struct FrInsertCache
 	FrUnique	unique;			/* UNIQUE indexes: set up on first check */
 	MemoryContext tmpcxt;
 	bool		heap_checked;	/* heap_may_speculate is set */
-	bool		heap_may_speculate; /* see fr_heap_may_speculate */
+	bool		heap_may_speculate; /* see fr_pending_applies */
 } FrInsertCache;
 
 /*
@@ -538,25 +538,6 @@ fr_insert_batch(FrState *state, IndexTuple *msgs, int n)
 }
 
 /*
- * May this entry wait in a batch (fr_pending.c)?  Whether the heap could
- * see speculative insertions is looked up once per statement.
- */
-static bool
-fr_insert_may_wait(FrInsertCache *cache, Relation index,
-				   IndexUniqueCheck checkUnique, Relation heap, ItemPointer tid)
-{
-	if (!fr_batch_inserts || heap == NULL)
-		return false;
-	if (!cache->heap_checked)
-	{
-		cache->heap_may_speculate = fr_heap_may_speculate(heap);
-		cache->heap_checked = true;
-	}
-	return fr_pending_applies(index, checkUnique, heap, tid,
-							  cache->heap_may_speculate);
-}
-
-/*
  * aminsert.  With checkUnique (a UNIQUE index), the key is checked and
  * inserted under its key lock (fr_unique.c); the result is false only for
  * UNIQUE_CHECK_PARTIAL when a conflict is possible.
@@ -601,7 +582,9 @@ frinsert(Relation index, Datum *values, bool *isnull, ItemPointer ht_ctid,
 								  checkUnique);
 	else if (checkUnique == UNIQUE_CHECK_EXISTING)
 		;
-	else if (fr_insert_may_wait(cache, index, checkUnique, heapRel, ht_ctid) &&
+	else if (fr_pending_applies(index, checkUnique, heapRel, ht_ctid,
+								&cache->heap_checked,
+								&cache->heap_may_speculate) &&
 			 fr_pending_add(index, itup))
 		;						/* batched: appended later (fr_pending.c) */
 	else

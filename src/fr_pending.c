@@ -120,7 +120,7 @@ fr_heap_tuple_is_speculative(Relation heap, ItemPointer tid)
  * a UNIQUE index or an exclusion constraint (an arbiter)?  From the
  * catalog caches; asked once per statement.
  */
-bool
+static bool
 fr_heap_may_speculate(Relation heap)
 {
 	List	   *ids = RelationGetIndexList(heap);
@@ -145,12 +145,14 @@ fr_heap_may_speculate(Relation heap)
  * May an insert of this entry into 'index' wait in backend memory?  Only
  * for plain indexes that no other backend reads with a dirty snapshot,
  * outside parallel mode, for a heap tuple that cannot be super-deleted.
- * 'heap_may_speculate' is false when the heap has no index that could be
- * an ON CONFLICT arbiter, which spares reading the heap tuple.
+ * *heap_may_speculate (looked up once per statement: *heap_checked is the
+ * caller's per-statement flag) is false when the heap has no index that
+ * could be an ON CONFLICT arbiter, which spares reading the heap tuple.
  */
 bool
 fr_pending_applies(Relation index, IndexUniqueCheck checkUnique,
-				   Relation heap, ItemPointer tid, bool heap_may_speculate)
+				   Relation heap, ItemPointer tid, bool *heap_checked,
+				   bool *heap_may_speculate)
 {
 	if (!fr_batch_inserts || checkUnique != UNIQUE_CHECK_NO ||
 		index->rd_index->indisunique || index->rd_index->indisexclusion ||
@@ -158,7 +160,12 @@ fr_pending_applies(Relation index, IndexUniqueCheck checkUnique,
 		fr_pending_committing || heap == NULL ||
 		heap->rd_rel->relam != HEAP_TABLE_AM_OID)
 		return false;
-	return !heap_may_speculate || !fr_heap_tuple_is_speculative(heap, tid);
+	if (!*heap_checked)
+	{
+		*heap_may_speculate = fr_heap_may_speculate(heap);
+		*heap_checked = true;
+	}
+	return !*heap_may_speculate || !fr_heap_tuple_is_speculative(heap, tid);
 }
 
 /* the slot of 'index', or a free one (-1 when all are taken) */
@@ -276,17 +283,25 @@ fr_pending_append(Relation index, int s)
 	fr_pending_forget(s);
 }
 
-/* drop the waiting messages of slot 's' */
+/* drop the waiting messages of slot 's' from the keep-th on */
+static void
+fr_pending_truncate(int s, int keep)
+{
+	FrPendingIndex *p = &fr_pending[s];
+
+	while (p->n > keep)
+	{
+		p->n--;
+		p->bytes -= IndexTupleSize(p->tups[p->n]);
+		pfree(p->tups[p->n]);
+	}
+}
+
+/* drop all the waiting messages of slot 's' */
 static void
 fr_pending_forget(int s)
 {
-	FrPendingIndex *p = &fr_pending[s];
-	int			i;
-
-	for (i = 0; i < p->n; i++)
-		pfree(p->tups[i]);
-	p->n = 0;
-	p->bytes = 0;
+	fr_pending_truncate(s, 0);
 }
 
 /*
@@ -404,15 +419,12 @@ fr_pending_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	for (s = 0; s < fr_npending; s++)
 	{
 		FrPendingIndex *p = &fr_pending[s];
+		int			keep = p->n;
 
-		while (p->n > 0 && p->subids[p->n - 1] >= mySubid)
-		{
-			p->n--;
-			p->bytes -= IndexTupleSize(p->tups[p->n]);
-			pfree(p->tups[p->n]);
-		}
+		while (keep > 0 && p->subids[keep - 1] >= mySubid)
+			keep--;
+		fr_pending_truncate(s, keep);
 	}
-	fr_pending_appending = false;
 }
 
 /*

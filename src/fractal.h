@@ -639,10 +639,9 @@ extern void fr_insert_batch(FrState *state, IndexTuple *msgs, int n);
 
 /* fr_pending.c: batched inserts of plain indexes, appended before commit */
 extern bool fr_batch_inserts;
-extern bool fr_heap_may_speculate(Relation heap);
 extern bool fr_pending_applies(Relation index, IndexUniqueCheck checkUnique,
 							   Relation heap, ItemPointer tid,
-							   bool heap_may_speculate);
+							   bool *heap_checked, bool *heap_may_speculate);
 extern bool fr_pending_add(Relation index, IndexTuple itup);
 extern void fr_pending_flush_index(Relation index);
 extern void fr_pending_register(void);
