@@ -9,7 +9,8 @@
 # (deduplication on, the PostgreSQL default), fractal with
 # compression = none, and fractal with compression = zstd.  Reports each
 # index's size, and point-lookup and 100-row range-scan throughput (pgbench,
-# one client, index scans forced) through each index, in one run on one
+# one client, index scans forced) through each index, and each load's
+# insert rate (rows/s), in one run on one
 # throwaway cluster with everything in memory.  Output:
 # bench/results/compression-<timestamp>.txt and
 # bench/results/compression-latest.txt.
@@ -56,7 +57,7 @@ DATASETS=(
   echo "postgres: $(/usr/lib/postgresql/15/bin/postgres --version)"
   echo "btree = built-in B-tree with deduplication (default); none/zstd = fractal compression setting"
   echo
-  printf '%-15s %-6s %10s %9s %9s %12s %12s\n' dataset index size_MB vs_btree zstd_ratio point_tps range100_tps
+  printf '%-15s %-6s %10s %9s %9s %12s %12s %12s\n' dataset index size_MB vs_btree zstd_ratio insert_rows_s point_tps range100_tps
 } | tee "$out"
 
 for ds in "${DATASETS[@]}"; do
@@ -72,16 +73,20 @@ for ds in "${DATASETS[@]}"; do
     "${PSQL[@]}" -c "CREATE TABLE $t (id bigserial, $cols)" \
                  -c "CREATE INDEX ${t}_i ON $t USING $using"
   done
-  # the same rows into the three tables, 1000 per transaction
+  # the same rows into the three tables, 1000 per transaction, one table
+  # after the other so that each load is timed alone
   "${PSQL[@]}" -c "CREATE TABLE src_$name AS SELECT g, $selectlist FROM generate_series(1, $ROWS) g" \
-               -c "CREATE INDEX ON src_$name (g)"
-  "${PSQL[@]}" -c "DO \$\$ DECLARE lo int; BEGIN
-      FOR lo IN 1..$ROWS BY 1000 LOOP
-        INSERT INTO z_${name}_btree ($collist) SELECT $collist FROM src_$name WHERE g BETWEEN lo AND lo + 999 ORDER BY g;
-        INSERT INTO z_${name}_none ($collist) SELECT $collist FROM src_$name WHERE g BETWEEN lo AND lo + 999 ORDER BY g;
-        INSERT INTO z_${name}_zstd ($collist) SELECT $collist FROM src_$name WHERE g BETWEEN lo AND lo + 999 ORDER BY g;
-        COMMIT;
-      END LOOP; END \$\$"
+               -c "CREATE INDEX ON src_$name (g)" -c "VACUUM ANALYZE src_$name"
+  declare -A LOADSECS=() PTPS=() RTPS=()
+  for m in btree none zstd; do
+    t0=$(date +%s.%N)
+    "${PSQL[@]}" -c "DO \$\$ DECLARE lo int; BEGIN
+        FOR lo IN 1..$ROWS BY 1000 LOOP
+          INSERT INTO z_${name}_$m ($collist) SELECT $collist FROM src_$name WHERE g BETWEEN lo AND lo + 999 ORDER BY g;
+          COMMIT;
+        END LOOP; END \$\$"
+    LOADSECS[$m]=$(echo "$(date +%s.%N) - $t0" | bc -l)
+  done
   "${PSQL[@]}" -c "VACUUM ANALYZE z_${name}_btree, z_${name}_none, z_${name}_zstd"
   "${PSQL[@]}" -c "CREATE TABLE keys_$name AS SELECT row_number() OVER () AS i, $collist FROM (SELECT $collist FROM src_$name ORDER BY random() LIMIT 10000) s" \
                -c "ALTER TABLE keys_$name ADD PRIMARY KEY (i)" -c "ANALYZE keys_$name"
@@ -106,10 +111,17 @@ SQL
       awk '/^tps/ {printf "%.0f", $3}')
     rtps=$(PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" pgbench -n -T "$SECS" -f "$work/range.sql" |
       awk '/^tps/ {printf "%.0f", $3}')
-    printf '%-15s %-6s %10.1f %9.2f %9s %12s %12s\n' "$name" "$m" \
+    printf '%-15s %-6s %10.1f %9.2f %9s %12.0f %12s %12s\n' "$name" "$m" \
       "$(echo "$size / 1048576" | bc -l)" "$(echo "$size / $bsize" | bc -l)" "$ratio" \
+      "$(echo "$ROWS / ${LOADSECS[$m]}" | bc -l)" \
       "${ptps:-?}" "${rtps:-?}" | tee -a "$out"
+    PTPS[$m]=${ptps:-0}; RTPS[$m]=${rtps:-0}
   done
+  # issue 11's in-memory bar: zstd at >= 0.9x of compression = none
+  printf '%-15s zstd/none: inserts %.2f, point %.2f, range-100 %.2f\n' "$name" \
+    "$(echo "${LOADSECS[none]} / ${LOADSECS[zstd]}" | bc -l)" \
+    "$(echo "${PTPS[zstd]} / (${PTPS[none]} + 0.000001)" | bc -l)" \
+    "$(echo "${RTPS[zstd]} / (${RTPS[none]} + 0.000001)" | bc -l)" | tee -a "$out"
   # the plans really use the index under test
   PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" "${PSQL[@]}" \
     -c "EXPLAIN (COSTS OFF) SELECT 1 FROM keys_$name x, LATERAL (SELECT 1 FROM z_${name}_zstd t WHERE ${rangecond//:x./x.} LIMIT 100) s WHERE x.i = 1" \

@@ -125,13 +125,18 @@ fr_build_emit_compressed(FrBuildState *bs)
 {
 	Page		page = bs->page.data;
 	Size		target = FrPageUsable * bs->state.fillfactor / 100;
-	int			k = fr_leaf_max_prefix(&bs->state, bs->pending, bs->npending, target);
+	FrState		mstate = bs->state;
 	Size		raw = 0;
-	int			i;
+	int			i,
+				k;
 
+	/* the frames compressed to size the page are kept to fill it */
+	mstate.zmemo = fr_zmemo_create(&mstate);
+	k = fr_leaf_max_prefix(&mstate, bs->pending, bs->npending, target);
 	fr_init_page(page, FR_LEAF, 0);
-	if (!fr_leaf_fill(&bs->state, page, bs->pending, k, true))
+	if (!fr_leaf_fill(&mstate, page, bs->pending, k, true))
 		elog(ERROR, "fractal build could not fill a leaf");
+	fr_zmemo_free(mstate.zmemo);
 	bs->last_leaf_compressed = FrPageIsCompressed(page);
 	fr_level_add(&bs->leaves, fr_build_write_page(bs->state.index, page),
 				 bs->leaves.n == 0 ? NULL : CopyIndexTuple(bs->pending[0]));
@@ -481,6 +486,7 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	bs = palloc0(sizeof(FrBuildState));
 	fr_init_state(&bs->state, index);
+	bs->state.zblocks = 1;		/* a new index has the newest format */
 	bs->natts = IndexRelationGetNumberOfAttributes(index);
 	bs->unique = indexInfo->ii_Unique;
 	bs->zratio = 1.0;

@@ -56,6 +56,8 @@ static const char *const fr_counter_names[] = {
 	"scan_leaf_prefetches",
 	"batch_appends",
 	"batched_inserts",
+	"compressed_blocks_read",
+	"compressed_blocks_skipped",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

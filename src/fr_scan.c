@@ -814,23 +814,79 @@ fr_descend(IndexScanDesc scan, FrTarget target, IndexTuple pos, FrDescent *d)
 /* windows of at most this many leaf entries are copied entry by entry */
 #define FR_LEAF_COPY_ENTRIES	32
 
+/* a scan decompresses at most this many blocks of a leaf per chunk */
+#define FR_SCAN_BLOCKS			2
+
+/*
+ * Which blocks first..last of the compressed leaf 'page' a chunk reads: the
+ * blocks whose entries can lie in the scan's window (past 'pos' in the
+ * scan's direction), at most FR_SCAN_BLOCKS of them, taken from where the
+ * scan enters the window.  Block b holds the entries from its fence on,
+ * below fence b + 1, so the blocks are the one before the first fence in
+ * the window through the one of the last fence in it.  When the chunk
+ * stops at a block boundary inside the leaf, its range is narrowed to the
+ * blocks read: d->lo to the first block's fence, d->hi to the next block's,
+ * and the next chunk starts there.  Messages outside the narrowed range
+ * are left to that chunk (fr_filter_chunk).
+ */
+static void
+fr_choose_blocks(IndexScanDesc scan, Page page, BlockNumber blkno,
+				 FrDescent *d, bool fwd, IndexTuple pos, int *first, int *last)
+{
+	FrScanOpaque so = (FrScanOpaque) scan->opaque;
+	IndexTuple	fences[FR_Z_MAX_BLOCKS];
+	int			nb = fr_leaf_fences(scan->indexRelation, page, blkno, fences),
+				s,
+				e;
+
+	*first = *last = 0;
+	if (nb <= 1)
+	{
+		fr_count(FR_CTR_ZBLOCKS_READ, 1);
+		return;
+	}
+	fr_scan_window(so, fwd ? pos : NULL, fwd ? NULL : pos, nb,
+				   fr_array_entry, fences, &s, &e);
+	if (fwd && pos != NULL && s < nb &&
+		fr_compare_tuples(&so->state, fences[s], pos) == 0)
+		*first = s;				/* a chunk that stopped at this fence */
+	else
+		*first = Max(s - 1, 0);
+	*last = Max(e - 1, *first);
+	if (*last - *first >= FR_SCAN_BLOCKS)
+	{
+		if (fwd)
+			*last = *first + FR_SCAN_BLOCKS - 1;
+		else
+			*first = *last - FR_SCAN_BLOCKS + 1;
+	}
+	if (*first > 0)
+		d->lo = CopyIndexTuple(fences[*first]);
+	if (*last + 1 < nb)
+		d->hi = CopyIndexTuple(fences[*last + 1]);
+	fr_count(FR_CTR_ZBLOCKS_READ, *last - *first + 1);
+	fr_count(FR_CTR_ZBLOCKS_SKIPPED, nb - (*last - *first + 1));
+}
+
 /*
  * Collect the matching entries of the leaf in 'buf' (none when it is
  * InvalidBuffer), then release it.
  * Only the window is looked at.  A small window's entries are copied one
  * by one; a larger one's are referenced in a copy of the whole page (one
- * memcpy); a compressed leaf's in its decompressed copy.  Either way they
- * live as long as the chunk.
+ * memcpy); a compressed leaf's in its decompressed copy of the blocks the
+ * window needs (fr_choose_blocks).  Either way they live as long as the
+ * chunk.
  */
 static void
-fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d)
+fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d, bool fwd,
+				IndexTuple pos)
 {
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
-	Page		page = BufferGetPage(buf);
+	Page		page;
 	FrEntryGetter get = fr_page_entry;
-	void	   *arg = page;
+	void	   *arg;
 	bool		copy_each;
-	int			n = PageGetMaxOffsetNumber(page),
+	int			n,
 				i,
 				start,
 				end;
@@ -838,12 +894,19 @@ fr_collect_leaf(IndexScanDesc scan, Buffer buf, FrDescent *d)
 	d->nmsgs = d->col.n;		/* what came before are messages */
 	if (!BufferIsValid(buf))
 		return;					/* the leaf holds no match */
+	page = BufferGetPage(buf);
+	arg = page;
+	n = PageGetMaxOffsetNumber(page);
 	TestForOldSnapshot(scan->xs_snapshot, scan->indexRelation, page);
 	if (FrPageIsCompressed(page))
 	{
 		FrLeafView	view;
+		BlockNumber blkno = BufferGetBlockNumber(buf);
+		int			first,
+					last;
 
-		fr_leaf_view(scan->indexRelation, page, BufferGetBlockNumber(buf), &view);
+		fr_choose_blocks(scan, page, blkno, d, fwd, pos, &first, &last);
+		fr_leaf_view_part(scan->indexRelation, page, blkno, first, last, &view);
 		get = fr_array_entry;
 		arg = view.items;
 		n = view.n;
@@ -1101,7 +1164,7 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	oldcxt = MemoryContextSwitchTo(so->chunkcxt);
 
 	/* messages on the path, then the leaf's entries */
-	fr_collect_leaf(scan, fr_descend(scan, target, pos, &d), &d);
+	fr_collect_leaf(scan, fr_descend(scan, target, pos, &d), &d, fwd, pos);
 
 	/* keep the chunk's own entries, in order and without duplicates */
 	n = fr_filter_chunk(&so->state, &d, fwd, pos);

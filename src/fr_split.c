@@ -30,7 +30,7 @@
 static bool
 fr_leaf_fits(FrState *state, IndexTuple *items, int n)
 {
-	return fr_leaf_max_prefix(state, items, n, FrPageUsable) == n;
+	return fr_leaf_fits_size(state, items, n, FrPageUsable);
 }
 
 /* Cut points for filling pages from the left to fillfactor (sequential keys). */
@@ -397,7 +397,8 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 	FrNodeItem	pitems[2] = {NULL, NULL};
 	Size		pitem_sz[2] = {0, 0};
 	Size		pivots_size = 0;
-	FrState		zstate = *state;
+	FrState		mstate = *state;
+	FrState		zstate;
 	bool		rightmost;
 	int			nmerged = 0,
 				cuts[2],
@@ -405,7 +406,13 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 				npages,
 				k;
 
-	/* plan: how many new entries fit, in how many pages */
+	/*
+	 * plan: how many new entries fit, in how many pages; the frames
+	 * compressed to size the pages are kept to fill them
+	 */
+	mstate.zmemo = fr_zmemo_create(&mstate);
+	zstate = mstate;
+	state = &mstate;
 	rightmost = (off == PageGetMaxOffsetNumber(npage)) &&
 		(nold == 0 || fr_compare_tuples(state, newi[0], old[nold - 1]) > 0);
 	npages = fr_leaf_plan_merge(state, old, nold, newi, nn, rightmost,
@@ -428,11 +435,11 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 		pivots_size += pitem_sz[k] + sizeof(ItemIdData);
 	}
 	if (pivots_size > PageGetExactFreeSpace(npage))
-		return -1;
-
-	/* write */
-	fr_leaf_write(&zstate, nodebuf, off, lbuf, old, nold, merged, nmerged,
-				  npages, cuts, pitems, pitem_sz);
+		take = -1;
+	else
+		fr_leaf_write(&zstate, nodebuf, off, lbuf, old, nold, merged, nmerged,
+					  npages, cuts, pitems, pitem_sz);
+	fr_zmemo_free(mstate.zmemo);
 	return take;
 }
 

@@ -194,9 +194,11 @@ FrLeafFilterSlot(FrLeafFilters lf, int i)
 
 /* Metapage contents, stored at the start of block 0's content area */
 #define FR_MAGIC				0x46524354	/* "FRCT" */
-#define FR_VERSION				4	/* 2: sorted buffer pages (FR_SORTED);
+#define FR_VERSION				5	/* 2: sorted buffer pages (FR_SORTED);
 									 * 3: buffer page filters (FR_FILTERED);
-									 * 4: leaf filter pages (FR_LFILTERS) */
+									 * 4: leaf filter pages (FR_LFILTERS);
+									 * 5: compressed leaves in blocks
+									 * (FR_Z_BLOCKS) */
 #define FR_MIN_VERSION			1	/* oldest format still read and written */
 
 typedef struct FrMetaPageData
@@ -315,20 +317,41 @@ typedef struct FrOptions
 
 /*
  * Compressed leaf (see fr_compress.c): at pd_upper, this header and then
- * one zstd frame of the entries.
+ * either one zstd frame of the entries (FR_Z_CONCAT, FR_Z_SHUFFLED: the
+ * single-frame format, the only one before format version 5) or, with
+ * FR_Z_BLOCKS, a directory of 'nblocks' FrZBlock, each block's first entry
+ * stored plain (its "fence"), and one zstd frame per block of the block's
+ * other entries, so that a reader decompresses only the blocks it needs.
  */
 typedef struct FrZHeader
 {
-	uint16		nitems;
-	uint8		format;			/* FR_Z_CONCAT or FR_Z_SHUFFLED */
-	uint8		unused;
-	uint32		rawsize;		/* decompressed bytes */
-	uint32		csize;			/* bytes of the zstd frame */
+	uint16		nitems;			/* entries in the leaf */
+	uint8		format;			/* FR_Z_CONCAT, FR_Z_SHUFFLED or FR_Z_BLOCKS */
+	uint8		nblocks;		/* FR_Z_BLOCKS: blocks; otherwise 0 */
+	uint32		rawsize;		/* bytes of all entries, uncompressed */
+	uint32		csize;			/* bytes after this header */
 } FrZHeader;
+
+typedef struct FrZBlock
+{
+	uint16		nitems;			/* entries, the fence included */
+	uint8		format;			/* the frame's: FR_Z_CONCAT or FR_Z_SHUFFLED;
+								 * 0 when the fence is the only entry */
+	uint8		unused;
+	uint32		rawsize;		/* bytes of the frame's entries (not the fence) */
+	uint32		csize;			/* bytes of the frame */
+} FrZBlock;
 
 #define FR_Z_CONCAT				1
 #define FR_Z_SHUFFLED			2
+#define FR_Z_BLOCKS				3
 #define FR_Z_MAX_RAW			(8 * BLCKSZ)
+#define FR_Z_BLOCK_RAW			(BLCKSZ)	/* entry bytes per block, at most
+											 * (unless one entry is larger) */
+#define FR_Z_MAX_BLOCKS			32
+
+/* scratch of the compressed frames a leaf write computed (fr_compress.c) */
+typedef struct FrZMemo FrZMemo;
 
 /* the entries of a leaf, whatever its format */
 typedef struct FrLeafView
@@ -399,6 +422,10 @@ typedef struct FrState
 	int			fillfactor;
 	int			compression;
 	int			compression_level;
+	/* set for a leaf write: frames compressed to plan it, reused to fill */
+	FrZMemo    *zmemo;
+	int8		zblocks;		/* compressed leaves in blocks: 1 yes, -1 no,
+								 * 0 ask the metapage (fr_compress.c) */
 	/* set only while bulk delete flushes: entries it reports dead are dropped */
 	IndexBulkDeleteCallback vac_callback;
 	void	   *vac_callback_state;
@@ -537,8 +564,6 @@ extern void fr_lfilter_probe(Relation index, Page page, OffsetNumber off,
 							 uint64 h, bool *chain_may, bool *leaf_may);
 
 /* fr_compress.c: leaf formats (plain, zstd) and the leaf view */
-extern Size fr_compress_entries(IndexTuple *items, int n, int level,
-								char *out, Size outcap);
 extern void fr_leaf_view(Relation index, Page page, BlockNumber blkno,
 						 FrLeafView *view);
 extern void fr_leaf_view_release(FrLeafView *view);
@@ -546,6 +571,14 @@ extern bool fr_leaf_fill(FrState *state, Page page, IndexTuple *items, int n,
 						 bool allow_compress);
 extern int	fr_leaf_max_prefix(FrState *state, IndexTuple *items, int n,
 							   Size target);
+extern bool fr_leaf_fits_size(FrState *state, IndexTuple *items, int n,
+							  Size target);
+extern FrZMemo *fr_zmemo_create(FrState *state);
+extern void fr_zmemo_free(FrZMemo *memo);
+extern int	fr_leaf_fences(Relation index, Page page, BlockNumber blkno,
+						   IndexTuple *fences);
+extern void fr_leaf_view_part(Relation index, Page page, BlockNumber blkno,
+							  int first, int last, FrLeafView *view);
 
 /* fr_xlog.c: the custom resource manager, and logged item additions */
 extern bool fr_custom_wal;
@@ -782,6 +815,10 @@ typedef enum FrCounter
 	FR_CTR_BATCH_APPENDS,		/* batches of waiting inserts appended
 								 * (fr_pending.c) */
 	FR_CTR_BATCHED_INSERTS,		/* entries they held */
+	FR_CTR_ZBLOCKS_READ,		/* blocks of compressed leaves scans
+								 * decompressed (fr_collect_leaf) */
+	FR_CTR_ZBLOCKS_SKIPPED,		/* ... and left compressed: outside the
+								 * window */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

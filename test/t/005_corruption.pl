@@ -1,4 +1,4 @@
-# Corruption: damage pages of a fractal index on disk (server stopped) and
+# Corruption: damage pages of fractal indexes on disk (server stopped) and
 # check that fractal_check and queries report it as a clean ERROR, and the
 # server stays up.
 use strict;
@@ -160,6 +160,57 @@ check_case('garbage page', qr/corrupted page at block $leaf|invalid page in bloc
 	}
 	copy("$file.orig", $file) or die "restore: $!";
 }
+
+# 6. compressed leaves in blocks (format 5): FrZHeader (nitems u16,
+# format u8, nblocks u8, rawsize u32, csize u32) at pd_upper, then one
+# FrZBlock (nitems u16, format u8, unused u8, rawsize u32, csize u32) per
+# block.  A directory entry whose compressed size runs past the page and a
+# header with no blocks are reported as corruption by fractal_check and by
+# a full index scan (the reader validates the whole directory first).
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE TABLE crz (id int, t text);
+CREATE INDEX crz_t ON crz USING fractal (t) WITH (compression = zstd);
+INSERT INTO crz SELECT g, 'key/' || lpad(g::text, 8, '0') FROM generate_series(1, 30000) g;
+CHECKPOINT;
+});
+my ($zblk, $zupper) = split(/\|/, $node->safe_psql('postgres', q{
+	SELECT b, h.upper
+	FROM generate_series(1, pg_relation_size('crz_t') / 8192 - 1) b,
+		 LATERAL (SELECT get_raw_page('crz_t', b::int) AS p) r,
+		 LATERAL page_header(p) h
+	WHERE ((get_byte(p, 8182) | (get_byte(p, 8183) << 8)) & 66) = 66
+	  AND h.special = 8176 AND get_byte(p, h.upper + 2) = 3 AND get_byte(p, h.upper + 3) >= 2
+	ORDER BY b LIMIT 1}));
+ok(defined $zupper && $zupper ne '', "found a leaf compressed in blocks ($zblk)");
+my $zfile = $pgdata . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('crz_t')");
+$node->stop;
+copy($zfile, "$zfile.orig") or die "copy: $!";
+$file = $zfile;		# poke() writes $file
+
+sub check_zcase
+{
+	my ($name) = @_;
+	my $re = qr/index "crz_t" contains corrupted page at block $zblk/;
+	$node->start;
+	my ($ret, $stdout, $stderr) = $node->psql('postgres', "SELECT fractal_check('crz_t')");
+	like($stderr, $re, "$name: fractal_check reports the page");
+	($ret, $stdout, $stderr) = $node->psql('postgres',
+		"SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM crz WHERE t >= ''");
+	like($stderr, $re, "$name: a full index scan reports the page");
+	is($node->safe_psql('postgres', 'SELECT 1'), '1', "$name: the server is still up");
+	$node->stop;
+	copy("$zfile.orig", $zfile) or die "restore: $!";
+}
+
+poke($zblk, $zupper + 12 + 12 + 8, pack('V', 0x7fff0000));	# block 1's csize
+check_zcase('a block whose frame runs past the page');
+poke($zblk, $zupper + 3, pack('C', 0));		# nblocks 0
+check_zcase('a blocked leaf with no blocks');
+$node->start;
+$node->safe_psql('postgres', "SELECT fractal_check('crz_t', true)");
+pass('restored, the compressed index verifies');
+$node->stop;
 
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminated by signal|server process .* was terminated/, 'no backend crashed');

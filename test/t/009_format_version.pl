@@ -1,6 +1,8 @@
 # On-disk format versions.  Format 2 keeps buffer pages sorted (FR_SORTED);
 # format 3 adds a key filter to buffer pages (FR_FILTERED); format 4 adds
-# leaf filter pages (FR_LFILTERS) beside level-1 nodes.  An index
+# leaf filter pages (FR_LFILTERS) beside level-1 nodes; format 5 stores
+# compressed leaves in blocks (a format-4 compressed index keeps writing
+# single-frame leaves; set to 5 it mixes both, tested below).  An index
 # written by format 1 has unsorted, unfiltered buffer pages and version 1 in
 # its metapage.  Turn a live index without filters into a format-1 index on
 # disk (metapage version 1; every buffer page's line pointers reversed, so
@@ -188,6 +190,88 @@ is($node->safe_psql('postgres', "SELECT get_byte(get_raw_page('fv3_a', 0), 28)")
 $node->safe_psql('postgres', "SELECT fractal_check('fv3_a', true)");
 pass('fractal_check passes on the format-3 index');
 
+# Format 5 stores compressed leaves in blocks (FrZHeader format 3, each
+# block's first entry plain); format 4 wrote one zstd frame per leaf
+# (format 1 or 2).  A compressed index turned into format 4 keeps writing
+# single-frame leaves; set to format 5 it writes leaves in blocks beside
+# the old ones, and both kinds are read and checked.
+$node->safe_psql('postgres', q{
+CREATE TABLE fz (id int, t text);
+CREATE INDEX fz_t ON fz USING fractal (t) WITH (compression = zstd, partition_children = 2);
+CHECKPOINT;
+});
+my $filez = $node->data_dir . '/'
+  . $node->safe_psql('postgres', "SELECT pg_relation_filepath('fz_t')");
+sub zleaf_formats
+{
+	# compressed leaves (FR_LEAF | FR_COMPRESSED, a leaf's 16-byte special
+	# area) by the format byte of their FrZHeader
+	return $node->safe_psql('postgres', q{
+		SELECT coalesce(string_agg(f || ':' || n, ' ' ORDER BY f), '') FROM (
+		SELECT get_byte(p, h.upper + 2) AS f, count(*) AS n
+		FROM generate_series(1, pg_relation_size('fz_t') / 8192 - 1) b,
+			 LATERAL (SELECT get_raw_page('fz_t', b::int) AS p) r,
+			 LATERAL page_header(p) h
+		WHERE ((get_byte(p, 8182) | (get_byte(p, 8183) << 8)) & 66) = 66
+		  AND h.special = 8176
+		GROUP BY 1) s});
+}
+sub compare_fz
+{
+	my ($what) = @_;
+	my @qs = (
+		"SELECT md5(string_agg(t, ',' ORDER BY t, id)) FROM fz WHERE t >= 'row/'",
+		"SELECT md5(string_agg(t, ',')) FROM (SELECT t FROM fz WHERE t < 'row/5' ORDER BY t DESC LIMIT 2000) s",
+		"SELECT count(*), sum(id) FROM fz WHERE t BETWEEN 'row/0000012' AND 'row/0000450'",
+		"SELECT count(*), sum(id) FROM fz WHERE t = ANY (ARRAY['row/0000777/a', 'row/0030001/b', 'row/0061234/a', 'nope'])");
+	my $bad = 0;
+	for my $q (@qs)
+	{
+		my $i = $node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_bitmapscan = off; $q");
+		my $s = $node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; $q");
+		$bad++, diag("$what: $q\nindex: $i\nseqscan: $s") if $i ne $s;
+	}
+	is($bad, 0, "$what: index scans equal seqscans");
+}
+$node->stop;
+$file_save = $file;
+$file = $filez;
+set_version(4);
+$node->start;
+$node->safe_psql('postgres', q{
+INSERT INTO fz SELECT g, 'row/' || lpad((g * 7919 % 40000)::text, 7, '0') || '/' || (CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END)
+FROM generate_series(1, 40000) g;
+});
+my $f4 = zleaf_formats();
+like($f4, qr/^(?:[12]:\d+ ?)+$/, "the format-4 index writes single-frame compressed leaves only ($f4)");
+$node->safe_psql('postgres', "SELECT fractal_check('fz_t', true)");
+pass('fractal_check passes on single-frame leaves');
+compare_fz('format 4, single-frame leaves');
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->stop;
+set_version(5);
+$file = $file_save;
+$node->start;
+# keys above every old key go to new leaves; the few old-range keys
+# rewrite some old leaves and leave the rest in the old format (two
+# children per buffer partition: a flush rewrites few leaves)
+$node->safe_psql('postgres', q{
+INSERT INTO fz SELECT g, 'row/' || lpad((g * 7919 % 40000 + 40000)::text, 7, '0') || '/a'
+FROM generate_series(40001, 90000) g;
+INSERT INTO fz SELECT g, 'row/' || lpad((g % 3000)::text, 7, '0') || '/c'
+FROM generate_series(90001, 90600) g;
+});
+my $f5 = zleaf_formats();
+like($f5, qr/\b[12]:\d+/, "after format 5, old single-frame leaves remain ($f5)");
+like($f5, qr/\b3:\d+/, 'and new leaves are written in blocks');
+$node->safe_psql('postgres', "SELECT fractal_check('fz_t', true)");
+pass('fractal_check passes on mixed single-frame and block leaves');
+compare_fz('format 5 with old leaves');
+$node->safe_psql('postgres', 'DELETE FROM fz WHERE id % 5 = 0; VACUUM fz');
+$node->safe_psql('postgres', "SELECT fractal_check('fz_t', true)");
+pass('fractal_check passes after VACUUM of mixed leaves');
+compare_fz('mixed leaves after VACUUM');
+
 # an unknown version is refused clearly, and REINDEX repairs it
 $node->safe_psql('postgres', 'CHECKPOINT');
 $node->stop;
@@ -201,15 +285,15 @@ like($err, qr/XX002.*format version 99.*REINDEX required/s,
 	'with index_corrupted, naming the version, and "REINDEX required"');
 $node->safe_psql('postgres', 'REINDEX INDEX fv_a');
 is($node->safe_psql('postgres', "SELECT get_byte(get_raw_page('fv_a', 0), 28)"),
-	'4', 'REINDEX writes format 4');
+	'5', 'REINDEX writes format 5');
 compare_all('after REINDEX');
 $node->safe_psql('postgres',
 	'INSERT INTO fv SELECT g, (random() * 1e9)::int8 FROM generate_series(100001, 130000) g');
 cmp_ok(filtered_pages('fv_a'), '>', 0, 'after REINDEX, new buffer pages carry filters');
 cmp_ok(leaf_filter_pages('fv_a'), '>', 0, 'and leaves written since have leaf filters');
 $node->safe_psql('postgres', "SELECT fractal_check('fv_a', true)");
-pass('fractal_check passes on the filtered format-4 index');
-compare_all('format 4 with filters');
+pass('fractal_check passes on the filtered format-5 index');
+compare_all('format 5 with filters');
 
 # a leaf filter page whose slots lost their bits lacks the keys of their
 # leaves: fractal_check says so (then the page is put back)
