@@ -239,7 +239,8 @@ fr_build_upper(FrBuildState *bs, FrBuildLevel *lower, uint32 *height,
 										 lower->blocks[i], 0, &sz);
 				/* a partition boundary as the runtime limit would put it */
 				if (nitems == 0 ||
-					inpart >= fr_partition_limit(&bs->state, MAXALIGN(sz) + sizeof(ItemIdData)))
+					inpart >= fr_partition_limit(&bs->state, MAXALIGN(sz) + sizeof(ItemIdData),
+												level))
 				{
 					item->flags |= FR_ITEM_PART_START;
 					inpart = 0;

@@ -775,6 +775,23 @@ fr_leaf_fits_size(FrState *state, IndexTuple *items, int n, Size target)
 }
 
 /*
+ * Note a leaf written that holds what 'pages' plain leaf pages would (1 for
+ * a plain leaf, more for a compressed one): the backend's moving average
+ * of it, by index, scales the buffer budget of level-1 nodes
+ * (fr_node_budget), so that a compressed index buffers as many messages
+ * per leaf entry as an uncompressed one instead of R times fewer.
+ */
+static void
+fr_leaf_note_written(Relation index, double pages)
+{
+	FrAmCache  *cache = fr_amcache(index);
+
+	if (cache->leaf_pages_each <= 0)
+		cache->leaf_pages_each = 1.0;
+	cache->leaf_pages_each += (Max(pages, 1.0) - cache->leaf_pages_each) / 16;
+}
+
+/*
  * Fill the empty, initialised leaf 'page' with items[0..n) (sorted):
  * compressed when compression is on, allowed, fits and saves space, plain
  * otherwise.  Returns false, leaving the page untouched, when they fit in
@@ -802,10 +819,12 @@ fr_leaf_fill(FrState *state, Page page, IndexTuple *items, int n,
 		ph->pd_upper = ph->pd_special - MAXALIGN(zlen);
 		memcpy((char *) page + ph->pd_upper, zbuf.data, zlen);
 		FrPageGetOpaque(page)->flags |= FR_COMPRESSED;
+		fr_leaf_note_written(state->index, (double) plain / FrPageUsable);
 		return true;
 	}
 	if (plain > FrPageUsable)
 		return false;
+	fr_leaf_note_written(state->index, 1.0);
 	for (i = 0; i < n; i++)
 		if (PageAddItem(page, (Item) items[i], IndexTupleSize(items[i]),
 						InvalidOffsetNumber, false, false) == InvalidOffsetNumber)

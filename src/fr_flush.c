@@ -180,16 +180,25 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 	}
 	else
 	{
-		/* rewrite, splitting when needed */
-		IndexTuple *old = palloc(sizeof(IndexTuple) * Max(view.n, 1));
+		/*
+		 * rewrite, splitting when needed: a plain leaf's entries are copied
+		 * off the page first; a compressed leaf's decompressed copy lies
+		 * apart from the page already and is used as it is
+		 */
+		IndexTuple *old = view.items;
 		int			nold = view.n,
 					take;
 
-		for (k = 0; k < nold; k++)
-			old[k] = CopyIndexTuple(view.items[k]);
-		fr_leaf_view_release(&view);
+		if (!view.compressed)
+		{
+			old = palloc(sizeof(IndexTuple) * Max(view.n, 1));
+			for (k = 0; k < nold; k++)
+				old[k] = CopyIndexTuple(view.items[k]);
+			fr_leaf_view_release(&view);
+		}
 		nold = fr_flush_drop_dead(state, old, nold);
 		take = fr_leaf_rewrite(state, nodebuf, off, lbuf, old, nold, newi, nn);
+		fr_leaf_view_release(&view);	/* (compressed) */
 		consumed = (take < 0) ? -1 : (take == nn) ? n : newidx[take];
 		merged = Max(take, 0);
 	}

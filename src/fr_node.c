@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/generic_xlog.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
@@ -355,6 +357,15 @@ fr_node_buffer_pages(Page page)
  * every key width.  The price is paid by lookups, which walk these longer
  * chains (measured in src/README.md, section 4).  In memory buffer_percent
  * stays: every lookup reads the buffers on its path.
+ *
+ * At level 1 the children are counted in the plain leaf pages they stand
+ * for: a compressed leaf holds R times the entries of a plain one
+ * (FrAmCache.leaf_pages_each, the backend's average over the leaves it
+ * wrote), so counting it as one page would buffer R times fewer messages
+ * per leaf entry and make every leaf write, which decompresses and
+ * recompresses the whole leaf, carry R times fewer messages.  Uncompressed
+ * indexes are unchanged (the average is 1), and buffer_pages still caps
+ * the budget.
  */
 int
 fr_node_budget(FrState *state, Page page)
@@ -363,10 +374,24 @@ fr_node_budget(FrState *state, Page page)
 	int			percent = state->buffer_percent;
 	int			budget;
 
+	double		scale = 1.0;
+
 	if (FrPageGetOpaque(page)->level > 1 && fr_index_large(state->index))
 		percent = Max(percent, FR_UPPER_BUFFER_PERCENT);
-	budget = (children * percent + 99) / 100;
+	if (FrPageGetOpaque(page)->level == 1)
+		scale = fr_leaf_scale(state->index);
+	budget = (int) Min(ceil(children * scale * percent / 100), (double) INT_MAX);
 	return Max(FR_MIN_BUFFER_PAGES, Min(state->buffer_pages, budget));
+}
+
+/*
+ * The plain leaf pages a leaf of 'index' stands for, on average over the
+ * leaves this backend wrote (1 when uncompressed or none written yet).
+ */
+double
+fr_leaf_scale(Relation index)
+{
+	return Max(fr_amcache(index)->leaf_pages_each, 1.0);
 }
 
 /* is the node on 'page' over its buffer budget? */
@@ -378,16 +403,25 @@ fr_node_over_budget(FrState *state, Page page)
 
 /*
  * The most children a partition may have when node items take 'item_space'
- * bytes each (line pointer included): the partition_children option,
- * lowered for wide pivots to a quarter of what a node holds, so that a full
- * node always has several partitions to split at.
+ * bytes each (line pointer included), in a node of 'level': the
+ * partition_children option, lowered for wide pivots to a quarter of what a
+ * node holds, so that a full node always has several partitions to split
+ * at.  At level 1 it is divided by the plain leaf pages a child stands for
+ * (the scale fr_node_budget multiplies the budget by): a flush still
+ * carries as many messages per leaf write, but a partition's chain, which
+ * every lookup routed to it reads, stays as long as in an uncompressed
+ * index.
  */
 int
-fr_partition_limit(FrState *state, Size item_space)
+fr_partition_limit(FrState *state, Size item_space, int level)
 {
 	int			capacity = (int) (FrPageUsable / Max(item_space, 1));
+	int			limit = Min(state->partition_children, Max(capacity / 4, 1));
 
-	return Min(state->partition_children, Max(capacity / 4, 1));
+	if (level == 1 && fr_leaf_scale(state->index) > 1.0)
+		limit = Max((int) (limit / fr_leaf_scale(state->index)),
+					Min(limit, FR_MIN_PARTITION_CHILDREN));
+	return limit;
 }
 
 /* The partition with the most chain pages (InvalidOffsetNumber if none). */

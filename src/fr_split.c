@@ -728,7 +728,8 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 	int			count = end - start;
 	Size		used = FrPageUsable - PageGetExactFreeSpace(page);
-	int			limit = fr_partition_limit(state, used / maxoff);
+	int			limit = fr_partition_limit(state, used / maxoff,
+											   FrPageGetOpaque(page)->level);
 	int			nparts,
 				p;
 	GenericXLogState *xs;

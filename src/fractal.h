@@ -394,6 +394,10 @@ typedef struct FrAmCache
 											 * Invalid: no sort support */
 	uint32		recent_reads;	/* fr_read_buffer calls, for the bumps */
 	FrRecentBuffer recent[FR_RECENT_SLOTS];
+	float4		leaf_pages_each;	/* plain leaf pages the leaves this
+									 * backend wrote would have taken, per
+									 * leaf (moving average; 0 = none
+									 * written yet, read as 1) */
 } FrAmCache;
 
 /* CREATE INDEX progress subphases (after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE) */
@@ -640,7 +644,8 @@ extern OffsetNumber fr_leaf_search_last_first(FrState *state, Page page,
 extern int	fr_node_buffer_pages(Page page);
 extern int	fr_node_budget(FrState *state, Page page);
 extern bool fr_node_over_budget(FrState *state, Page page);
-extern int	fr_partition_limit(FrState *state, Size item_space);
+extern int	fr_partition_limit(FrState *state, Size item_space, int level);
+extern double fr_leaf_scale(Relation index);
 extern OffsetNumber fr_fullest_partition(Page page);
 extern bool fr_chain_costs_read(Relation index, FrNodeItem pitem);
 extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
