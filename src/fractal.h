@@ -346,7 +346,7 @@ typedef struct FrZBlock
 #define FR_Z_SHUFFLED			2
 #define FR_Z_BLOCKS				3
 #define FR_Z_MAX_RAW			(8 * BLCKSZ)
-#define FR_Z_BLOCK_RAW			(BLCKSZ)	/* entry bytes per block, at most
+#define FR_Z_BLOCK_RAW			(BLCKSZ / 2)	/* entry bytes per block, at most
 											 * (unless one entry is larger) */
 #define FR_Z_MAX_BLOCKS			32
 
