@@ -410,7 +410,8 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 	 * plan: how many new entries fit, in how many pages; the frames
 	 * compressed to size the pages are kept to fill them
 	 */
-	mstate.zmemo = fr_zmemo_create(&mstate);
+	if (state->compression == FR_COMPRESSION_ZSTD)
+		mstate.zmemo = fr_zmemo_create(&mstate);
 	zstate = mstate;
 	state = &mstate;
 	rightmost = (off == PageGetMaxOffsetNumber(npage)) &&
