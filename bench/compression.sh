@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/compression.sh -- index size and read cost of fractal leaf compression.
 #
-#   bash bench/compression.sh [--rows N] [--secs S]
+#   bash bench/compression.sh [--rows N] [--secs S] [--paired-rounds R]
 #
 # Four data sets (random bigint; timestamps in insert order; text keys with
 # shared prefixes; a 3-column key), each loaded by inserts (1000 rows per
@@ -11,24 +11,31 @@
 # index's size, and point-lookup and 100-row range-scan throughput (pgbench,
 # one client, index scans forced) through each index, and each load's
 # insert rate (rows/s), in one run on one
-# throwaway cluster with everything in memory.  Output:
+# throwaway cluster with everything in memory.  Then R (default 3) paired
+# rounds per read workload: compression = none's script and zstd's
+# interleaved in one pgbench run, the ratio being none's mean latency over
+# zstd's (bench/paired.sh), less noisy than the ratio of two runs.  Output:
 # bench/results/compression-<timestamp>.txt and
 # bench/results/compression-latest.txt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROWS=1000000
 SECS=10
+PAIRED_ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --rows) ROWS=$2; shift 2;;
     --secs) SECS=$2; shift 2;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0;;
+    --paired-rounds) PAIRED_ROUNDS=$2; shift 2;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
 
 # shellcheck source=../test/cluster.sh
 source test/cluster.sh
+# shellcheck source=paired.sh
+source bench/paired.sh
 trap fr_cluster_cleanup_all EXIT
 fr_cluster_start zbench 54711 "shared_buffers = 1GB" "shared_preload_libraries = 'fractal'" \
   "max_wal_size = 8GB" "synchronous_commit = off" "autovacuum = off" >/dev/null
@@ -98,18 +105,18 @@ for ds in "${DATASETS[@]}"; do
     [ "$m" = zstd ] && ratio=$("${PSQL[@]}" -c "SELECT round(compression_ratio::numeric, 2) FROM fractal_stats('${t}_i')")
     pc=${pointcond//:x./x.}
     rc=${rangecond//:x./x.}
-    cat >"$work/point.sql" <<SQL
+    cat >"$work/point_$m.sql" <<SQL
 \set i random(1, 10000)
 SELECT count(*) FROM keys_$name x, $t t WHERE x.i = :i AND $pc;
 SQL
-    cat >"$work/range.sql" <<SQL
+    cat >"$work/range_$m.sql" <<SQL
 \set i random(1, 10000)
 SELECT count(*) FROM (SELECT 1 FROM keys_$name x, LATERAL (SELECT 1 FROM $t t WHERE $rc LIMIT 100) s WHERE x.i = :i) q;
 SQL
     chmod 644 "$work"/*.sql
-    ptps=$(PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" pgbench -n -T "$SECS" -f "$work/point.sql" |
+    ptps=$(PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" pgbench -n -T "$SECS" -f "$work/point_$m.sql" |
       awk '/^tps/ {printf "%.0f", $3}')
-    rtps=$(PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" pgbench -n -T "$SECS" -f "$work/range.sql" |
+    rtps=$(PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" pgbench -n -T "$SECS" -f "$work/range_$m.sql" |
       awk '/^tps/ {printf "%.0f", $3}')
     printf '%-15s %-6s %10.1f %9.2f %9s %12.0f %12s %12s\n' "$name" "$m" \
       "$(echo "$size / 1048576" | bc -l)" "$(echo "$size / $bsize" | bc -l)" "$ratio" \
@@ -122,6 +129,19 @@ SQL
     "$(echo "${LOADSECS[none]} / ${LOADSECS[zstd]}" | bc -l)" \
     "$(echo "${PTPS[zstd]} / (${PTPS[none]} + 0.000001)" | bc -l)" \
     "$(echo "${RTPS[zstd]} / (${RTPS[none]} + 0.000001)" | bc -l)" | tee -a "$out"
+  # The same two ratios paired: none's script and zstd's interleaved in one
+  # pgbench run (bench/paired.sh), so both see the machine at the same
+  # moments; the ratio is none's mean latency over zstd's, per round, and
+  # its median.  Separate runs differ by 10-20% on a shared virtual machine.
+  for w in point range; do
+    pr=()
+    for ((r = 1; r <= PAIRED_ROUNDS; r++)); do
+      pr+=("$(PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" \
+        fr_paired_ratio "$work" 1 "$SECS" "$work/${w}_none.sql" "$work/${w}_zstd.sql")")
+    done
+    printf '%-15s zstd/none paired %-5s %.2f  rounds: %s\n' "$name" "$w" \
+      "$(fr_bench_median "${pr[@]}")" "${pr[*]}" | tee -a "$out"
+  done
   # the plans really use the index under test
   PGOPTIONS="-c enable_seqscan=off -c enable_bitmapscan=off" "${PSQL[@]}" \
     -c "EXPLAIN (COSTS OFF) SELECT 1 FROM keys_$name x, LATERAL (SELECT 1 FROM z_${name}_zstd t WHERE ${rangecond//:x./x.} LIMIT 100) s WHERE x.i = 1" \
