@@ -373,7 +373,6 @@ fr_node_budget(FrState *state, Page page)
 	int			children = PageGetMaxOffsetNumber(page);
 	int			percent = state->buffer_percent;
 	int			budget;
-
 	double		scale = 1.0;
 
 	if (FrPageGetOpaque(page)->level > 1 && fr_index_large(state->index))
