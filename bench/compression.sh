@@ -10,7 +10,8 @@
 # compression = none, and fractal with compression = zstd.  Reports each
 # index's size, and point-lookup and 100-row range-scan throughput (pgbench,
 # one client, index scans forced) through each index, and each load's
-# insert rate (rows/s), in one run on one
+# insert rate (rows/s; the three loads interleaved batch by batch, each
+# batch timed), in one run on one
 # throwaway cluster with everything in memory.  Then R (default 3) paired
 # rounds per read workload: compression = none's script and zstd's
 # interleaved in one pgbench run, the ratio being none's mean latency over
@@ -80,19 +81,32 @@ for ds in "${DATASETS[@]}"; do
     "${PSQL[@]}" -c "CREATE TABLE $t (id bigserial, $cols)" \
                  -c "CREATE INDEX ${t}_i ON $t USING $using"
   done
-  # the same rows into the three tables, 1000 per transaction, one table
-  # after the other so that each load is timed alone
+  # The same rows into the three tables, 1000 per transaction, the three
+  # loads interleaved batch by batch (the order rotating) so that they see
+  # the machine at the same moments, each batch's insert and commit timed
+  # apart and summed per table: a paired measurement, as for the reads.
   "${PSQL[@]}" -c "CREATE TABLE src_$name AS SELECT g, $selectlist FROM generate_series(1, $ROWS) g" \
                -c "CREATE INDEX ON src_$name (g)" -c "VACUUM ANALYZE src_$name"
   declare -A LOADSECS=() PTPS=() RTPS=()
-  for m in btree none zstd; do
-    t0=$(date +%s.%N)
-    "${PSQL[@]}" -c "DO \$\$ DECLARE lo int; BEGIN
+  "${PSQL[@]}" -c "CREATE TABLE loadsecs_$name (m text, secs float8)" \
+               -c "DO \$\$ DECLARE lo int; i int := 0; k int; j int;
+        ms text[] := ARRAY['btree', 'none', 'zstd']; secs float8[] := '{0,0,0}'; t0 timestamptz;
+      BEGIN
         FOR lo IN 1..$ROWS BY 1000 LOOP
-          INSERT INTO z_${name}_$m ($collist) SELECT $collist FROM src_$name WHERE g BETWEEN lo AND lo + 999 ORDER BY g;
-          COMMIT;
-        END LOOP; END \$\$"
-    LOADSECS[$m]=$(echo "$(date +%s.%N) - $t0" | bc -l)
+          FOR k IN 0..2 LOOP
+            j := (i + k) % 3 + 1;
+            t0 := clock_timestamp();
+            EXECUTE format('INSERT INTO %I ($collist) SELECT $collist FROM src_$name WHERE g BETWEEN \$1 AND \$1 + 999 ORDER BY g',
+                           'z_${name}_' || ms[j]) USING lo;
+            COMMIT;
+            secs[j] := secs[j] + extract(epoch FROM clock_timestamp() - t0);
+          END LOOP;
+          i := i + 1;
+        END LOOP;
+        INSERT INTO loadsecs_$name SELECT unnest(ms), unnest(secs);
+      END \$\$"
+  for m in btree none zstd; do
+    LOADSECS[$m]=$("${PSQL[@]}" -c "SELECT secs FROM loadsecs_$name WHERE m = '$m'")
   done
   "${PSQL[@]}" -c "VACUUM ANALYZE z_${name}_btree, z_${name}_none, z_${name}_zstd"
   "${PSQL[@]}" -c "CREATE TABLE keys_$name AS SELECT row_number() OVER () AS i, $collist FROM (SELECT $collist FROM src_$name ORDER BY random() LIMIT 10000) s" \
