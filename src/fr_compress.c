@@ -645,7 +645,8 @@ fr_leaf_view_single(Relation index, Page page, BlockNumber blkno,
  * Fill 'view' with the entries of blocks first..last of the compressed
  * leaf 'page' (locked by the caller), in a palloc'd copy (view->buf) that
  * stays valid after the lock is released, until fr_leaf_view_release.  A
- * single-frame leaf is one block, 0.
+ * single-frame leaf is one block, 0; a 'last' past the leaf's final block
+ * stands for it.
  */
 void
 fr_leaf_view_part(Relation index, Page page, BlockNumber blkno, int first,
@@ -666,12 +667,13 @@ fr_leaf_view_part(Relation index, Page page, BlockNumber blkno, int first,
 	view->csize = hdr.csize;
 	if (hdr.format != FR_Z_BLOCKS)
 	{
-		Assert(first == 0 && last == 0);
+		Assert(first == 0);
 		fr_leaf_view_single(index, page, blkno, &hdr, view);
 		return;
 	}
 	fr_zdir_read(index, page, blkno, &hdr, &dir);
-	Assert(first >= 0 && first <= last && last < dir.nb);
+	last = Min(last, dir.nb - 1);
+	Assert(first >= 0 && first <= last);
 
 	/* each block: its fence, then its frame's entries */
 	for (b = first; b <= last; b++)
@@ -706,13 +708,11 @@ fr_leaf_view(Relation index, Page page, BlockNumber blkno, FrLeafView *view)
 {
 	OffsetNumber off,
 				maxoff = PageGetMaxOffsetNumber(page);
-	IndexTuple	fences[FR_Z_MAX_BLOCKS];
 
 	if (FrPageIsCompressed(page))
 	{
-		int			nb = fr_leaf_fences(index, page, blkno, fences);
-
-		fr_leaf_view_part(index, page, blkno, 0, nb - 1, view);
+		/* every block: the header and directory are read once, there */
+		fr_leaf_view_part(index, page, blkno, 0, FR_Z_MAX_BLOCKS - 1, view);
 		return;
 	}
 	memset(view, 0, sizeof(FrLeafView));
