@@ -139,6 +139,129 @@ fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
 }
 
 /*
+ * The first of sorted msgs[lo..n) that routes to the last child of the
+ * node on 'page' (n if none): those from it on all do.
+ */
+static int
+fr_run_to_last_child(FrState *state, Page page, IndexTuple *msgs, int lo, int n)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	IndexTuple	pivot;
+	int			hi = n;
+
+	/* (item 1's pivot is minus infinity: a lone child takes everything) */
+	if (maxoff == FirstOffsetNumber)
+		return lo;
+	pivot = FrNodeItemGetPivot(fr_node_get_item(page, maxoff));
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (fr_compare_tuples(state, pivot, msgs[mid]) <= 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/*
+ * Add the sorted msgs[0..n) that fit, in order, to the plain leaf in 'buf'
+ * (exclusively locked) in one record, leaving out any the leaf holds
+ * already (a retried insert).  Returns how many of msgs were dealt with, a
+ * prefix: 0 when the first does not fit.
+ */
+static int
+fr_leaf_add_run(FrState *state, Buffer buf, IndexTuple *msgs, int n)
+{
+	Page		page = BufferGetPage(buf);
+	int			nold = PageGetMaxOffsetNumber(page);
+	Size		avail = PageGetExactFreeSpace(page);
+	IndexTuple *add = palloc(sizeof(IndexTuple) * n);
+	OffsetNumber *offs = palloc(sizeof(OffsetNumber) * n);
+	int			pos = 0,
+				nadd = 0,
+				j;
+
+	for (j = 0; j < n; j++)
+	{
+		/* its place among the old entries; each is at or after the last */
+		pos = fr_lower_bound_from(state, msgs[j], pos, nold, fr_page_entry, page);
+		if (pos < nold &&
+			fr_compare_tuples(state, fr_page_entry(page, pos), msgs[j]) == 0)
+			continue;			/* held already */
+		if (fr_item_space(msgs[j]) > avail)
+			break;
+		avail -= fr_item_space(msgs[j]);
+		/* (the run's earlier entries, all before it, shift it by nadd) */
+		offs[nadd] = (OffsetNumber) (pos + nadd + 1);
+		add[nadd++] = msgs[j];
+	}
+	fr_page_add_items(state->index, buf, add, offs, nadd);
+	fr_count(FR_CTR_RIGHTMOST_BATCHED, nadd);
+	pfree(add);
+	pfree(offs);
+	return j;
+}
+
+/*
+ * fr_insert_rightmost for a sorted run msgs[0..n) that all route to the
+ * root's last child (a batch, fr_insert_batch): walks the right edge once
+ * with share-lock coupling, narrowing the run at each node to the entries
+ * that route to its last child (a suffix), and adds those that fit to the
+ * rightmost leaf, when it is plain, in one record.  On FR_RIGHTMOST_DONE
+ * msgs[*first .. *first + *done) went in (or were there already); on
+ * FR_RIGHTMOST_FULL msgs[*first] is the rightmost leaf's and does not fit.
+ * Releases rbuf (the root, share-locked) in every case.
+ */
+static FrRightmost
+fr_insert_rightmost_run(FrState *state, Buffer rbuf, IndexTuple *msgs, int n,
+						int *first, int *done)
+{
+	Buffer		buf = rbuf;
+	Page		page = BufferGetPage(buf);
+	int			lo = 0;
+
+	for (;;)
+	{
+		bool		leaf_next = FrPageGetOpaque(page)->level == 1;
+		Buffer		cbuf;
+		Page		cpage;
+
+		/* the entries that go on down the right edge (at the root: all) */
+		if (buf != rbuf)
+			lo = fr_run_to_last_child(state, page, msgs, lo, n);
+		if (lo == n)
+			break;
+		cbuf = fr_read_buffer(state->index,
+							  fr_node_get_item(page, PageGetMaxOffsetNumber(page))->child,
+							  leaf_next ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+		cpage = BufferGetPage(cbuf);
+		if (leaf_next)
+		{
+			FrRightmost r = FR_RIGHTMOST_NO;
+
+			if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage))
+			{
+				*first = lo;
+				*done = fr_leaf_add_run(state, cbuf, msgs + lo, n - lo);
+				r = (*done > 0) ? FR_RIGHTMOST_DONE : FR_RIGHTMOST_FULL;
+			}
+			UnlockReleaseBuffer(cbuf);
+			UnlockReleaseBuffer(buf);
+			return r;
+		}
+		UnlockReleaseBuffer(buf);
+		buf = cbuf;
+		page = cpage;
+		if (!FrPageIsNode(page))
+			break;
+	}
+	UnlockReleaseBuffer(buf);
+	return FR_RIGHTMOST_NO;
+}
+
+/*
  * The whole tree is the leaf in 'rbuf' (share-locked, released here):
  * insert into it directly, or split it when full.  Returns false when the
  * caller must start over (the tree changed, or the leaf was split).
@@ -494,10 +617,48 @@ fr_insert_tuple(FrState *state, IndexTuple itup)
 }
 
 /*
+ * Sorted msgs[0..n) all route to the root's last child, and inserts have
+ * been going to the rightmost leaf (rbuf: the root, share-locked; released
+ * here): add those of them that go to the rightmost leaf there at once
+ * (fr_insert_rightmost_run), or, when it is full, the first of them by
+ * fr_insert_tuple, which splits it; when none goes there, msgs[0] by
+ * fr_insert_tuple.  The entries dealt with are removed from msgs (the
+ * others keep their order); returns how many.
+ */
+static int
+fr_insert_batch_rightmost(FrState *state, Buffer rbuf, IndexTuple *msgs, int n)
+{
+	int			first = 0,
+				done = 1;
+
+	switch (fr_insert_rightmost_run(state, rbuf, msgs, n, &first, &done))
+	{
+		case FR_RIGHTMOST_DONE:
+			break;
+		case FR_RIGHTMOST_FULL:
+			done = 1;
+			fr_insert_tuple(state, msgs[first]);
+			break;
+		case FR_RIGHTMOST_NO:
+			/* as fr_insert_try_rightmost: the run is over */
+			fr_amcache(state->index)->rightmost_run = 0;
+			first = 0;
+			done = 1;
+			fr_insert_tuple(state, msgs[0]);
+			break;
+	}
+	memmove(msgs + first, msgs + first + done,
+			sizeof(IndexTuple) * (n - first - done));
+	return done;
+}
+
+/*
  * Insert sorted entries msgs[0..n) (fr_pending.c's batches): each run of
  * them that goes to one root partition is appended to its chain with one
  * record per chain page, under one root lock.  Entries for the root's last
- * child, and all of them while the tree is one leaf, take fr_insert_tuple.
+ * child go to the rightmost leaf together in one record while inserts have
+ * been going there (sequential keys), else, like all of them while the
+ * tree is one leaf, take fr_insert_tuple.
  */
 void
 fr_insert_batch(FrState *state, IndexTuple *msgs, int n)
@@ -518,6 +679,13 @@ fr_insert_batch(FrState *state, IndexTuple *msgs, int n)
 
 		/* the run of entries that goes to msgs[i]'s partition */
 		m = fr_insert_group(state, page, msgs + i, n - i, &pstart);
+		if (m == 0 && FrPageIsNode(page) &&
+			fr_amcache(state->index)->rightmost_run >= FR_RIGHTMOST_RUN)
+		{
+			/* the rest goes to the last child: sequential keys, at once */
+			n -= fr_insert_batch_rightmost(state, rbuf, msgs + i, n - i);
+			continue;
+		}
 		if (m == 0)
 		{
 			UnlockReleaseBuffer(rbuf);
