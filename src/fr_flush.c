@@ -253,10 +253,16 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		OffsetNumber cpart;
 		int			e = fr_partition_run(state, cpage, msgs, k, n, &cpart);
 
-		/* a level-1 chain's keys go to its leaf filter chain slot first */
-		fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
-		fr_chain_append(state, cbuf, cpart, msgs + k, e - k,
-						fr_index_large(state->index));
+		/*
+		 * a level-1 chain's keys go to its leaf filter chain slot first, or
+		 * with the messages into the tail page when they fit there
+		 */
+		if (!fr_lfilter_chain_append(state, cbuf, cpart, msgs + k, e - k))
+		{
+			fr_lfilter_chain_add(state, cbuf, cpart, msgs + k, e - k);
+			fr_chain_append(state, cbuf, cpart, msgs + k, e - k,
+							fr_index_large(state->index));
+		}
 		k = e;
 	}
 	fr_count(FR_CTR_CHAIN_MESSAGES, n);

@@ -465,7 +465,7 @@ fr_insert_append_tail(FrState *state, Page rpage, OffsetNumber pstart,
 	tbuf = fr_read_chain_buffer(state->index, pitem->chain_tail,
 								BUFFER_LOCK_EXCLUSIVE);
 	done = fr_count_fitting(msgs, n, PageGetExactFreeSpace(BufferGetPage(tbuf)));
-	fr_chain_tail_add(state, tbuf, msgs, done);
+	fr_chain_tail_add(state, tbuf, msgs, done, NULL);
 	UnlockReleaseBuffer(tbuf);
 	return done;
 }

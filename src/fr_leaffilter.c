@@ -676,6 +676,54 @@ fr_lfilter_chain_add(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
+ * fr_lfilter_chain_add and fr_chain_append in one record where they can
+ * be: a flush appends sorted msgs[0..n) to the chain of the partition at
+ * 'partoff' of the level-1 node in 'nodebuf' (held exclusively, not the
+ * root), the partition has a leaf filter page whose chain slot counts keys
+ * and stays at most half loaded with these, and the run fits the chain's
+ * tail page.  The tail then takes the messages and the chain slot their
+ * keys in one ADD_ITEMS record (fr_chain_tail_add with the slot; redo adds
+ * the keys from the logged tuples) instead of an LFILTER_SLOTS record of
+ * the slot's changed bytes before the chain's own.  Only with the resource
+ * manager.  Returns false, having changed nothing, otherwise.
+ */
+bool
+fr_lfilter_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+						IndexTuple *msgs, int n)
+{
+	Page		np = BufferGetPage(nodebuf);
+	FrNodeItem	pitem = fr_node_get_item(np, partoff);
+	BlockNumber fblk = FrItemGetFilter(pitem);
+	FrSlotAdd	slot = {InvalidBuffer, 0};
+	Buffer		tbuf;
+	bool		done = false;
+
+	if (!fr_custom_wal || fblk == 0 || FrPageGetOpaque(np)->level != 1 ||
+		FrPageIsRoot(np) || pitem->chain_tail == InvalidBlockNumber)
+		return false;
+
+	/* the tail page first, then the filter page, as a leaf merge does */
+	tbuf = fr_read_chain_buffer(state->index, pitem->chain_tail,
+								BUFFER_LOCK_EXCLUSIVE);
+	if (fr_count_fitting(msgs, n, PageGetExactFreeSpace(BufferGetPage(tbuf))) == n)
+	{
+		FrLeafFilters lf;
+		FrFilter	f;
+
+		slot.fbuf = fr_lfilter_lock(state, nodebuf, partoff);
+		lf = FrPageGetLeafFilters(BufferGetPage(slot.fbuf));
+		f = fr_lfilter_slot(state->index, fblk, lf, 0);
+		done = !(f->flags & FR_FILTER_ALL) &&
+			f->nkeys + n <= (uint32) FrLeafFilterBytes(lf, 0) * 8 / 2;
+		if (done)
+			fr_chain_tail_add(state, tbuf, msgs, n, &slot);
+		UnlockReleaseBuffer(slot.fbuf);
+	}
+	UnlockReleaseBuffer(tbuf);
+	return done;
+}
+
+/*
  * The chain of the partition at 'partoff' of the level-1 node in
  * 'nodebuf' (held exclusively) is empty: empty the chain slot too, unless
  * the node is the root (whose appends do not maintain it).

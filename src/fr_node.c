@@ -571,10 +571,12 @@ fr_count_fitting(IndexTuple *msgs, int n, Size avail)
  * each message goes to its place in key order, at offset (its position
  * among the page's messages) + (messages of the run before it) + 1, as a
  * leaf merge does.  A page left unsorted by format version 1 is appended
- * to.
+ * to.  With 'slot' (see fr_leaf_add_items) the same record adds the
+ * messages' keys to that leaf filter slot.
  */
 void
-fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
+fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n,
+				  FrSlotAdd *slot)
 {
 	Page		page = BufferGetPage(tbuf);
 	int			nold = PageGetMaxOffsetNumber(page);
@@ -585,7 +587,7 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
 		return;
 	if (!FrPageIsSorted(page))
 	{
-		fr_page_add_items(state->index, tbuf, msgs, NULL, n);
+		fr_leaf_add_items(state->index, tbuf, msgs, NULL, n, slot);
 		return;
 	}
 	offs = palloc(sizeof(OffsetNumber) * n);
@@ -604,7 +606,7 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n)
 			offs[k] = (OffsetNumber) (pos + k + 1);
 		}
 	}
-	fr_page_add_items(state->index, tbuf, msgs, offs, n);
+	fr_leaf_add_items(state->index, tbuf, msgs, offs, n, slot);
 	pfree(offs);
 }
 
@@ -741,7 +743,7 @@ fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		Buffer		tbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
 
 		i = fr_count_fitting(msgs, nmsgs, PageGetExactFreeSpace(BufferGetPage(tbuf)));
-		fr_chain_tail_add(state, tbuf, msgs, i);
+		fr_chain_tail_add(state, tbuf, msgs, i, NULL);
 		UnlockReleaseBuffer(tbuf);
 	}
 	/*

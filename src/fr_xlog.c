@@ -401,7 +401,10 @@ fr_redo_add_items(XLogReaderState *record)
 		MarkBufferDirty(buf);
 	}
 
-	/* block 1: the leaf's filter slot takes the tuples' keys */
+	/*
+	 * block 1: the leaf's filter slot takes the tuples' keys, or for a chain
+	 * page (slot 0, whose 'skip' names no leaf) the chain slot
+	 */
 	if (XLogRecHasBlockRef(record, 1) &&
 		XLogReadBufferForRedo(record, 1, &fbuf) == BLK_NEEDS_REDO)
 	{
@@ -416,8 +419,8 @@ fr_redo_add_items(XLogReaderState *record)
 			elog(PANIC, "fractal redo: bad leaf filter slot reference");
 		memcpy(&slot, sptr, sizeof(uint16));
 		XLogRecGetBlockTag(record, 0, NULL, NULL, &leaf);
-		if (slot == 0 || slot >= lf->nslots ||
-			FrLeafFilterSlot(lf, slot)->skip != leaf)
+		if (slot >= lf->nslots ||
+			FrLeafFilterSlot(lf, slot)->skip != (slot == 0 ? 0 : leaf))
 			elog(PANIC, "fractal redo: leaf filter slot %u does not name leaf %u",
 				 slot, leaf);
 		tups = fr_redo_tuples(ptr, len, xlrec->ntuples);

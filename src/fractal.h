@@ -558,6 +558,8 @@ extern void fr_lfilter_before_add(FrState *state, Buffer nodebuf,
 								  IndexTuple *newi, int n, FrSlotAdd *defer);
 extern void fr_lfilter_forget(Relation index, Buffer fbuf, BlockNumber *leaves,
 							  int n);
+extern bool fr_lfilter_chain_append(FrState *state, Buffer nodebuf,
+									OffsetNumber partoff, IndexTuple *msgs, int n);
 extern void fr_lfilter_chain_add(FrState *state, Buffer nodebuf,
 								 OffsetNumber partoff, IndexTuple *msgs, int n);
 extern void fr_lfilter_chain_reset(FrState *state, Buffer nodebuf,
@@ -654,7 +656,7 @@ extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 								 BlockNumber **blocks, int *nblocks);
 extern int	fr_count_fitting(IndexTuple *msgs, int n, Size avail);
 extern void fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs,
-							  int n);
+							  int n, FrSlotAdd *slot);
 extern void fr_chain_append(FrState *state, Buffer nodebuf,
 							OffsetNumber partoff, IndexTuple *msgs, int nmsgs,
 							bool sorted);
