@@ -72,7 +72,7 @@ CREATE TABLE seqb (id int, a int8, w text);
 CREATE INDEX seqb_a ON seqb USING fractal (a);
 CREATE INDEX seqb_w ON seqb USING fractal (w);
 CREATE TEMP TABLE seqb_ctr AS
-SELECT value FROM fractal_counters() WHERE name = 'rightmost_batched';
+SELECT value FROM fractal_counters() WHERE name = 'rightmost_inserts';
 DO $$
 BEGIN
 	FOR t IN 0..399 LOOP
@@ -91,7 +91,7 @@ ANALYZE seqb;
 -- most entries went to the rightmost leaves in runs
 SELECT CASE WHEN value - (SELECT value FROM seqb_ctr) > 60000 THEN 'runs'
 			ELSE 'few runs: ' || (value - (SELECT value FROM seqb_ctr))::text END AS rightmost
-FROM fractal_counters() WHERE name = 'rightmost_batched';
+FROM fractal_counters() WHERE name = 'rightmost_inserts';
 SELECT s.leaf_entries + s.buffered_messages = 40285 AS a_all_there,
 	   s.buffered_messages < 2000 AS a_little_queued
 FROM fractal_stats('seqb_a') s;

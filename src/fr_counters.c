@@ -56,7 +56,7 @@ static const char *const fr_counter_names[] = {
 	"scan_leaf_prefetches",
 	"batch_appends",
 	"batched_inserts",
-	"rightmost_batched",
+	"rightmost_inserts",
 	"compressed_blocks_read",
 	"compressed_blocks_skipped",
 };

@@ -74,71 +74,6 @@ typedef enum FrRightmost
 } FrRightmost;
 
 /*
- * The sequential-insert fast path.  Entries are the only kind of message
- * and messages commute, so an entry may go straight into its leaf while
- * other messages for that leaf's range wait in ancestor buffers: readers
- * merge both, flushes skip what a leaf already holds.
- *
- * Called with the root node share-locked in 'rbuf' and 'itup' routing to
- * its last child; walks the right edge with share-lock coupling, locks the
- * rightmost leaf exclusively (no flush can reach it: that needs its parent
- * exclusively, which we hold shared) and appends when the leaf is plain and
- * has room.  Says whether it did, or found the leaf full, or neither.
- * Releases rbuf in every case.
- */
-static FrRightmost
-fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
-{
-	Relation	index = state->index;
-	Buffer		buf = rbuf;
-	Page		page = BufferGetPage(buf);
-
-	for (;;)
-	{
-		/* (at the root the caller found the last child already) */
-		OffsetNumber off = (buf == rbuf) ? PageGetMaxOffsetNumber(page) :
-			fr_node_find_child_last_first(state, page, itup);
-		BlockNumber child;
-		bool		leaf_next = FrPageGetOpaque(page)->level == 1;
-		Buffer		cbuf;
-		Page		cpage;
-
-		if (off != PageGetMaxOffsetNumber(page))
-			break;
-		child = fr_node_get_item(page, off)->child;
-		cbuf = fr_read_buffer(index, child,
-							  leaf_next ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
-		cpage = BufferGetPage(cbuf);
-		if (leaf_next)
-		{
-			FrRightmost done = FR_RIGHTMOST_NO;
-
-			if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage) &&
-				PageGetFreeSpace(cpage) < MAXALIGN(IndexTupleSize(itup)))
-				done = FR_RIGHTMOST_FULL;
-			else if (FrPageIsLeaf(cpage) && !FrPageIsCompressed(cpage))
-			{
-				OffsetNumber pos;
-
-				if (!fr_leaf_holds(state, cpage, itup, &pos))
-					fr_page_add_items(index, cbuf, &itup, &pos, 1);
-				done = FR_RIGHTMOST_DONE;
-			}
-			UnlockReleaseBuffer(cbuf);
-			UnlockReleaseBuffer(buf);
-			return done;
-		}
-		UnlockReleaseBuffer(buf);
-		buf = cbuf;
-		page = cpage;
-		if (!FrPageIsNode(page))
-			break;
-	}
-	UnlockReleaseBuffer(buf);
-	return FR_RIGHTMOST_NO;
-}
-
-/*
  * The first of sorted msgs[lo..n) that routes to the last child of the
  * node on 'page' (n if none): those from it on all do.
  */
@@ -183,6 +118,10 @@ fr_leaf_add_run(FrState *state, Buffer buf, IndexTuple *msgs, int n)
 				nadd = 0,
 				j;
 
+	/* keys past every entry (sequential inserts): one comparison */
+	if (nold > 0 &&
+		fr_compare_tuples(state, fr_page_entry(page, nold - 1), msgs[0]) < 0)
+		pos = nold;
 	for (j = 0; j < n; j++)
 	{
 		/* its place among the old entries; each is at or after the last */
@@ -198,21 +137,28 @@ fr_leaf_add_run(FrState *state, Buffer buf, IndexTuple *msgs, int n)
 		add[nadd++] = msgs[j];
 	}
 	fr_page_add_items(state->index, buf, add, offs, nadd);
-	fr_count(FR_CTR_RIGHTMOST_BATCHED, nadd);
+	fr_count(FR_CTR_RIGHTMOST_INSERTS, nadd);
 	pfree(add);
 	pfree(offs);
 	return j;
 }
 
 /*
- * fr_insert_rightmost for a sorted run msgs[0..n) that all route to the
- * root's last child (a batch, fr_insert_batch): walks the right edge once
- * with share-lock coupling, narrowing the run at each node to the entries
- * that route to its last child (a suffix), and adds those that fit to the
- * rightmost leaf, when it is plain, in one record.  On FR_RIGHTMOST_DONE
- * msgs[*first .. *first + *done) went in (or were there already); on
- * FR_RIGHTMOST_FULL msgs[*first] is the rightmost leaf's and does not fit.
- * Releases rbuf (the root, share-locked) in every case.
+ * The sequential-insert fast path.  Entries are the only kind of message
+ * and messages commute, so an entry may go straight into its leaf while
+ * other messages for that leaf's range wait in ancestor buffers: readers
+ * merge both, flushes skip what a leaf already holds.
+ *
+ * Called with the root node share-locked in 'rbuf' and sorted msgs[0..n)
+ * all routing to its last child (one entry, or a batch's run from
+ * fr_insert_batch); walks the right edge with share-lock coupling,
+ * narrowing the run at each node to the entries that route to its last
+ * child (a suffix), locks the rightmost leaf exclusively (no flush can
+ * reach it: that needs its parent exclusively, which we hold shared) and
+ * adds those that fit, when the leaf is plain, in one record.  On
+ * FR_RIGHTMOST_DONE msgs[*first .. *first + *done) went in (or were there
+ * already); on FR_RIGHTMOST_FULL msgs[*first] is the rightmost leaf's and
+ * does not fit.  Releases rbuf in every case.
  */
 static FrRightmost
 fr_insert_rightmost_run(FrState *state, Buffer rbuf, IndexTuple *msgs, int n,
@@ -259,6 +205,16 @@ fr_insert_rightmost_run(FrState *state, Buffer rbuf, IndexTuple *msgs, int n,
 	}
 	UnlockReleaseBuffer(buf);
 	return FR_RIGHTMOST_NO;
+}
+
+/* fr_insert_rightmost_run for the single entry 'itup' */
+static FrRightmost
+fr_insert_rightmost(FrState *state, Buffer rbuf, IndexTuple itup)
+{
+	int			first,
+				done;
+
+	return fr_insert_rightmost_run(state, rbuf, &itup, 1, &first, &done);
 }
 
 /*

@@ -82,6 +82,24 @@ fr_check_room(Page page, IndexTuple *tups, int n)
 		elog(ERROR, "fractal index page has no room for %d items", n);
 }
 
+/*
+ * Put tups[0..n) on 'page' (at offs[i], or at the end without offsets) and
+ * their keys in the page's own filter; 'elevel' for a page with no room
+ * (PANIC inside a critical section).
+ */
+static void
+fr_put_items(Page page, IndexTuple *tups, OffsetNumber *offs, int n, int elevel)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
+						offs ? offs[i] : InvalidOffsetNumber,
+						false, false) == InvalidOffsetNumber)
+			elog(elevel, "failed to add item to fractal index page");
+	fr_filter_add_tuples(page, tups, n);
+}
+
 /* append one (offset, length, bytes) fragment of generic WAL's delta */
 static void
 fr_append_fragment(StringInfo buf, Page page, Size from, Size to)
@@ -148,12 +166,7 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 	}
 
 	START_CRIT_SECTION();
-	for (i = 0; i < n; i++)
-		if (PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
-						offs ? offs[i] : InvalidOffsetNumber,
-						false, false) == InvalidOffsetNumber)
-			elog(PANIC, "failed to add item to fractal index page");
-	fr_filter_add_tuples(page, tups, n);
+	fr_put_items(page, tups, offs, n, PANIC);
 	MarkBufferDirty(buf);
 	if (needwal)
 	{
@@ -189,15 +202,9 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 {
 	GenericXLogState *xs = GenericXLogStart(index);
 	Page		page = GenericXLogRegisterBuffer(xs, buf, 0);
-	int			i;
 
 	fr_check_room(page, tups, n);
-	for (i = 0; i < n; i++)
-		if (PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
-						offs ? offs[i] : InvalidOffsetNumber,
-						false, false) == InvalidOffsetNumber)
-			elog(ERROR, "failed to add item to fractal index page");
-	fr_filter_add_tuples(page, tups, n);
+	fr_put_items(page, tups, offs, n, ERROR);
 	GenericXLogFinish(xs);
 }
 #endif
@@ -269,12 +276,7 @@ fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 		}
 
 		START_CRIT_SECTION();
-		for (i = 0; i < n; i++)
-			if (PageAddItem(page, (Item) tups[i], IndexTupleSize(tups[i]),
-							offs ? offs[i] : InvalidOffsetNumber,
-							false, false) == InvalidOffsetNumber)
-				elog(PANIC, "failed to add item to fractal index page");
-		fr_filter_add_tuples(page, tups, n);
+		fr_put_items(page, tups, offs, n, PANIC);
 		MarkBufferDirty(buf);
 		if (withslot)
 		{

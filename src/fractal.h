@@ -822,8 +822,9 @@ typedef enum FrCounter
 	FR_CTR_BATCH_APPENDS,		/* batches of waiting inserts appended
 								 * (fr_pending.c) */
 	FR_CTR_BATCHED_INSERTS,		/* entries they held */
-	FR_CTR_RIGHTMOST_BATCHED,	/* of those, entries added straight to the
-								 * rightmost leaf, a run per record
+	FR_CTR_RIGHTMOST_INSERTS,	/* entries the rightmost fast path added
+								 * straight to the rightmost leaf, singly
+								 * or a batch's run per record
 								 * (fr_insert_rightmost_run) */
 	FR_CTR_ZBLOCKS_READ,		/* blocks of compressed leaves scans
 								 * decompressed (fr_collect_leaf) */
