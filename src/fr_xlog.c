@@ -161,8 +161,14 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 	{
 		old_special = palloc(special_len);
 		memcpy(old_special, (char *) page + special, special_len);
+		/*
+		 * room for the whole delta before the critical section: the
+		 * fragments cover disjoint parts of the page, and each of the
+		 * special area's is followed by 8 unchanged bytes but the last, so
+		 * there are at most 3 + special_len / 9 + 1 fragment headers
+		 */
 		initStringInfo(&delta);
-		enlargeStringInfo(&delta, 64 + (BLCKSZ - SizeOfPageHeaderData));
+		enlargeStringInfo(&delta, BLCKSZ + 4 * (special_len / 8 + 4));
 	}
 
 	START_CRIT_SECTION();
