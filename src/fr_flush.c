@@ -300,6 +300,37 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
+ * Route sorted msgs[0..n) of a flushed partition of the node in 'nodebuf'
+ * (held exclusively) to its children, each child's run to it.  Returns how
+ * many were applied: all of them, or, when the node has no room for the
+ * pivots of a leaf split, the prefix applied before.
+ */
+static int
+fr_flush_apply(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+			   IndexTuple *msgs, int n, FrFlushResult *res)
+{
+	Page		page = BufferGetPage(nodebuf);
+	bool		leaves = FrPageGetOpaque(page)->level == 1;
+	int			i = 0;
+
+	while (i < n)
+	{
+		OffsetNumber off;
+		int			j = fr_child_run(state, page, msgs, i, n, &off);
+		int			consumed;
+
+		if (leaves)
+			consumed = fr_leaf_apply(state, nodebuf, off, msgs + i, j - i);
+		else
+			consumed = fr_node_apply(state, nodebuf, off, msgs + i, j - i, res);
+		if (consumed < 0)
+			return i;
+		i += consumed;
+	}
+	return n;
+}
+
+/*
  * Flush the chain of the partition starting at 'partoff' of the node in
  * 'nodebuf' (held exclusively) into its children.
  */
@@ -313,15 +344,23 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	BlockNumber *blocks;
 	int			nblocks,
 				nmsgs,
-				i = 0;
+				applied;
 	IndexTuple *msgs;
+	FrMoveMap	moves;
 
 	if (fr_node_get_item(page, partoff)->chain_tail == InvalidBlockNumber)
 		return;
 
-	/* read, sort and dedup the whole chain */
+	/*
+	 * read, sort and dedup the whole chain; above level 1, note where each
+	 * message came from, so appends to the children's chains can be logged
+	 * as moves (fr_move_items)
+	 */
+	memset(&moves, 0, sizeof(moves));
 	msgs = fr_read_chain(index, fr_node_get_item(page, partoff), &nmsgs,
-						 &blocks, &nblocks);
+						 &blocks, &nblocks,
+						 (leaves || !fr_custom_wal || !RelationNeedsWAL(index)) ?
+						 NULL : &moves);
 	nmsgs = fr_flush_drop_dead(state, msgs, nmsgs);
 	fr_sort_entries(state, msgs, nmsgs);
 	nmsgs = fr_dedup_sorted(state, msgs, nmsgs);
@@ -330,26 +369,24 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	fr_flush_prefetch(state, nodebuf, partoff, msgs, nmsgs);
 
 	/* route each child's run to it */
-	while (i < nmsgs)
+	state->moves = (moves.n > 0) ? &moves : NULL;
+	PG_TRY();
 	{
-		OffsetNumber off;
-		int			j = fr_child_run(state, page, msgs, i, nmsgs, &off);
-		int			consumed;
-
-		if (leaves)
-			consumed = fr_leaf_apply(state, nodebuf, off, msgs + i, j - i);
-		else
-			consumed = fr_node_apply(state, nodebuf, off, msgs + i, j - i, res);
-		if (consumed < 0)
-		{
-			/* the node is full: keep what is left, and have it split */
-			res->node_full = true;
-			if (i > 0)
-				fr_flush_partial(state, nodebuf, partoff, blocks, nblocks,
-								 msgs + i, nmsgs - i);
-			return;
-		}
-		i += consumed;
+		applied = fr_flush_apply(state, nodebuf, partoff, msgs, nmsgs, res);
+	}
+	PG_FINALLY();
+	{
+		state->moves = NULL;
+	}
+	PG_END_TRY();
+	if (applied < nmsgs)
+	{
+		/* the node is full: keep what is left, and have it split */
+		res->node_full = true;
+		if (applied > 0)
+			fr_flush_partial(state, nodebuf, partoff, blocks, nblocks,
+							 msgs + applied, nmsgs - applied);
+		return;
 	}
 
 	/*

@@ -210,7 +210,7 @@ fr_flush_warm(FrState *state, BlockNumber blkno, IndexTuple key)
 		int			nchain,
 					nmsgs;
 		IndexTuple *msgs = fr_read_chain(index, fr_node_get_item(page, part),
-										 &nmsgs, &chain, &nchain);
+										 &nmsgs, &chain, &nchain, NULL);
 
 		fr_sort_entries(state, msgs, nmsgs);
 		fr_flush_plan(state, page, part, msgs, nmsgs, &p);

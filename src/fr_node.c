@@ -508,7 +508,24 @@ typedef struct FrChainRead
 	int			cap;
 	BlockNumber *blocks;
 	int			nblocks;
+	FrMoveMap  *moves;			/* or NULL: sources not wanted */
 } FrChainRead;
+
+/* note that message 'msg' was read from offset 'off' of chain page 'page' */
+static void
+fr_move_map_add(FrMoveMap *m, IndexTuple msg, int page, OffsetNumber off)
+{
+	if (m->n >= m->cap)
+	{
+		m->cap = Max(256, m->cap * 2);
+		m->src = m->src ? repalloc_huge(m->src, sizeof(FrMoveSrc) * m->cap)
+			: palloc(sizeof(FrMoveSrc) * m->cap);
+	}
+	m->src[m->n].msg = msg;
+	m->src[m->n].page = (uint32) page;
+	m->src[m->n].off = off;
+	m->n++;
+}
 
 static bool
 fr_chain_read_page(void *arg, Page page, BlockNumber blkno)
@@ -525,19 +542,35 @@ fr_chain_read_page(void *arg, Page page, BlockNumber blkno)
 			r->cap *= 2;
 			r->msgs = repalloc_huge(r->msgs, sizeof(IndexTuple) * r->cap);
 		}
-		r->msgs[r->n++] = CopyIndexTuple((IndexTuple) PageGetItem(page, PageGetItemId(page, off)));
+		r->msgs[r->n] = CopyIndexTuple((IndexTuple) PageGetItem(page, PageGetItemId(page, off)));
+		if (r->moves)
+			fr_move_map_add(r->moves, r->msgs[r->n], r->nblocks - 1, off);
+		r->n++;
 	}
 	return false;
+}
+
+/* qsort comparator of FrMoveSrc by message address */
+static int
+fr_move_src_cmp(const void *a, const void *b)
+{
+	uintptr_t	x = (uintptr_t) ((const FrMoveSrc *) a)->msg;
+	uintptr_t	y = (uintptr_t) ((const FrMoveSrc *) b)->msg;
+
+	return (x > y) - (x < y);
 }
 
 /*
  * Read every message of the chain of the node item 'pitem' (a partition
  * start of a node the caller holds locked), newest page first.  Returns
- * palloc'd copies; *blocks gets the chain's blocks, newest first.
+ * palloc'd copies; *blocks gets the chain's blocks, newest first.  With
+ * 'moves', also where each copy came from (for fr_move_items), which stays
+ * true while the caller holds the node exclusively: nothing else changes
+ * the chain's pages then.
  */
 IndexTuple *
 fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
-			  BlockNumber **blocks, int *nblocks)
+			  BlockNumber **blocks, int *nblocks, FrMoveMap *moves)
 {
 	FrChainRead r;
 
@@ -546,12 +579,34 @@ fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 	r.msgs = palloc(sizeof(IndexTuple) * r.cap);
 	r.blocks = palloc(sizeof(BlockNumber) * Max(pitem->chain_pages, 1));
 	r.nblocks = 0;
+	r.moves = moves;
 	fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
 				  fr_chain_read_page, &r);
 	*nmsgs = r.n;
 	*blocks = r.blocks;
 	*nblocks = r.nblocks;
+	if (moves)
+	{
+		moves->blocks = r.blocks;
+		moves->nblocks = r.nblocks;
+		if (moves->n > 1)
+			qsort(moves->src, moves->n, sizeof(FrMoveSrc), fr_move_src_cmp);
+	}
 	return r.msgs;
+}
+
+/*
+ * Where the flush's message 'msg' was read from, or NULL when it was not
+ * read from the flushed chain
+ */
+FrMoveSrc *
+fr_move_map_find(FrMoveMap *m, IndexTuple msg)
+{
+	FrMoveSrc	key;
+
+	key.msg = msg;
+	return (FrMoveSrc *) bsearch(&key, m->src, m->n, sizeof(FrMoveSrc),
+								 fr_move_src_cmp);
 }
 
 /* how many of msgs[0..n) fit in 'avail' bytes of a page */
@@ -587,7 +642,8 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n,
 		return;
 	if (!FrPageIsSorted(page))
 	{
-		fr_leaf_add_items(state->index, tbuf, msgs, NULL, n, slot);
+		if (!fr_move_items(state, tbuf, msgs, NULL, n, slot))
+			fr_leaf_add_items(state->index, tbuf, msgs, NULL, n, slot);
 		return;
 	}
 	offs = palloc(sizeof(OffsetNumber) * n);
@@ -606,7 +662,9 @@ fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs, int n,
 			offs[k] = (OffsetNumber) (pos + k + 1);
 		}
 	}
-	fr_leaf_add_items(state->index, tbuf, msgs, offs, n, slot);
+	/* a flush's messages are logged as a move when they can be */
+	if (!fr_move_items(state, tbuf, msgs, offs, n, slot))
+		fr_leaf_add_items(state->index, tbuf, msgs, offs, n, slot);
 	pfree(offs);
 }
 
@@ -660,7 +718,9 @@ fr_chain_seal_page(FrState *state, Page page)
  * off, which a crash may leave behind the new ones.  When
  * 'continue_segment' (the tail stays in the chain), the new page's filter
  * continues the tail's segment if that filter allows
- * (fr_filter_init_page).  Returns how many messages the new page took.
+ * (fr_filter_init_page).  Returns how many messages the new page took:
+ * as many as fit, at least one; none when n is 0 (the messages are then
+ * moved onto the page by the caller, fr_chain_append).
  */
 static int
 fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
@@ -700,8 +760,8 @@ fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 							BufferGetPage(pbuf) : NULL);
 	FrPageGetOpaque(cp)->link = pitem->chain_tail;
 
-	/* as many messages as fit, at least one */
-	take = Max(fr_count_fitting(msgs, n, PageGetExactFreeSpace(cp)), 1);
+	/* as many messages as fit, at least one (none asked: none) */
+	take = (n == 0) ? 0 : Max(fr_count_fitting(msgs, n, PageGetExactFreeSpace(cp)), 1);
 	for (i = 0; i < take; i++)
 		if (PageAddItem(cp, (Item) msgs[i], IndexTupleSize(msgs[i]),
 						InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
@@ -722,6 +782,28 @@ fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
+ * Add to the chain tail of the partition at 'partoff' of the node in
+ * 'nodebuf' (held exclusively) as many of sorted msgs[0..n) as fit there.
+ * Returns how many; at least one when the tail is an empty page.
+ */
+static int
+fr_chain_fill_tail(FrState *state, Buffer nodebuf, OffsetNumber partoff,
+				   IndexTuple *msgs, int n)
+{
+	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
+	Buffer		tbuf = fr_read_chain_buffer(state->index, tail, BUFFER_LOCK_EXCLUSIVE);
+	Page		tpage = BufferGetPage(tbuf);
+	int			k = fr_count_fitting(msgs, n, PageGetExactFreeSpace(tpage));
+
+	if (k == 0 && PageGetMaxOffsetNumber(tpage) == 0)
+		elog(ERROR, "fractal message of %zu bytes does not fit an empty buffer page",
+			 IndexTupleSize(msgs[0]));
+	fr_chain_tail_add(state, tbuf, msgs, k, NULL);
+	UnlockReleaseBuffer(tbuf);
+	return k;
+}
+
+/*
  * Add the sorted messages msgs[0..nmsgs) to the chain of the partition
  * starting at 'partoff' of the node in 'nodebuf', which the caller holds
  * exclusively locked.  The current tail page is filled first; then new
@@ -734,26 +816,30 @@ void
 fr_chain_append(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 				IndexTuple *msgs, int nmsgs, bool sorted)
 {
-	Relation	index = state->index;
-	BlockNumber tail = fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_tail;
+	Page		np = BufferGetPage(nodebuf);
 	int			i = 0;
 
-	if (tail != InvalidBlockNumber)
-	{
-		Buffer		tbuf = fr_read_chain_buffer(index, tail, BUFFER_LOCK_EXCLUSIVE);
+	if (fr_node_get_item(np, partoff)->chain_tail != InvalidBlockNumber)
+		i = fr_chain_fill_tail(state, nodebuf, partoff, msgs, nmsgs);
 
-		i = fr_count_fitting(msgs, nmsgs, PageGetExactFreeSpace(BufferGetPage(tbuf)));
-		fr_chain_tail_add(state, tbuf, msgs, i, NULL);
-		UnlockReleaseBuffer(tbuf);
-	}
 	/*
 	 * New pages continue their predecessor's filter segment, at every
 	 * level: the predecessor is the tail just read above (or the page
-	 * added just before), so copying its filter costs no read.
+	 * added just before), so copying its filter costs no read.  A flush
+	 * that logs moves links each page empty and then moves messages onto
+	 * it, so that no image of them is logged.
 	 */
 	while (i < nmsgs)
-		i += fr_chain_add_page(state, nodebuf, partoff, msgs + i, nmsgs - i,
-							   true, sorted);
+	{
+		if (state->moves == NULL)
+		{
+			i += fr_chain_add_page(state, nodebuf, partoff, msgs + i,
+								   nmsgs - i, true, sorted);
+			continue;
+		}
+		(void) fr_chain_add_page(state, nodebuf, partoff, NULL, 0, true, sorted);
+		i += fr_chain_fill_tail(state, nodebuf, partoff, msgs + i, nmsgs - i);
+	}
 }
 
 /*

@@ -298,7 +298,7 @@ fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
 			int			nblocks,
 						nmsgs;
 
-			(void) fr_read_chain(index, item, &nmsgs, &blocks, &nblocks);
+			(void) fr_read_chain(index, item, &nmsgs, &blocks, &nblocks, NULL);
 			if (nmsgs == 0)
 			{
 				fr_chain_release(index, buf, off, blocks, nblocks);

@@ -16,6 +16,9 @@
  *	- a generic WAL record otherwise (for adding items, one whose delta is
  *	  built here from what changed, fr_generic_add_items).
  *
+ * A flush's appends to child chains are logged as moves naming their
+ * source pages instead (fr_move.c).
+ *
  * Generic WAL computes its record by diffing the whole page before and
  * after, which for a single appended message costs more than everything
  * else an insert does; the custom record costs nothing but the tuple.  A
@@ -70,8 +73,8 @@ fr_xlog_register(void)
 }
 
 /* refuse, before any change, tuples the page has no room for */
-static void
-fr_check_room(Page page, IndexTuple *tups, int n)
+void
+fr_page_check_room(Page page, IndexTuple *tups, int n)
 {
 	Size		need = 0;
 	int			i;
@@ -87,8 +90,9 @@ fr_check_room(Page page, IndexTuple *tups, int n)
  * their keys in the page's own filter; 'elevel' for a page with no room
  * (PANIC inside a critical section).
  */
-static void
-fr_put_items(Page page, IndexTuple *tups, OffsetNumber *offs, int n, int elevel)
+void
+fr_page_put_items(Page page, IndexTuple *tups, OffsetNumber *offs, int n,
+				  int elevel)
 {
 	int			i;
 
@@ -150,7 +154,7 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 	StringInfoData delta;
 	int			i;
 
-	fr_check_room(page, tups, n);
+	fr_page_check_room(page, tups, n);
 
 	/* the first line pointer that can change, and the special area before */
 	if (PageHasFreeLinePointers(page))
@@ -172,7 +176,7 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 	}
 
 	START_CRIT_SECTION();
-	fr_put_items(page, tups, offs, n, PANIC);
+	fr_page_put_items(page, tups, offs, n, PANIC);
 	MarkBufferDirty(buf);
 	if (needwal)
 	{
@@ -209,8 +213,8 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 	GenericXLogState *xs = GenericXLogStart(index);
 	Page		page = GenericXLogRegisterBuffer(xs, buf, 0);
 
-	fr_check_room(page, tups, n);
-	fr_put_items(page, tups, offs, n, ERROR);
+	fr_page_check_room(page, tups, n);
+	fr_page_put_items(page, tups, offs, n, ERROR);
 	GenericXLogFinish(xs);
 }
 #endif
@@ -259,7 +263,7 @@ fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 		bool		needwal = RelationNeedsWAL(index);
 		xl_fr_add_items xlrec;
 
-		fr_check_room(page, tups, n);
+		fr_page_check_room(page, tups, n);
 		for (i = 0; i < n; i++)
 			datalen += IndexTupleSize(tups[i]);
 
@@ -282,7 +286,7 @@ fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 		}
 
 		START_CRIT_SECTION();
-		fr_put_items(page, tups, offs, n, PANIC);
+		fr_page_put_items(page, tups, offs, n, PANIC);
 		MarkBufferDirty(buf);
 		if (withslot)
 		{
@@ -416,31 +420,43 @@ fr_redo_add_items(XLogReaderState *record)
 	if (XLogRecHasBlockRef(record, 1) &&
 		XLogReadBufferForRedo(record, 1, &fbuf) == BLK_NEEDS_REDO)
 	{
-		Page		fpage = BufferGetPage(fbuf);
-		Size		slen;
-		char	   *sptr = XLogRecGetBlockData(record, 1, &slen);
-		FrLeafFilters lf = FrPageGetLeafFilters(fpage);
-		uint16		slot;
-		BlockNumber leaf;
-
-		if (sptr == NULL || slen != sizeof(uint16) || !FrPageIsLeafFilters(fpage))
-			elog(PANIC, "fractal redo: bad leaf filter slot reference");
-		memcpy(&slot, sptr, sizeof(uint16));
-		XLogRecGetBlockTag(record, 0, NULL, NULL, &leaf);
-		if (slot >= lf->nslots ||
-			FrLeafFilterSlot(lf, slot)->skip != (slot == 0 ? 0 : leaf))
-			elog(PANIC, "fractal redo: leaf filter slot %u does not name leaf %u",
-				 slot, leaf);
 		tups = fr_redo_tuples(ptr, len, xlrec->ntuples);
-		fr_filter_add_keys(FrLeafFilterSlot(lf, slot), tups, xlrec->ntuples);
+		fr_redo_slot_keys(record, fbuf, tups, xlrec->ntuples);
 		fr_redo_tuples_free(tups, xlrec->ntuples);
-		PageSetLSN(fpage, lsn);
-		MarkBufferDirty(fbuf);
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
 	if (BufferIsValid(fbuf))
 		UnlockReleaseBuffer(fbuf);
+}
+
+/*
+ * Redo of block 1 of an ADD_ITEMS or MOVE_ITEMS record, read as 'fbuf'
+ * (needing redo): the slot named by the block data takes the keys of
+ * tups[0..n), the tuples block 0 got.  The slot must name block 0's page
+ * as its leaf, or be slot 0 (a chain slot, whose 'skip' names no leaf).
+ */
+void
+fr_redo_slot_keys(XLogReaderState *record, Buffer fbuf, IndexTuple *tups, int n)
+{
+	Page		fpage = BufferGetPage(fbuf);
+	Size		slen;
+	char	   *sptr = XLogRecGetBlockData(record, 1, &slen);
+	FrLeafFilters lf = FrPageGetLeafFilters(fpage);
+	uint16		slot;
+	BlockNumber leaf;
+
+	if (sptr == NULL || slen != sizeof(uint16) || !FrPageIsLeafFilters(fpage))
+		elog(PANIC, "fractal redo: bad leaf filter slot reference");
+	memcpy(&slot, sptr, sizeof(uint16));
+	XLogRecGetBlockTag(record, 0, NULL, NULL, &leaf);
+	if (slot >= lf->nslots ||
+		FrLeafFilterSlot(lf, slot)->skip != (slot == 0 ? 0 : leaf))
+		elog(PANIC, "fractal redo: leaf filter slot %u does not name leaf %u",
+			 slot, leaf);
+	fr_filter_add_keys(FrLeafFilterSlot(lf, slot), tups, n);
+	PageSetLSN(fpage, record->EndRecPtr);
+	MarkBufferDirty(fbuf);
 }
 
 /*
@@ -795,6 +811,9 @@ fr_redo(XLogReaderState *record)
 		case XLOG_FR_LEAF_SPLIT:
 			fr_redo_leaf_split(record);
 			break;
+		case XLOG_FR_MOVE_ITEMS:
+			fr_redo_move_items(record);
+			break;
 		default:
 			elog(PANIC, "fractal redo: unknown op code %u", info);
 	}
@@ -821,6 +840,14 @@ fr_desc(StringInfo buf, XLogReaderState *record)
 		appendStringInfo(buf, "off %u, nold %u, nleft %u", xlrec->off,
 						 xlrec->nold, xlrec->nleft);
 	}
+	else if (info == XLOG_FR_MOVE_ITEMS)
+	{
+		xl_fr_move_items *xlrec = (xl_fr_move_items *) XLogRecGetData(record);
+
+		appendStringInfo(buf, "ntuples %u, %s, from %d pages", xlrec->ntuples,
+						 xlrec->has_offsets ? "at offsets" : "appended",
+						 Max(XLogRecMaxBlockId(record) + 1 - FR_MOVE_FIRST_SOURCE, 0));
+	}
 }
 
 static const char *
@@ -834,6 +861,8 @@ fr_identify(uint8 info)
 			return "LFILTER_SLOTS";
 		case XLOG_FR_LEAF_SPLIT:
 			return "LEAF_SPLIT";
+		case XLOG_FR_MOVE_ITEMS:
+			return "MOVE_ITEMS";
 	}
 	return NULL;
 }

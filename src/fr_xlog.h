@@ -55,7 +55,9 @@
 #define FR_XLOG_H
 
 #include "access/xlogreader.h"
+#include "access/itup.h"
 #include "lib/stringinfo.h"
+#include "storage/buf.h"
 
 /* the resource manager id; see the PostgreSQL wiki's registry before release */
 #define FR_RMGR_ID				RM_EXPERIMENTAL_ID
@@ -64,6 +66,7 @@
 #define XLOG_FR_ADD_ITEMS		0x10
 #define XLOG_FR_LFILTER_SLOTS	0x20
 #define XLOG_FR_LEAF_SPLIT		0x30
+#define XLOG_FR_MOVE_ITEMS		0x40
 
 /*
  * XLOG_FR_ADD_ITEMS: index tuples added to one page, a chain tail (appended
@@ -126,5 +129,40 @@ typedef struct xl_fr_leaf_split
 } xl_fr_leaf_split;
 
 #define SizeOfFrLeafSplit	(offsetof(xl_fr_leaf_split, off) + sizeof(OffsetNumber))
+
+/*
+ * XLOG_FR_MOVE_ITEMS: index tuples a flush moves from its node's chain
+ * pages to a child's chain page, added as XLOG_FR_ADD_ITEMS adds them, but
+ * named by where they are instead of copied: each is the item at a given
+ * offset of one of the record's source pages.  The source pages are not
+ * changed (only their LSN is set); they are registered with the standard
+ * full-page-image rule, so that redo finds each exactly as the record
+ * did (a source last changed before the redo point comes as an image).
+ * Written only while full-page writes are on; redo refuses a source page
+ * newer than the record.
+ *
+ * Backup block 0: the chain page.  Its block data: when has_offsets,
+ *		ntuples OffsetNumbers (as in XLOG_FR_ADD_ITEMS); then ntuples
+ *		OffsetNumbers, the tuples' offsets on their source pages; then
+ *		ntuples uint8s, their source pages' block ids.
+ * Backup block 1 (optional): a leaf filter page whose chain slot (slot 0)
+ *		takes the tuples' keys; block data as in XLOG_FR_ADD_ITEMS.
+ * Backup blocks FR_MOVE_FIRST_SOURCE ...: the source pages, no data.
+ */
+typedef struct xl_fr_move_items
+{
+	uint16		ntuples;
+	bool		has_offsets;	/* false: every tuple appended at the end */
+} xl_fr_move_items;
+
+#define SizeOfFrMoveItems	(offsetof(xl_fr_move_items, has_offsets) + sizeof(bool))
+
+#define FR_MOVE_FIRST_SOURCE	2
+#define FR_MOVE_MAX_SOURCES		(XLR_MAX_BLOCK_ID + 1 - FR_MOVE_FIRST_SOURCE)
+
+/* redo (fr_xlog.c, fr_move.c) */
+extern void fr_redo_slot_keys(XLogReaderState *record, Buffer fbuf,
+							  IndexTuple *tups, int n);
+extern void fr_redo_move_items(XLogReaderState *record);
 
 #endif							/* FR_XLOG_H */

@@ -408,6 +408,28 @@ typedef struct FrAmCache
 /* consecutive rightmost inserts after which they go straight to the leaf */
 #define FR_RIGHTMOST_RUN		100
 
+/*
+ * Where the messages of a flushed chain were read from (fr_read_chain), so
+ * that appending them to a child's chain can be logged as a move naming
+ * them instead of copying their bytes (fr_move_items, src/README.md
+ * section 6)
+ */
+typedef struct FrMoveSrc
+{
+	IndexTuple	msg;			/* the flush's copy of the message */
+	uint32		page;			/* its chain page: an index into blocks */
+	OffsetNumber off;			/* its offset on that page */
+} FrMoveSrc;
+
+typedef struct FrMoveMap
+{
+	FrMoveSrc  *src;			/* one per message read, by msg address */
+	int			n;
+	int			cap;
+	BlockNumber *blocks;		/* the chain's pages, newest first */
+	int			nblocks;
+} FrMoveMap;
+
 /* ------------------------------------------------------------------------
  * Per-index state used by inserts, flushes and scans
  * ------------------------------------------------------------------------
@@ -434,6 +456,8 @@ typedef struct FrState
 	IndexBulkDeleteCallback vac_callback;
 	void	   *vac_callback_state;
 	double		vac_removed;	/* entries so dropped */
+	/* set only while a flush appends to child chains (fr_flush_partition) */
+	FrMoveMap  *moves;
 
 	/*
 	 * Per key column, last: fr_init_state fills entries [0, nkeys) only
@@ -617,6 +641,13 @@ extern void fr_page_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							  OffsetNumber *offs, int n);
 extern void fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 							  OffsetNumber *offs, int n, FrSlotAdd *slot);
+extern void fr_page_check_room(Page page, IndexTuple *tups, int n);
+extern void fr_page_put_items(Page page, IndexTuple *tups, OffsetNumber *offs,
+							  int n, int elevel);
+
+/* fr_move.c: a flush's appends to child chains logged as moves */
+extern bool fr_move_items(FrState *state, Buffer buf, IndexTuple *tups,
+						  OffsetNumber *offs, int n, FrSlotAdd *slot);
 
 /* fr_node.c: node search, leaf search, budgets, chains, the flush lock */
 typedef bool (*FrPivotTest) (void *arg, IndexTuple pivot);
@@ -653,7 +684,9 @@ extern bool fr_chain_costs_read(Relation index, FrNodeItem pitem);
 extern void fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 						  FrChainVisitor visit, void *arg);
 extern IndexTuple *fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
-								 BlockNumber **blocks, int *nblocks);
+								 BlockNumber **blocks, int *nblocks,
+								 FrMoveMap *moves);
+extern FrMoveSrc *fr_move_map_find(FrMoveMap *m, IndexTuple msg);
 extern int	fr_count_fitting(IndexTuple *msgs, int n, Size avail);
 extern void fr_chain_tail_add(FrState *state, Buffer tbuf, IndexTuple *msgs,
 							  int n, FrSlotAdd *slot);

@@ -148,7 +148,21 @@ for my $mode ('generic', 'custom')
 			SELECT string_agg(DISTINCT record_type, ',' ORDER BY record_type)
 			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
 			 WHERE resource_manager = 'fractal'});
-		is($types, 'ADD_ITEMS,LEAF_SPLIT,LFILTER_SLOTS', 'custom: every custom record type was logged and replayed');
+		is($types, 'ADD_ITEMS,LEAF_SPLIT,LFILTER_SLOTS,MOVE_ITEMS', 'custom: every custom record type was logged and replayed');
+		# flushes above level 1 log moves naming their source pages: the
+		# first move from a page after the checkpoint carries its image
+		# (replay reads it from the image), later ones do not (replay reads
+		# the page as earlier records left it); some also fill the chain slot
+		my $moves = $primary->safe_psql('postgres', qq{
+			SELECT count(*) FILTER (WHERE block_ref ~ 'blkref #([2-9]|[1-3][0-9]): [^#]* \\(FPW\\)'),
+			       count(*) FILTER (WHERE block_ref !~ 'blkref #([2-9]|[1-3][0-9]): [^#]* \\(FPW\\)'),
+			       count(*) FILTER (WHERE block_ref ~ 'blkref #1:')
+			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
+			 WHERE resource_manager = 'fractal' AND record_type = 'MOVE_ITEMS'});
+		my ($srcimg, $srcnoimg, $movslot) = split /\|/, $moves;
+		cmp_ok($srcimg, '>', 0, 'custom: moves whose source page came as an image');
+		cmp_ok($srcnoimg, '>', 0, 'custom: moves whose source pages replay found in place');
+		cmp_ok($movslot, '>', 0, 'custom: moves that also fill the chain slot');
 		# leaf splits whose old leaf replay rebuilt from its own entries (not
 		# restored from an image: the record's page kept its LSN), each with
 		# the new leaf as an image
