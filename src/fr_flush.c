@@ -306,8 +306,8 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
  * pivots of a leaf split, the prefix applied before.
  */
 static int
-fr_flush_apply(FrState *state, Buffer nodebuf, OffsetNumber partoff,
-			   IndexTuple *msgs, int n, FrFlushResult *res)
+fr_flush_apply(FrState *state, Buffer nodebuf, IndexTuple *msgs, int n,
+			   FrFlushResult *res)
 {
 	Page		page = BufferGetPage(nodebuf);
 	bool		leaves = FrPageGetOpaque(page)->level == 1;
@@ -372,7 +372,7 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	state->moves = (moves.n > 0) ? &moves : NULL;
 	PG_TRY();
 	{
-		applied = fr_flush_apply(state, nodebuf, partoff, msgs, nmsgs, res);
+		applied = fr_flush_apply(state, nodebuf, msgs, nmsgs, res);
 	}
 	PG_FINALLY();
 	{

@@ -116,14 +116,7 @@ fr_move_write(FrState *state, Buffer buf, IndexTuple *tups, OffsetNumber *offs,
 	xlrec.has_offsets = (offs != NULL);
 
 	START_CRIT_SECTION();
-	fr_page_put_items(page, tups, offs, n, PANIC);
-	MarkBufferDirty(buf);
-	if (withslot)
-	{
-		fr_filter_add_keys(FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(slot->fbuf)),
-											slot->slot), tups, n);
-		MarkBufferDirty(slot->fbuf);
-	}
+	fr_page_put_items_slot(buf, tups, offs, n, slot);
 	for (i = 0; i < rec->nsrc; i++)
 		MarkBufferDirty(rec->srcbuf[i]);
 

@@ -104,6 +104,25 @@ fr_page_put_items(Page page, IndexTuple *tups, OffsetNumber *offs, int n,
 	fr_filter_add_tuples(page, tups, n);
 }
 
+/*
+ * Inside the critical section of an addition: put tups[0..n) on the page
+ * in 'buf' (as fr_page_put_items) and, with 'slot' (slot->fbuf valid), their
+ * keys into that leaf filter slot; both pages are marked dirty
+ */
+void
+fr_page_put_items_slot(Buffer buf, IndexTuple *tups, OffsetNumber *offs, int n,
+					   FrSlotAdd *slot)
+{
+	fr_page_put_items(BufferGetPage(buf), tups, offs, n, PANIC);
+	MarkBufferDirty(buf);
+	if (slot != NULL && BufferIsValid(slot->fbuf))
+	{
+		fr_filter_add_keys(FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(slot->fbuf)),
+											slot->slot), tups, n);
+		MarkBufferDirty(slot->fbuf);
+	}
+}
+
 /* append one (offset, length, bytes) fragment of generic WAL's delta */
 static void
 fr_append_fragment(StringInfo buf, Page page, Size from, Size to)
@@ -286,14 +305,7 @@ fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 		}
 
 		START_CRIT_SECTION();
-		fr_page_put_items(page, tups, offs, n, PANIC);
-		MarkBufferDirty(buf);
-		if (withslot)
-		{
-			fr_filter_add_keys(FrLeafFilterSlot(FrPageGetLeafFilters(BufferGetPage(slot->fbuf)),
-												slot->slot), tups, n);
-			MarkBufferDirty(slot->fbuf);
-		}
+		fr_page_put_items_slot(buf, tups, offs, n, slot);
 		if (needwal)
 		{
 			XLogRecPtr	recptr;

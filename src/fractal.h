@@ -644,6 +644,8 @@ extern void fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 extern void fr_page_check_room(Page page, IndexTuple *tups, int n);
 extern void fr_page_put_items(Page page, IndexTuple *tups, OffsetNumber *offs,
 							  int n, int elevel);
+extern void fr_page_put_items_slot(Buffer buf, IndexTuple *tups,
+								   OffsetNumber *offs, int n, FrSlotAdd *slot);
 
 /* fr_move.c: a flush's appends to child chains logged as moves */
 extern bool fr_move_items(FrState *state, Buffer buf, IndexTuple *tups,
