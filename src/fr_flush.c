@@ -173,7 +173,8 @@ fr_leaf_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		fr_lfilter_before_add(state, nodebuf, off, view.items, view.n, newi, nn,
 							  &slot);
 		fr_leaf_view_release(&view);
-		fr_leaf_add_items(index, lbuf, newi, offs, nn, &slot);
+		if (!fr_move_items(state, lbuf, newi, offs, nn, &slot))
+			fr_leaf_add_items(index, lbuf, newi, offs, nn, &slot);
 		if (BufferIsValid(slot.fbuf))
 			UnlockReleaseBuffer(slot.fbuf);
 		merged = nn;
@@ -340,7 +341,6 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 {
 	Relation	index = state->index;
 	Page		page = BufferGetPage(nodebuf);
-	bool		leaves = FrPageGetOpaque(page)->level == 1;
 	BlockNumber *blocks;
 	int			nblocks,
 				nmsgs,
@@ -352,14 +352,14 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		return;
 
 	/*
-	 * read, sort and dedup the whole chain; above level 1, note where each
-	 * message came from, so appends to the children's chains can be logged
-	 * as moves (fr_move_items)
+	 * read, sort and dedup the whole chain, noting where each message came
+	 * from, so that adding it to a child can be logged as a move
+	 * (fr_move_items)
 	 */
 	memset(&moves, 0, sizeof(moves));
 	msgs = fr_read_chain(index, fr_node_get_item(page, partoff), &nmsgs,
 						 &blocks, &nblocks,
-						 (leaves || !fr_custom_wal || !RelationNeedsWAL(index)) ?
+						 (!fr_custom_wal || !RelationNeedsWAL(index)) ?
 						 NULL : &moves);
 	nmsgs = fr_flush_drop_dead(state, msgs, nmsgs);
 	fr_sort_entries(state, msgs, nmsgs);

@@ -534,6 +534,8 @@ fr_chain_read_page(void *arg, Page page, BlockNumber blkno)
 	OffsetNumber off,
 				maxoff = PageGetMaxOffsetNumber(page);
 
+	if (r->moves)
+		r->moves->lsn[r->nblocks] = PageGetLSN(page);
 	r->blocks[r->nblocks++] = blkno;
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
@@ -580,6 +582,8 @@ fr_read_chain(Relation index, FrNodeItem pitem, int *nmsgs,
 	r.blocks = palloc(sizeof(BlockNumber) * Max(pitem->chain_pages, 1));
 	r.nblocks = 0;
 	r.moves = moves;
+	if (moves)
+		moves->lsn = palloc(sizeof(XLogRecPtr) * Max(pitem->chain_pages, 1));
 	fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
 				  fr_chain_read_page, &r);
 	*nmsgs = r.n;

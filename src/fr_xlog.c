@@ -16,8 +16,8 @@
  *	- a generic WAL record otherwise (for adding items, one whose delta is
  *	  built here from what changed, fr_generic_add_items).
  *
- * A flush's appends to child chains are logged as moves naming their
- * source pages instead (fr_move.c).
+ * What a flush adds to a child (chain page or leaf) is logged as moves
+ * naming the messages' source pages instead (fr_move.c).
  *
  * Generic WAL computes its record by diffing the whole page before and
  * after, which for a single appended message costs more than everything
@@ -855,10 +855,25 @@ fr_desc(StringInfo buf, XLogReaderState *record)
 	else if (info == XLOG_FR_MOVE_ITEMS)
 	{
 		xl_fr_move_items *xlrec = (xl_fr_move_items *) XLogRecGetData(record);
+		int			n = xlrec->ntuples;
+		Size		len;
+		char	   *ptr = XLogRecGetBlockData(record, 0, &len);
+		Size		at = (Size) n * sizeof(OffsetNumber) * (xlrec->has_offsets ? 2 : 1);
 
-		appendStringInfo(buf, "ntuples %u, %s, from %d pages", xlrec->ntuples,
+		appendStringInfo(buf, "ntuples %u, %s, into a %s, from %d pages", n,
 						 xlrec->has_offsets ? "at offsets" : "appended",
+						 (xlrec->flags & FR_MOVE_TO_LEAF) ? "leaf" : "chain page",
 						 Max(XLogRecMaxBlockId(record) + 1 - FR_MOVE_FIRST_SOURCE, 0));
+		/* the tuples logged inline, when the record kept its references */
+		if (ptr != NULL && len >= at + n)
+		{
+			int			i,
+						inl = 0;
+
+			for (i = 0; i < n; i++)
+				inl += (ptr[at + i] == 0);
+			appendStringInfo(buf, ", %d inline", inl);
+		}
 	}
 }
 

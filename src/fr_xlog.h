@@ -132,30 +132,38 @@ typedef struct xl_fr_leaf_split
 
 /*
  * XLOG_FR_MOVE_ITEMS: index tuples a flush moves from its node's chain
- * pages to a child's chain page, added as XLOG_FR_ADD_ITEMS adds them, but
- * named by where they are instead of copied: each is the item at a given
- * offset of one of the record's source pages.  The source pages are not
- * changed (only their LSN is set); they are registered with the standard
- * full-page-image rule, so that redo finds each exactly as the record
- * did (a source last changed before the redo point comes as an image).
+ * pages to a child: a child node's chain page, or (flushing a level-1
+ * node) a plain leaf in place.  They are added as XLOG_FR_ADD_ITEMS adds
+ * them, but named by where they are instead of copied: each is the item at
+ * a given offset of one of the record's source pages.  The source pages are
+ * not changed (only their LSN is set); they are registered with the
+ * standard full-page-image rule, so that redo finds each exactly as the
+ * record did.  A tuple whose page was last changed before the redo point
+ * is logged inline instead (naming it would cost the page's image).
  * Written only while full-page writes are on; redo refuses a source page
  * newer than the record.
  *
- * Backup block 0: the chain page.  Its block data: when has_offsets,
- *		ntuples OffsetNumbers (as in XLOG_FR_ADD_ITEMS); then ntuples
- *		OffsetNumbers, the tuples' offsets on their source pages; then
- *		ntuples uint8s, their source pages' block ids.
- * Backup block 1 (optional): a leaf filter page whose chain slot (slot 0)
- *		takes the tuples' keys; block data as in XLOG_FR_ADD_ITEMS.
+ * Backup block 0: the chain page or leaf.  Its block data: when
+ *		has_offsets, ntuples OffsetNumbers (as in XLOG_FR_ADD_ITEMS); then
+ *		ntuples OffsetNumbers, the tuples' offsets on their source pages;
+ *		then ntuples uint8s, their source pages' block ids (0: inline); then
+ *		the inline tuples, concatenated, in order.
+ * Backup block 1 (optional): the leaf filter page whose slot takes the
+ *		tuples' keys (the leaf's, or a chain's slot 0); block data as in
+ *		XLOG_FR_ADD_ITEMS.
  * Backup blocks FR_MOVE_FIRST_SOURCE ...: the source pages, no data.
  */
 typedef struct xl_fr_move_items
 {
 	uint16		ntuples;
 	bool		has_offsets;	/* false: every tuple appended at the end */
+	uint8		flags;
 } xl_fr_move_items;
 
-#define SizeOfFrMoveItems	(offsetof(xl_fr_move_items, has_offsets) + sizeof(bool))
+#define SizeOfFrMoveItems	(offsetof(xl_fr_move_items, flags) + sizeof(uint8))
+
+/* flags: block 0 is a leaf (else a chain page); redo checks it */
+#define FR_MOVE_TO_LEAF			0x01
 
 #define FR_MOVE_FIRST_SOURCE	2
 #define FR_MOVE_MAX_SOURCES		(XLR_MAX_BLOCK_ID + 1 - FR_MOVE_FIRST_SOURCE)

@@ -427,6 +427,7 @@ typedef struct FrMoveMap
 	int			n;
 	int			cap;
 	BlockNumber *blocks;		/* the chain's pages, newest first */
+	XLogRecPtr *lsn;			/* ... and each one's LSN (kept current) */
 	int			nblocks;
 } FrMoveMap;
 
@@ -647,7 +648,7 @@ extern void fr_page_put_items(Page page, IndexTuple *tups, OffsetNumber *offs,
 extern void fr_page_put_items_slot(Buffer buf, IndexTuple *tups,
 								   OffsetNumber *offs, int n, FrSlotAdd *slot);
 
-/* fr_move.c: a flush's appends to child chains logged as moves */
+/* fr_move.c: what a flush adds to a child, logged as moves */
 extern bool fr_move_items(FrState *state, Buffer buf, IndexTuple *tups,
 						  OffsetNumber *offs, int n, FrSlotAdd *slot);
 

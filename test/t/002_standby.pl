@@ -149,20 +149,26 @@ for my $mode ('generic', 'custom')
 			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
 			 WHERE resource_manager = 'fractal'});
 		is($types, 'ADD_ITEMS,LEAF_SPLIT,LFILTER_SLOTS,MOVE_ITEMS', 'custom: every custom record type was logged and replayed');
-		# flushes above level 1 log moves naming their source pages: the
-		# first move from a page after the checkpoint carries its image
-		# (replay reads it from the image), later ones do not (replay reads
-		# the page as earlier records left it); some also fill the chain slot
+		# flushes log moves naming their source pages, into child chains
+		# and into leaves (some with the leaf filter slot, as block 1); a
+		# source page not changed since the checkpoint would need its image,
+		# so its messages go inline, and the later moves from a page named
+		# once since the checkpoint find it in place on replay
 		my $moves = $primary->safe_psql('postgres', qq{
-			SELECT count(*) FILTER (WHERE block_ref ~ 'blkref #([2-9]|[1-3][0-9]): [^#]* \\(FPW\\)'),
-			       count(*) FILTER (WHERE block_ref !~ 'blkref #([2-9]|[1-3][0-9]): [^#]* \\(FPW\\)'),
+			SELECT count(*) FILTER (WHERE description ~ 'into a leaf'),
+			       count(*) FILTER (WHERE description ~ 'into a chain page'),
+			       count(*) FILTER (WHERE description ~ ' [1-9][0-9]* inline'),
+			       count(*) FILTER (WHERE block_ref ~ 'blkref #2:'
+			                          AND block_ref !~ 'blkref #([2-9]|[1-3][0-9]): [^#]* \\(FPW\\)'),
 			       count(*) FILTER (WHERE block_ref ~ 'blkref #1:')
 			  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_lsn())
 			 WHERE resource_manager = 'fractal' AND record_type = 'MOVE_ITEMS'});
-		my ($srcimg, $srcnoimg, $movslot) = split /\|/, $moves;
-		cmp_ok($srcimg, '>', 0, 'custom: moves whose source page came as an image');
-		cmp_ok($srcnoimg, '>', 0, 'custom: moves whose source pages replay found in place');
-		cmp_ok($movslot, '>', 0, 'custom: moves that also fill the chain slot');
+		my ($toleaf, $tochain, $inline, $named, $movslot) = split /\|/, $moves;
+		cmp_ok($toleaf, '>', 0, 'custom: moves into leaves');
+		cmp_ok($tochain, '>', 0, 'custom: moves into child chains');
+		cmp_ok($inline, '>', 0, 'custom: moves with messages logged inline (their page predates the checkpoint)');
+		cmp_ok($named, '>', 0, 'custom: moves whose named source pages replay found in place');
+		cmp_ok($movslot, '>', 0, 'custom: moves that also fill a leaf filter slot');
 		# leaf splits whose old leaf replay rebuilt from its own entries (not
 		# restored from an image: the record's page kept its LSN), each with
 		# the new leaf as an image
