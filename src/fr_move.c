@@ -327,23 +327,10 @@ fr_redo_move_tuples(Buffer *srcbuf, bool *newer, int n, OffsetNumber *srcoff,
 
 	for (i = 0; i < n; i++)
 	{
-		IndexTupleData hdr;
-		Size		sz;
-
 		if (srcblk[i] != 0)
-		{
 			tups[i] = fr_redo_move_source(srcbuf, newer, srcblk[i], srcoff[i]);
-			continue;
-		}
-		if (inl + sizeof(IndexTupleData) > end)
-			elog(PANIC, "fractal redo: truncated move record");
-		memcpy(&hdr, inl, sizeof(IndexTupleData));
-		sz = IndexTupleSize(&hdr);
-		if (sz < sizeof(IndexTupleData) || inl + sz > end)
-			elog(PANIC, "fractal redo: truncated move record");
-		tups[i] = palloc(sz);
-		memcpy(tups[i], inl, sz);
-		inl += sz;
+		else
+			tups[i] = fr_redo_next_tuple(&inl, end);
 	}
 	if (inl != end)
 		elog(PANIC, "fractal redo: move record has trailing bytes");

@@ -337,8 +337,31 @@ fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 }
 
 /*
+ * The next index tuple logged at *ptr (before 'end'), copied to aligned
+ * memory; *ptr moves past it.  A record that does not hold it is PANIC.
+ */
+IndexTuple
+fr_redo_next_tuple(char **ptr, char *end)
+{
+	IndexTupleData hdr;
+	IndexTuple	itup;
+	Size		sz;
+
+	if (*ptr + sizeof(IndexTupleData) > end)
+		elog(PANIC, "fractal redo: truncated record");
+	memcpy(&hdr, *ptr, sizeof(IndexTupleData));
+	sz = IndexTupleSize(&hdr);
+	if (sz < sizeof(IndexTupleData) || *ptr + sz > end)
+		elog(PANIC, "fractal redo: truncated tuple");
+	itup = palloc(sz);
+	memcpy(itup, *ptr, sz);
+	*ptr += sz;
+	return itup;
+}
+
+/*
  * The 'ntuples' index tuples concatenated in ptr[0..len), each copied to
- * aligned memory; a record that does not hold them is PANIC.
+ * aligned memory
  */
 static IndexTuple *
 fr_redo_tuples(char *ptr, Size len, int ntuples)
@@ -348,20 +371,7 @@ fr_redo_tuples(char *ptr, Size len, int ntuples)
 	int			i;
 
 	for (i = 0; i < ntuples; i++)
-	{
-		IndexTupleData hdr;
-		Size		sz;
-
-		if (ptr + sizeof(IndexTupleData) > end)
-			elog(PANIC, "fractal redo: truncated record");
-		memcpy(&hdr, ptr, sizeof(IndexTupleData));
-		sz = IndexTupleSize(&hdr);
-		if (sz < sizeof(IndexTupleData) || ptr + sz > end)
-			elog(PANIC, "fractal redo: truncated tuple");
-		tups[i] = palloc(sz);
-		memcpy(tups[i], ptr, sz);
-		ptr += sz;
-	}
+		tups[i] = fr_redo_next_tuple(&ptr, end);
 	return tups;
 }
 

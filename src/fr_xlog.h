@@ -172,5 +172,6 @@ typedef struct xl_fr_move_items
 extern void fr_redo_slot_keys(XLogReaderState *record, Buffer fbuf,
 							  IndexTuple *tups, int n);
 extern void fr_redo_move_items(XLogReaderState *record);
+extern IndexTuple fr_redo_next_tuple(char **ptr, char *end);
 
 #endif							/* FR_XLOG_H */
