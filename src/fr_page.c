@@ -337,18 +337,35 @@ fr_buffer_cached(Relation index, BlockNumber blkno)
 }
 
 /*
- * Bring block 'blkno' into shared buffers and let go of it at once: no lock,
- * no pin kept, the page not looked at.  For pages about to be needed under
- * a lock that should not be held across a read (fr_flush_warm).  Blocks
- * past the cached relation size are left to fr_read_buffer.
+ * Bring block 'blkno' into shared buffers and let go of it at once: no pin
+ * kept.  For pages about to be needed under a lock that should not be held
+ * across a read (fr_flush_warm).  A page that had to be read is counted by
+ * its kind (fractal_counters), looked at under a share lock held only for
+ * that; a page of another layout is not counted (fr_read_buffer reports it
+ * when it is used).  Blocks past the cached relation size are left to
+ * fr_read_buffer.
  */
 void
 fr_warm_buffer(Relation index, BlockNumber blkno)
 {
+	uint64		blocks_read = fr_blocks_read_so_far();
+	Buffer		buf;
+	Page		page;
+
 	if (blkno == InvalidBlockNumber || blkno >= fr_amcache(index)->nblocks)
 		return;
-	ReleaseBuffer(ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-									 NULL));
+	buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, NULL);
+	if (fr_blocks_read_so_far() != blocks_read)
+	{
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) && ((PageHeader) page)->pd_special <= BLCKSZ &&
+			PageGetSpecialSize(page) >= MAXALIGN(sizeof(FrPageOpaqueData)) &&
+			FrPageGetOpaque(page)->page_id == FR_PAGE_ID)
+			fr_count_page_read(page);
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	}
+	ReleaseBuffer(buf);
 }
 
 /*
