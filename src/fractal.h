@@ -278,11 +278,11 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 	MAXALIGN_DOWN(FrPageUsable / 8 - sizeof(ItemIdData) - FrNodeItemHeaderSize)
 
 /* defaults of the tuning knobs (see fr_options.c) */
-#define FR_DEFAULT_BUFFER_PAGES			64
+#define FR_DEFAULT_BUFFER_PAGES			256
 #define FR_MIN_BUFFER_PAGES				4
 #define FR_MAX_BUFFER_PAGES				4096
 #define FR_DEFAULT_BUFFER_PERCENT		10
-#define FR_UPPER_BUFFER_PERCENT			30	/* above level 1, index large */
+#define FR_UPPER_BUFFER_PERCENT			60	/* above level 1, index large */
 #define FR_MIN_BUFFER_PERCENT			1
 #define FR_MAX_BUFFER_PERCENT			100
 #define FR_DEFAULT_PARTITION_CHILDREN	32

@@ -11,7 +11,7 @@
 -- buffer_pages is the sum of chain_pages over the node's partition-start
 -- items, i.e. what fr_node_buffer_pages() compares with the budget; budget
 -- is fr_node_budget(): max(4, min(buffer_pages option,
--- ceil(children * pct / 100))), pct being buffer_percent, or at least 30
+-- ceil(children * pct / 100))), pct being buffer_percent, or at least 60
 -- (FR_UPPER_BUFFER_PERCENT) above level 1 once the index has at least a
 -- quarter of shared_buffers' blocks (fr_index_large; the server compares
 -- a cached size that can lag, so its budget is never above this one).
@@ -54,7 +54,7 @@ DECLARE
 	off int;
 	i int;
 BEGIN
-	SELECT coalesce(max(option_value) FILTER (WHERE option_name = 'buffer_pages'), '64')::int,
+	SELECT coalesce(max(option_value) FILTER (WHERE option_name = 'buffer_pages'), '256')::int,
 		   coalesce(max(option_value) FILTER (WHERE option_name = 'buffer_percent'), '10')::int
 	  INTO opt_pages, opt_percent
 	  FROM pg_class c LEFT JOIN LATERAL pg_options_to_table(c.reloptions) ON true
@@ -90,7 +90,7 @@ BEGIN
 			END IF;
 		END LOOP;
 		budget := greatest(4, least(opt_pages, (children *
-			CASE WHEN level > 1 AND large THEN greatest(opt_percent, 30)
+			CASE WHEN level > 1 AND large THEN greatest(opt_percent, 60)
 				 ELSE opt_percent END + 99) / 100));
 		RETURN NEXT;
 		EXIT WHEN root_only;
