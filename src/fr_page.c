@@ -191,6 +191,15 @@ fr_amcache(Relation index)
  * this skips the buffer mapping table's hash lookup and partition lock,
  * which every lookup otherwise pays for the root and its buffer pages),
  * else through ReadBuffer.  Counted in pg_statio_*_indexes either way.
+ *
+ * Only while the index is small against shared buffers (fr_index_large):
+ * out of memory every read goes through ReadBuffer, which raises the
+ * usage count each time, as btree's reads of its inner pages do.  There
+ * the clock sweep runs fast (scans that fetch many heap rows pass it over
+ * every buffer several times a second), and nodes and buffer pages whose
+ * count rose at one read in eight were evicted between their uses: 100-row
+ * range scans read 0.83 level-1 nodes and 3.3 chain pages each from
+ * outside shared buffers (src/README.md section 2, "Reading a page").
  */
 static Buffer
 fr_pin_buffer(Relation index, BlockNumber blkno)
@@ -200,6 +209,7 @@ fr_pin_buffer(Relation index, BlockNumber blkno)
 
 	if (r->blkno == blkno && r->buf != InvalidBuffer &&
 		++cache->recent_reads % FR_RECENT_BUMP_EVERY != 0 &&
+		!fr_index_large(index) &&
 		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, r->buf))
 	{
 		pgstat_count_buffer_read(index);
