@@ -197,9 +197,10 @@ fr_amcache(Relation index)
  * usage count each time, as btree's reads of its inner pages do.  There
  * the clock sweep runs fast (scans that fetch many heap rows pass it over
  * every buffer several times a second), and nodes and buffer pages whose
- * count rose at one read in eight were evicted between their uses: 100-row
- * range scans read 0.83 level-1 nodes and 3.3 chain pages each from
- * outside shared buffers (src/README.md section 2, "Reading a page").
+ * count rose at one read in eight were evicted between their uses: a
+ * 100-row range scan read 3.3 chain pages from outside shared buffers
+ * (1.95 since), a point lookup 0.044 level-1 nodes (0.001 since); see
+ * src/README.md section 3, "Reading a page".
  */
 static Buffer
 fr_pin_buffer(Relation index, BlockNumber blkno)
@@ -207,9 +208,9 @@ fr_pin_buffer(Relation index, BlockNumber blkno)
 	FrAmCache  *cache = fr_amcache(index);
 	FrRecentBuffer *r = &cache->recent[blkno % FR_RECENT_SLOTS];
 
-	if (r->blkno == blkno && r->buf != InvalidBuffer &&
+	if (!fr_index_large(index) &&
+		r->blkno == blkno && r->buf != InvalidBuffer &&
 		++cache->recent_reads % FR_RECENT_BUMP_EVERY != 0 &&
-		!fr_index_large(index) &&
 		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, r->buf))
 	{
 		pgstat_count_buffer_read(index);
