@@ -37,6 +37,12 @@ SELECT height >= 2 AS three_levels,
 	   leaf_entries + buffered_messages = 200000 AS all_entries
 FROM fractal_stats('dif_ba');
 
+-- an in-memory root above level 1 is flushed under a share lock
+-- (fr_rootflush.c: seal, copy, cut), so the queries below read chains that
+-- went through it (this cluster preloads the library)
+SELECT value > 0 AS root_shared_flushes
+FROM fractal_counters() WHERE name = 'root_shared_flushes';
+
 -- below the root, flushes append to a chain's newest page in arrival order
 -- and sort it when a newer page is linked in front (src/README.md section
 -- 4): the queries below meet both unsorted and sealed (sorted) pages, and

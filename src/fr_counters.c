@@ -59,6 +59,7 @@ static const char *const fr_counter_names[] = {
 	"rightmost_inserts",
 	"compressed_blocks_read",
 	"compressed_blocks_skipped",
+	"root_shared_flushes",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

@@ -26,20 +26,6 @@
 
 #include "fractal.h"
 
-/* result of flushing one partition */
-typedef struct FrFlushResult
-{
-	List	   *overfull;		/* child node blocks now over budget */
-	bool		node_full;		/* the node ran out of room for pivots */
-} FrFlushResult;
-
-/* a request to split the node at 'level' covering 'key' */
-typedef struct FrSplitRequest
-{
-	IndexTuple	key;
-	int			level;
-} FrSplitRequest;
-
 /*
  * The end of the run of sorted msgs[from..n) that lies below the pivot of
  * item 'next' of the node on 'page' (all of them when 'next' is past the
@@ -236,8 +222,18 @@ fr_node_apply(FrState *state, Buffer nodebuf, OffsetNumber off,
 		fr_report_corrupt(index, cblk,
 						  "internal node points to a page that is not a node");
 
-	/* split a child short of room first */
-	if (PageGetExactFreeSpace(cpage) < FR_NODE_SPLIT_FREE)
+	/*
+	 * split a child short of room first; under a share-locked parent
+	 * (fr_rootflush.c) it takes the messages and is split afterwards
+	 */
+	if (PageGetExactFreeSpace(cpage) < FR_NODE_SPLIT_FREE && res->parent_shared)
+	{
+		FrSplitRequest *req = fr_split_request(cpage);
+
+		if (req)
+			res->splits = lappend(res->splits, req);
+	}
+	else if (PageGetExactFreeSpace(cpage) < FR_NODE_SPLIT_FREE)
 	{
 		if (fr_split_node(state, nodebuf, off, cbuf, InvalidBuffer))
 		{
@@ -306,7 +302,7 @@ fr_flush_partial(FrState *state, Buffer nodebuf, OffsetNumber partoff,
  * many were applied: all of them, or, when the node has no room for the
  * pivots of a leaf split, the prefix applied before.
  */
-static int
+int
 fr_flush_apply(FrState *state, Buffer nodebuf, IndexTuple *msgs, int n,
 			   FrFlushResult *res)
 {
@@ -335,7 +331,7 @@ fr_flush_apply(FrState *state, Buffer nodebuf, IndexTuple *msgs, int n,
  * Flush the chain of the partition starting at 'partoff' of the node in
  * 'nodebuf' (held exclusively) into its children.
  */
-static void
+void
 fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 				   FrFlushResult *res)
 {
@@ -399,15 +395,21 @@ fr_flush_partition(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 }
 
 /*
- * A key routing to the node on 'page' from its parent: its first real pivot.
- * Returns NULL for a node with a single child (nothing to split).
+ * A request to split the node on 'page', routed by a key reaching it from
+ * its parent (its first real pivot).  NULL for a node with a single child
+ * (nothing to split).
  */
-static IndexTuple
-fr_node_route_key(Page page)
+FrSplitRequest *
+fr_split_request(Page page)
 {
+	FrSplitRequest *req;
+
 	if (PageGetMaxOffsetNumber(page) < FirstOffsetNumber + 1)
 		return NULL;
-	return CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, FirstOffsetNumber + 1)));
+	req = palloc(sizeof(FrSplitRequest));
+	req->key = CopyIndexTuple(FrNodeItemGetPivot(fr_node_get_item(page, FirstOffsetNumber + 1)));
+	req->level = FrPageGetOpaque(page)->level;
+	return req;
 }
 
 /*
@@ -459,7 +461,7 @@ fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
 	/* first the partition routing 'key', whatever the budget says */
 	if (key != NULL)
 	{
-		FrFlushResult res = {NIL, false};
+		FrFlushResult res = {NIL, false, false, NIL};
 		OffsetNumber off = fr_node_find_child(state, page, key);
 
 		fr_flush_partition(state, buf, fr_node_partition_start(page, off), &res);
@@ -470,7 +472,7 @@ fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
 	}
 	for (rounds = 0; !full && rounds < 4 && fr_node_over_budget(state, page); rounds++)
 	{
-		FrFlushResult res = {NIL, false};
+		FrFlushResult res = {NIL, false, false, NIL};
 		OffsetNumber part;
 
 		/* out of memory, read the next round's pages with the node released */
@@ -494,16 +496,10 @@ fr_flush_node(FrState *state, BlockNumber blkno, List **todo, List **splits,
 	}
 	if (PageGetExactFreeSpace(page) < FR_NODE_SPLIT_FREE)
 	{
-		IndexTuple	route = fr_node_route_key(page);
+		FrSplitRequest *req = fr_split_request(page);
 
-		if (route)
-		{
-			FrSplitRequest *req = palloc(sizeof(FrSplitRequest));
-
-			req->key = route;
-			req->level = FrPageGetOpaque(page)->level;
+		if (req)
 			*splits = lappend(*splits, req);
-		}
 	}
 	UnlockReleaseBuffer(buf);
 	return next;
@@ -544,8 +540,13 @@ fr_maintain_from(FrState *state, BlockNumber start, IndexTuple key)
 		blkno = fr_flush_node(state, blkno, &todo, &splits, key);
 	}
 
-	/* flush over-budget nodes, cascading down */
-	if (key == NULL)
+	/*
+	 * flush over-budget nodes, cascading down; an in-memory root first
+	 * under a share lock, so that inserts go on meanwhile (fr_rootflush.c)
+	 */
+	if (key == NULL &&
+		!(state->vac_callback == NULL && !fr_index_large(index) &&
+		  fr_root_flush_shared(state, start, &todo, &splits)))
 		todo = list_make1_int((int) start);
 	while (todo != NIL)
 	{

@@ -26,6 +26,7 @@
 /* objsubids of the heavyweight locks below; the field is 16 bits */
 #define FR_FLUSH_LOCK_SUBID 0x4652	/* "FR": fr_flush_lock */
 #define FR_SCAN_LOCK_SUBID	0x4649	/* "FI": fr_scan_lock */
+#define FR_ROOT_FLUSH_LOCK_SUBID 0x4654	/* "FT": fr_root_flush_lock */
 
 /* ------------------------------------------------------------------------
  * The flush lock
@@ -98,6 +99,22 @@ void
 fr_scan_unlock(Relation index, LOCKMODE mode)
 {
 	fr_index_unlock(index, FR_SCAN_LOCK_SUBID, mode);
+}
+
+/*
+ * The root flush lock: one backend at a time flushes the root under a share
+ * lock (fr_rootflush.c); taken after the flush lock, before any buffer lock.
+ */
+bool
+fr_root_flush_lock(Relation index, bool wait)
+{
+	return fr_index_lock(index, FR_ROOT_FLUSH_LOCK_SUBID, ExclusiveLock, wait);
+}
+
+void
+fr_root_flush_unlock(Relation index)
+{
+	fr_index_unlock(index, FR_ROOT_FLUSH_LOCK_SUBID, ExclusiveLock);
 }
 
 /* ------------------------------------------------------------------------
@@ -499,6 +516,9 @@ fr_chain_walk(Relation index, BlockNumber tail, uint32 npages,
 		UnlockReleaseBuffer(buf);
 	}
 }
+
+static void fr_chain_cut(Relation index, Buffer nodebuf, OffsetNumber partoff,
+						 BlockNumber keep, BlockNumber *blocks, int nblocks);
 
 /* what fr_read_chain collects */
 typedef struct FrChainRead
@@ -916,21 +936,45 @@ fr_chain_replace(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 							   false, true);
 
 	/* cut off and free the old pages */
+	fr_chain_cut(index, nodebuf, partoff, oldest_new, blocks, nblocks);
+}
+
+/*
+ * Cut the pages blocks[0..nblocks) (newest first) off the chain of the
+ * partition at 'partoff' (node held exclusively), behind the chain page
+ * 'keep', and free them: two per record (node, 'keep', old pages), the cut
+ * moving down the chain so that it stays valid after every record.  The
+ * caller has made sure that no message is lost with them.  'keep' becomes
+ * the start of its filter segment (if it was not already), so that its own
+ * filter no longer reaches into cut pages; a newer page's filter may reach
+ * to 'keep' itself, never past it (a segment's `skip` is the link of its
+ * first page).
+ */
+static void
+fr_chain_cut(Relation index, Buffer nodebuf, OffsetNumber partoff,
+			 BlockNumber keep, BlockNumber *blocks, int nblocks)
+{
+	int			i;
+
 	for (i = 0; i < nblocks;)
 	{
 		int			k = Min(2, nblocks - i),
 					j;
-		Buffer		nbuf = fr_read_buffer(index, oldest_new, BUFFER_LOCK_EXCLUSIVE);
+		Buffer		nbuf = fr_read_buffer(index, keep, BUFFER_LOCK_EXCLUSIVE);
 		Buffer		bufs[2];
 		GenericXLogState *xs;
 		FrNodeItem	pitem;
+		Page		kp;
 
 		for (j = 0; j < k; j++)
 			bufs[j] = fr_read_buffer(index, blocks[i + j], BUFFER_LOCK_EXCLUSIVE);
 		xs = GenericXLogStart(index);
 		pitem = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), partoff);
-		FrPageGetOpaque(GenericXLogRegisterBuffer(xs, nbuf, 0))->link =
+		kp = GenericXLogRegisterBuffer(xs, nbuf, 0);
+		FrPageGetOpaque(kp)->link =
 			(i + k < nblocks) ? blocks[i + k] : InvalidBlockNumber;
+		if (FrPageIsFiltered(kp))
+			FrPageGetFilter(kp)->flags |= FR_FILTER_SEG_START;
 		for (j = 0; j < k; j++)
 			fr_free_page_in_place(GenericXLogRegisterBuffer(xs, bufs[j], 0));
 		pitem->chain_pages -= k;
@@ -943,4 +987,123 @@ fr_chain_replace(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 		}
 		i += k;
 	}
+}
+
+/*
+ * Make the chain of the partition at 'partoff' (node held exclusively) end
+ * in a page that holds no message and whose filter covers no page behind
+ * it: link an empty page, starting its own filter segment, in front of any
+ * other tail (one holding messages, or emptied by VACUUM but continuing a
+ * segment).  Inserts append only to the tail, so the pages behind it then
+ * change only by flushes, and a flush may empty and cut them without
+ * leaving a filter that skips into cut pages (fr_rootflush.c).  Returns
+ * whether any page is now behind the tail.
+ */
+bool
+fr_chain_seal_tail(FrState *state, Buffer nodebuf, OffsetNumber partoff)
+{
+	FrNodeItem	pitem = fr_node_get_item(BufferGetPage(nodebuf), partoff);
+	Buffer		tbuf;
+	Page		tpage;
+	bool		sealed;
+
+	if (pitem->chain_tail == InvalidBlockNumber)
+		return false;
+	tbuf = fr_read_chain_buffer(state->index, pitem->chain_tail, BUFFER_LOCK_SHARE);
+	tpage = BufferGetPage(tbuf);
+	sealed = PageGetMaxOffsetNumber(tpage) == 0 &&
+		fr_filter_next(tpage) == FrPageGetOpaque(tpage)->link;
+	UnlockReleaseBuffer(tbuf);
+	if (!sealed)
+		(void) fr_chain_add_page(state, nodebuf, partoff, NULL, 0, false, true);
+	return fr_node_get_item(BufferGetPage(nodebuf), partoff)->chain_pages > 1;
+}
+
+/*
+ * Remove every message from the chain pages blocks[0..nblocks) in place,
+ * three pages per record, keeping each page's link, flags and filter (whose
+ * bits then only cause false positives).  The caller holds their node at
+ * least share-locked and has applied the messages to the children first.
+ */
+void
+fr_chain_empty_pages(Relation index, BlockNumber *blocks, int nblocks)
+{
+	int			i;
+
+	for (i = 0; i < nblocks; i += 3)
+	{
+		int			n = Min(3, nblocks - i),
+					k;
+		Buffer		bufs[3];
+		GenericXLogState *xs;
+
+		for (k = 0; k < n; k++)
+			bufs[k] = fr_read_chain_buffer(index, blocks[i + k], BUFFER_LOCK_EXCLUSIVE);
+		xs = GenericXLogStart(index);
+		for (k = 0; k < n; k++)
+		{
+			PageHeader	ph = (PageHeader) GenericXLogRegisterBuffer(xs, bufs[k], 0);
+
+			ph->pd_lower = SizeOfPageHeaderData;
+			ph->pd_upper = ph->pd_special;
+		}
+		GenericXLogFinish(xs);
+		for (k = 0; k < n; k++)
+			UnlockReleaseBuffer(bufs[k]);
+	}
+}
+
+/* what fr_chain_cut_empty collects: the chain's pages and which are empty */
+typedef struct FrChainPages
+{
+	BlockNumber *blocks;
+	bool	   *empty;
+	int			n;
+} FrChainPages;
+
+static bool
+fr_chain_note_page(void *arg, Page page, BlockNumber blkno)
+{
+	FrChainPages *c = (FrChainPages *) arg;
+
+	c->blocks[c->n] = blkno;
+	c->empty[c->n] = PageGetMaxOffsetNumber(page) == 0;
+	c->n++;
+	return false;
+}
+
+/*
+ * Free the empty pages at the old end of the chain of the partition at
+ * 'partoff' (node held exclusively): the pages a share-locked flush emptied
+ * (fr_chain_empty_pages).  Only pages without messages are freed, so this
+ * loses nothing whatever happened since.  The newest of them stays, as the
+ * chain's oldest page, when newer pages hold messages: their filters may
+ * skip to it (fr_chain_cut).  Returns whether the chain is now empty.
+ */
+bool
+fr_chain_cut_empty(Relation index, Buffer nodebuf, OffsetNumber partoff)
+{
+	FrNodeItem	pitem = fr_node_get_item(BufferGetPage(nodebuf), partoff);
+	FrChainPages c;
+	int			first;
+
+	if (pitem->chain_tail == InvalidBlockNumber)
+		return true;
+	c.blocks = palloc(sizeof(BlockNumber) * pitem->chain_pages);
+	c.empty = palloc(sizeof(bool) * pitem->chain_pages);
+	c.n = 0;
+	fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
+				  fr_chain_note_page, &c);
+
+	/* the oldest run of empty pages */
+	for (first = c.n; first > 0 && c.empty[first - 1]; first--)
+		;
+	if (first == 0)
+		fr_chain_release(index, nodebuf, partoff, c.blocks, c.n);
+	else if (first + 1 < c.n)
+		fr_chain_cut(index, nodebuf, partoff, c.blocks[first],
+					 c.blocks + first + 1, c.n - first - 1);
+	pfree(c.blocks);
+	pfree(c.empty);
+	return first == 0;
 }

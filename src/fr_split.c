@@ -718,6 +718,27 @@ fr_split_descend(FrState *state, IndexTuple key, int level)
 	((start) + (OffsetNumber) ((long) (count) * (p) / (nparts)))
 
 /*
+ * The most children a partition of the node on 'page' may cover:
+ * fr_partition_limit for the node's average item.
+ */
+static int
+fr_partition_max_children(FrState *state, Page page)
+{
+	Size		used = FrPageUsable - PageGetExactFreeSpace(page);
+
+	return fr_partition_limit(state, used / PageGetMaxOffsetNumber(page),
+							  FrPageGetOpaque(page)->level);
+}
+
+/* does the partition at 'start' of the node on 'page' cover too many? */
+bool
+fr_partition_too_wide(FrState *state, Page page, OffsetNumber start)
+{
+	return fr_node_partition_end(page, start) - start >
+		fr_partition_max_children(state, page);
+}
+
+/*
  * After a partition's chain was emptied, split it if it covers more
  * children than fr_partition_limit allows for the node's average item.
  */
@@ -726,11 +747,8 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 {
 	Page		page = BufferGetPage(nodebuf);
 	OffsetNumber end = fr_node_partition_end(page, start);
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 	int			count = end - start;
-	Size		used = FrPageUsable - PageGetExactFreeSpace(page);
-	int			limit = fr_partition_limit(state, used / maxoff,
-											   FrPageGetOpaque(page)->level);
+	int			limit = fr_partition_max_children(state, page);
 	int			nparts,
 				p;
 	GenericXLogState *xs;

@@ -663,6 +663,8 @@ extern Buffer fr_lock_root(Relation index, int mode);
 extern void fr_flush_unlock(Relation index, LOCKMODE mode);
 extern bool fr_scan_lock(Relation index, LOCKMODE mode, bool wait);
 extern void fr_scan_unlock(Relation index, LOCKMODE mode);
+extern bool fr_root_flush_lock(Relation index, bool wait);
+extern void fr_root_flush_unlock(Relation index);
 extern OffsetNumber fr_node_search(Page page, FrPivotTest test, void *arg);
 extern OffsetNumber fr_node_find_child(FrState *state, Page page,
 									   IndexTuple key);
@@ -702,6 +704,12 @@ extern void fr_chain_release(Relation index, Buffer nodebuf,
 extern void fr_chain_replace(FrState *state, Buffer nodebuf,
 							 OffsetNumber partoff, BlockNumber *blocks,
 							 int nblocks, IndexTuple *msgs, int n);
+extern bool fr_chain_seal_tail(FrState *state, Buffer nodebuf,
+							   OffsetNumber partoff);
+extern void fr_chain_empty_pages(Relation index, BlockNumber *blocks,
+								 int nblocks);
+extern bool fr_chain_cut_empty(Relation index, Buffer nodebuf,
+							   OffsetNumber partoff);
 
 /* fr_insert.c: aminsert */
 extern bool frinsert(Relation index, Datum *values, bool *isnull,
@@ -745,12 +753,40 @@ extern void fr_unique_report(FrState *state, Relation heap, IndexTuple itup,
 extern void fr_onconflict_register(void);
 
 /* fr_flush.c: moving messages down */
+
+/* result of flushing one partition */
+typedef struct FrFlushResult
+{
+	List	   *overfull;		/* child node blocks now over budget */
+	bool		node_full;		/* the node ran out of room for pivots */
+	bool		parent_shared;	/* the node is only share-locked: children
+								 * short of room are not split but go to
+								 * 'splits' */
+	List	   *splits;			/* FrSplitRequests of such children */
+} FrFlushResult;
+
+/* a request to split the node at 'level' covering 'key' */
+typedef struct FrSplitRequest
+{
+	IndexTuple	key;
+	int			level;
+} FrSplitRequest;
+
 extern void fr_maintain(FrState *state, BlockNumber start);
+extern int	fr_flush_apply(FrState *state, Buffer nodebuf, IndexTuple *msgs,
+						   int n, FrFlushResult *res);
+extern FrSplitRequest *fr_split_request(Page page);
+extern void fr_flush_partition(FrState *state, Buffer nodebuf,
+							   OffsetNumber partoff, FrFlushResult *res);
 extern void fr_flush_toward(FrState *state, IndexTuple key);
 extern int	fr_child_run(FrState *state, Page page, IndexTuple *msgs, int from,
 						 int n, OffsetNumber *off);
 extern int	fr_partition_run(FrState *state, Page page, IndexTuple *msgs,
 							 int from, int n, OffsetNumber *part);
+
+/* fr_rootflush.c: the in-memory root's flush under a share lock */
+extern bool fr_root_flush_shared(FrState *state, BlockNumber blkno,
+								 List **todo, List **splits);
 
 /* fr_flushread.c: reading what a flush will touch before it needs it */
 extern void fr_flush_prefetch(FrState *state, Buffer nodebuf,
@@ -766,6 +802,8 @@ extern bool fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff,
 extern void fr_split_descend(FrState *state, IndexTuple key, int level);
 extern void fr_partition_maybe_split(FrState *state, Buffer nodebuf,
 									 OffsetNumber start);
+extern bool fr_partition_too_wide(FrState *state, Page page,
+								  OffsetNumber start);
 extern void fr_partition_split_at(FrState *state, Buffer nodebuf,
 								  OffsetNumber start, OffsetNumber at);
 extern void fr_split_root_leaf(FrState *state, IndexTuple itup);
@@ -866,6 +904,8 @@ typedef enum FrCounter
 								 * decompressed (fr_collect_leaf) */
 	FR_CTR_ZBLOCKS_SKIPPED,		/* ... and left compressed: outside the
 								 * window */
+	FR_CTR_ROOT_SHARED_FLUSHES,	/* root flushes done under a share lock
+								 * (fr_rootflush.c) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

@@ -1,5 +1,5 @@
-# Physical replication: a streaming standby replays inserts, flushes,
-# splits, root growth, leaf filters, sealed buffer pages, sequential inserts
+# Physical replication: a streaming standby replays inserts, flushes (the
+# root's under a share lock too), splits, root growth, leaf filters, sealed buffer pages, sequential inserts
 # that split the rightmost leaf at once, VACUUM, REINDEX and
 # CREATE INDEX of fractal indexes while the primary runs with
 # wal_consistency_checking = 'all' (so every replayed record is compared with
@@ -110,6 +110,12 @@ for my $mode ('generic', 'custom')
 	cmp_ok($height, '>=', 2, "$mode: tree grew to at least three levels");
 	my $levels = $primary->safe_psql('postgres', "SELECT count(*) FROM fractal_level_stats('s_ta') WHERE buffered_messages > 0");
 	cmp_ok($levels, '>=', 1, "$mode: messages are buffered");
+	# the three-level roots were flushed under a share lock (fr_rootflush.c:
+	# emptied pages, then cut), all replayed under consistency checking
+	cmp_ok($primary->safe_psql('postgres',
+			"SELECT value FROM fractal_counters() WHERE name = 'root_shared_flushes'"),
+		'>', 0, "$mode: roots flushed under a share lock")
+	  if $mode eq 'custom';
 	$primary->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pageinspect');
 	$primary->safe_psql('postgres', slurp_file('test/sql/node_buffers.sql'));
 	cmp_ok($primary->safe_psql('postgres', "SELECT fr_leaf_filter_pages('s_a')"), '>', 0, "$mode: s_a has leaf filter pages");

@@ -3,7 +3,8 @@
 # another client runs VACUUM every few seconds.  No client may see an
 # error, and point lookups of rows that are never deleted always find them
 # (a lookup that came back empty fails its transaction with a division by
-# zero), whatever flushes, splits and leaf filter updates run meanwhile; afterwards fractal_check(..., true) passes and generated queries
+# zero), whatever flushes (the roots' under a share lock, fr_rootflush.c),
+# splits and leaf filter updates run meanwhile; afterwards fractal_check(..., true) passes and generated queries
 # through the indexes return what a sequential scan returns.
 use strict;
 use warnings;
@@ -78,6 +79,16 @@ unlike($err1 . $err2, qr/ERROR|FATAL|PANIC/, 'no errors reported by the clients'
 my ($tx) = $out1 =~ /number of transactions actually processed: (\d+)/;
 diag "load: $tx transactions in 60 s";
 cmp_ok($tx, '>', 1000, 'the load made progress');
+
+# the roots were flushed under a share lock while the clients ran
+# (fr_rootflush.c: both indexes are in memory with roots above level 1)
+cmp_ok($node->safe_psql('postgres', q{
+	SELECT max(height) FROM (SELECT height FROM fractal_stats('st_a')
+	  UNION ALL SELECT height FROM fractal_stats('st_ba')) h}),
+	'>=', 2, 'a root above level 1');
+cmp_ok($node->safe_psql('postgres',
+		"SELECT value FROM fractal_counters() WHERE name = 'root_shared_flushes'"),
+	'>', 0, 'root flushes ran under a share lock during the load');
 
 $node->safe_psql('postgres', 'VACUUM st');
 $node->safe_psql('postgres', "SELECT fractal_check('st_a', true)");
