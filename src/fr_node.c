@@ -1077,8 +1077,9 @@ fr_chain_note_page(void *arg, Page page, BlockNumber blkno)
  * 'partoff' (node held exclusively): the pages a share-locked flush emptied
  * (fr_chain_empty_pages).  Only pages without messages are freed, so this
  * loses nothing whatever happened since.  The newest of them stays, as the
- * chain's oldest page, when newer pages hold messages: their filters may
- * skip to it (fr_chain_cut).  Returns whether the chain is now empty.
+ * chain's oldest page, when more than the tail holds messages: the filters
+ * of the pages in front of the oldest of those may skip to it
+ * (fr_chain_cut).  Returns whether the chain is now empty.
  */
 bool
 fr_chain_cut_empty(Relation index, Buffer nodebuf, OffsetNumber partoff)
@@ -1100,6 +1101,9 @@ fr_chain_cut_empty(Relation index, Buffer nodebuf, OffsetNumber partoff)
 		;
 	if (first == 0)
 		fr_chain_release(index, nodebuf, partoff, c.blocks, c.n);
+	else if (first == 1 && c.n > 1)
+		fr_chain_cut(index, nodebuf, partoff, c.blocks[0],
+					 c.blocks + 1, c.n - 1);	/* no page skips past the tail */
 	else if (first + 1 < c.n)
 		fr_chain_cut(index, nodebuf, partoff, c.blocks[first],
 					 c.blocks + first + 1, c.n - first - 1);
