@@ -547,7 +547,7 @@ fr_maintain_from(FrState *state, BlockNumber start, IndexTuple key)
 	if (key == NULL &&
 		!(state->vac_callback == NULL && !fr_index_large(index) &&
 		  fr_root_flush_shared(state, start, &todo, &splits)))
-		todo = list_make1_int((int) start);
+		todo = lcons_int((int) start, todo);
 	while (todo != NIL)
 	{
 		blkno = (BlockNumber) linitial_int(todo);

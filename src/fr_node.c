@@ -1053,11 +1053,16 @@ fr_chain_empty_pages(Relation index, BlockNumber *blocks, int nblocks)
 	}
 }
 
-/* what fr_chain_cut_empty collects: the chain's pages and which are empty */
+/*
+ * What fr_chain_note_page collects of a chain: its pages (newest first),
+ * which hold no message, and which start their filter segment (their
+ * filter, if any, covers no page behind them)
+ */
 typedef struct FrChainPages
 {
 	BlockNumber *blocks;
 	bool	   *empty;
+	bool	   *segstart;
 	int			n;
 } FrChainPages;
 
@@ -1068,46 +1073,93 @@ fr_chain_note_page(void *arg, Page page, BlockNumber blkno)
 
 	c->blocks[c->n] = blkno;
 	c->empty[c->n] = PageGetMaxOffsetNumber(page) == 0;
+	c->segstart[c->n] = fr_filter_next(page) == FrPageGetOpaque(page)->link;
 	c->n++;
 	return false;
 }
 
+/* the pages of the chain of 'pitem' (its node locked by the caller) */
+static void
+fr_chain_pages(Relation index, FrNodeItem pitem, FrChainPages *c)
+{
+	int			cap = Max(pitem->chain_pages, 1);
+
+	c->blocks = palloc(sizeof(BlockNumber) * cap);
+	c->empty = palloc(sizeof(bool) * cap);
+	c->segstart = palloc(sizeof(bool) * cap);
+	c->n = 0;
+	if (pitem->chain_tail != InvalidBlockNumber)
+		fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
+					  fr_chain_note_page, c);
+}
+
 /*
- * Free the empty pages at the old end of the chain of the partition at
- * 'partoff' (node held exclusively): the pages a share-locked flush emptied
- * (fr_chain_empty_pages).  Only pages without messages are freed, so this
- * loses nothing whatever happened since.  The newest of them stays, as the
- * chain's oldest page, when more than the tail holds messages: the filters
- * of the pages in front of the oldest of those may skip to it
- * (fr_chain_cut).  Returns whether the chain is now empty.
+ * Where 'seal' (a page fr_chain_seal_tail left as the tail) is in the chain
+ * of 'pitem' (its node locked by the caller): how many pages from the tail
+ * up to and including it, or 0 when it is not in the chain or no longer
+ * starts its filter segment.  *behind gets the page behind it.
+ */
+int
+fr_chain_find_seal(Relation index, FrNodeItem pitem, BlockNumber seal,
+				   BlockNumber *behind)
+{
+	FrChainPages c;
+	int			i,
+				pos = 0;
+
+	fr_chain_pages(index, pitem, &c);
+	for (i = 0; i < c.n; i++)
+		if (c.blocks[i] == seal)
+		{
+			if (c.segstart[i])
+				pos = i + 1;
+			break;
+		}
+	*behind = (pos > 0 && pos < c.n) ? c.blocks[pos] : InvalidBlockNumber;
+	return pos;
+}
+
+/*
+ * Free the pages behind the page 'seal' of the chain of the partition at
+ * 'partoff' (node held exclusively), which a share-locked root flush
+ * emptied (fr_chain_empty_pages), if they are all still empty and 'seal'
+ * still starts its filter segment; otherwise leave the chain alone (a later
+ * flush frees what is empty).  The page just behind 'seal' stays, as the
+ * chain's oldest page and the start of its own segment, when pages in
+ * front of 'seal' exist: their filters may continue the segment 'seal'
+ * starts, whose skip is that page (fr_chain_cut).  A chain left with no
+ * message is freed whole.  Returns whether the chain is now empty.
  */
 bool
-fr_chain_cut_empty(Relation index, Buffer nodebuf, OffsetNumber partoff)
+fr_chain_cut_behind(Relation index, Buffer nodebuf, OffsetNumber partoff,
+					BlockNumber seal)
 {
-	FrNodeItem	pitem = fr_node_get_item(BufferGetPage(nodebuf), partoff);
 	FrChainPages c;
-	int			first;
+	int			s,
+				i;
+	bool		emptied = true;
 
-	if (pitem->chain_tail == InvalidBlockNumber)
-		return true;
-	c.blocks = palloc(sizeof(BlockNumber) * pitem->chain_pages);
-	c.empty = palloc(sizeof(bool) * pitem->chain_pages);
-	c.n = 0;
-	fr_chain_walk(index, pitem->chain_tail, pitem->chain_pages,
-				  fr_chain_note_page, &c);
-
-	/* the oldest run of empty pages */
-	for (first = c.n; first > 0 && c.empty[first - 1]; first--)
+	fr_chain_pages(index, fr_node_get_item(BufferGetPage(nodebuf), partoff), &c);
+	for (s = 0; s < c.n && c.blocks[s] != seal; s++)
 		;
-	if (first == 0)
+	if (s == c.n || !c.segstart[s])
+		return false;
+	for (i = s + 1; i < c.n; i++)
+		emptied &= c.empty[i];
+	if (!emptied)
+		return false;
+	if (s == 0 && c.empty[0])
+	{
+		/* no message left anywhere in the chain */
 		fr_chain_release(index, nodebuf, partoff, c.blocks, c.n);
-	else if (first == 1 && c.n > 1)
-		fr_chain_cut(index, nodebuf, partoff, c.blocks[0],
-					 c.blocks + 1, c.n - 1);	/* no page skips past the tail */
-	else if (first + 1 < c.n)
-		fr_chain_cut(index, nodebuf, partoff, c.blocks[first],
-					 c.blocks + first + 1, c.n - first - 1);
-	pfree(c.blocks);
-	pfree(c.empty);
-	return first == 0;
+		return true;
+	}
+	if (s + 1 == c.n)
+		return false;			/* nothing behind 'seal' */
+	if (s == 0)
+		fr_chain_cut(index, nodebuf, partoff, seal, c.blocks + 1, c.n - 1);
+	else if (s + 2 < c.n)
+		fr_chain_cut(index, nodebuf, partoff, c.blocks[s + 1],
+					 c.blocks + s + 2, c.n - s - 2);
+	return false;
 }

@@ -13,28 +13,33 @@
  * So an in-memory root (fr_index_large false; its children are nodes, the
  * root is at level 2 or more) is flushed in three steps:
  *
- * 1. seal (root exclusive, short): pick the fullest partition; if its tail
- *    page holds messages, link an empty page in front of it
- *    (fr_chain_seal_tail).  Inserts only ever append to a chain's tail, so
- *    from now on the pages behind the tail change only by flushes.
- * 2. copy (root share): read the pages behind the tail, sort, apply them to
- *    the children exactly as an exclusive flush would (child exclusive,
- *    logged as moves), then empty those pages in place
- *    (fr_chain_empty_pages).  Inserts keep appending to the new tail,
- *    lookups keep descending.  Children short of room are not split here
- *    (that needs the root exclusively): they take the messages and are
- *    split afterwards (FrFlushResult.parent_shared).
- * 3. cut (root exclusive, short): free the empty pages at the old end of
- *    the partition's chain (fr_chain_cut_empty), split the partition if
- *    its chain is empty and it is too wide, and ask for the root's split
- *    when it is short of room.
+ * 1. seal (root exclusive, short): pick the fullest partition; unless its
+ *    tail page is empty and starts its filter segment, link an empty page
+ *    in front of it that starts its own (fr_chain_seal_tail).  Inserts only
+ *    ever append to a chain's tail, so from now on the pages behind this
+ *    sealing page change only by flushes.
+ * 2. copy (root share): find the sealing page again (fr_chain_find_seal:
+ *    pages may have been linked in front of it, or items moved, while the
+ *    root was released), read the pages behind it, sort, apply them to the
+ *    children exactly as an exclusive flush would (child exclusive, logged
+ *    as moves), then empty those pages in place (fr_chain_empty_pages).
+ *    Inserts keep appending to the tail, lookups keep descending.
+ *    Children short of room are not split here (that needs the root
+ *    exclusively): they take the messages and are split afterwards
+ *    (FrFlushResult.parent_shared).
+ * 3. cut (root exclusive, short): free the emptied pages behind the sealing
+ *    page (fr_chain_cut_behind; the first of them stays while pages in
+ *    front of the sealing page may skip to it), split the partition if its
+ *    chain is empty and it is too wide (flush it the exclusive way first
+ *    when inserts refilled it), and ask for the root's split when it is
+ *    short of room.
  *
  * Why nothing is lost or duplicated (src/README.md, sections 4 and 7):
  * while step 2 holds the root share-locked, no one can free, cut or flush
  * the root's chains (that needs the root exclusively), VACUUM cannot run
  * (it holds the flush lock exclusively, we hold it shared), and inserts
- * touch only tails; so the pages behind the tail are exactly what step 2
- * read.  Messages are copied into the children before they leave the
+ * touch only tails; so the pages behind the sealing page (at or behind the
+ * tail) are exactly what step 2 read.  Messages are copied into the children before they leave the
  * root's pages, so a lookup reads each at least once: it reads the root's
  * chain pages before it locks the child, and a page it finds emptied was
  * emptied after the copy had reached the child.  A message read in both
@@ -42,7 +47,7 @@
  * the steps leaves copies in both places, or empty pages in a chain; both
  * are valid states that the next flush of the partition cleans up (an
  * exclusive flush frees empty pages like any other, step 3 frees only
- * pages without messages).  One backend at a time runs the steps for an
+ * pages without messages, and keeps every page a filter may skip to).  One backend at a time runs the steps for an
  * index (the root flush lock); others go on inserting unless the root is
  * far over its budget, then they wait for it (the bound on root buffers).
  *
@@ -70,10 +75,12 @@ typedef enum FrSeal
 
 /*
  * Step 1: lock the root at 'blkno' exclusively, and when it is over budget
- * seal its fullest partition (*part).
+ * seal its fullest partition (*part): *seal gets the page that now ends it
+ * (empty, starting its filter segment), behind which steps 2 and 3 work.
  */
 static FrSeal
-fr_root_seal(FrState *state, BlockNumber blkno, OffsetNumber *part)
+fr_root_seal(FrState *state, BlockNumber blkno, OffsetNumber *part,
+			 BlockNumber *seal)
 {
 	Buffer		buf = fr_read_buffer(state->index, blkno, BUFFER_LOCK_EXCLUSIVE);
 	Page		page = BufferGetPage(buf);
@@ -92,7 +99,10 @@ fr_root_seal(FrState *state, BlockNumber blkno, OffsetNumber *part)
 		if (*part == InvalidOffsetNumber)
 			res = FR_SEAL_DONE;
 		else if (fr_chain_seal_tail(state, buf, *part))
+		{
+			*seal = fr_node_get_item(page, *part)->chain_tail;
 			res = FR_SEAL_SEALED;
+		}
 		else
 			res = FR_SEAL_NO;
 	}
@@ -101,44 +111,71 @@ fr_root_seal(FrState *state, BlockNumber blkno, OffsetNumber *part)
 }
 
 /*
+ * The partition of the node on 'page' (locked) whose chain holds 'seal' as
+ * the start of a filter segment, trying 'part' first (another backend may
+ * have moved items since: a split, an exclusive flush); *pos and *behind as
+ * fr_chain_find_seal.  InvalidOffsetNumber when there is none.
+ */
+static OffsetNumber
+fr_root_find_seal(Relation index, Page page, OffsetNumber part,
+				  BlockNumber seal, int *pos, BlockNumber *behind)
+{
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+
+	if (part <= maxoff &&
+		(fr_node_get_item(page, part)->flags & FR_ITEM_PART_START) &&
+		(*pos = fr_chain_find_seal(index, fr_node_get_item(page, part),
+								   seal, behind)) > 0)
+		return part;
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		FrNodeItem	item = fr_node_get_item(page, off);
+
+		if (off != part && (item->flags & FR_ITEM_PART_START) &&
+			item->chain_tail != InvalidBlockNumber &&
+			(*pos = fr_chain_find_seal(index, item, seal, behind)) > 0)
+			return off;
+	}
+	return InvalidOffsetNumber;
+}
+
+/*
  * Step 2: with the node at 'blkno' share-locked, apply the messages of the
- * pages behind the tail of the partition at 'part' to the children, then
- * empty those pages.  Children pushed over budget go to *todo, children
- * short of room to *splits.
+ * pages behind 'seal' in its partition to the children, then empty those
+ * pages.  Children pushed over budget go to *todo, children short of room
+ * to *splits.
  */
 static void
 fr_root_copy(FrState *state, BlockNumber blkno, OffsetNumber part,
-			 List **todo, List **splits)
+			 BlockNumber seal, List **todo, List **splits)
 {
 	Relation	index = state->index;
 	Buffer		buf = fr_read_buffer(index, blkno, BUFFER_LOCK_SHARE);
 	Page		page = BufferGetPage(buf);
 	FrFlushResult res = {NIL, false, true, NIL};
 	FrNodeItemData behind;
-	FrNodeItem	pitem;
 	FrMoveMap	moves;
 	BlockNumber *blocks;
-	Buffer		tbuf;
 	IndexTuple *msgs;
-	int			nblocks,
+	int			pos = 0,
+				nblocks,
 				nmsgs;
 
-	/* the root may have changed between the steps: then nothing to do */
+	/*
+	 * the pages behind 'seal', which no insert touches (they are behind the
+	 * tail); the node may have changed between the steps: then nothing
+	 */
+	memset(&behind, 0, sizeof(behind));
 	if (!FrPageIsNode(page) || FrPageGetOpaque(page)->level < 2 ||
-		part > PageGetMaxOffsetNumber(page) ||
-		!((pitem = fr_node_get_item(page, part))->flags & FR_ITEM_PART_START) ||
-		pitem->chain_pages < 2)
+		(part = fr_root_find_seal(index, page, part, seal, &pos,
+								  &behind.chain_tail)) == InvalidOffsetNumber ||
+		behind.chain_tail == InvalidBlockNumber)
 	{
 		UnlockReleaseBuffer(buf);
 		return;
 	}
-
-	/* the pages behind the tail, which no insert touches */
-	tbuf = fr_read_chain_buffer(index, pitem->chain_tail, BUFFER_LOCK_SHARE);
-	memset(&behind, 0, sizeof(behind));
-	behind.chain_tail = FrPageGetOpaque(BufferGetPage(tbuf))->link;
-	behind.chain_pages = pitem->chain_pages - 1;
-	UnlockReleaseBuffer(tbuf);
+	behind.chain_pages = fr_node_get_item(page, part)->chain_pages - pos;
 
 	/* read, sort and dedup them, noting sources for moves (fr_flush.c) */
 	memset(&moves, 0, sizeof(moves));
@@ -171,23 +208,26 @@ fr_root_copy(FrState *state, BlockNumber blkno, OffsetNumber part,
 
 /*
  * Step 3: with the node at 'blkno' exclusively locked, free the emptied
- * pages of the partition at 'part', and ask for the node's split when it
- * is short of room.  A partition may split only with an empty chain, and
- * inserts refilled this one meanwhile: when it has grown too wide, it is
- * flushed here the exclusive way (the few messages that came in during
- * step 2), which splits it.
+ * pages behind 'seal' (fr_chain_cut_behind), and ask for the node's split
+ * when it is short of room.  A partition may split only with an empty
+ * chain, and inserts refilled this one meanwhile: when it has grown too
+ * wide, it is flushed here the exclusive way (the few messages that came
+ * in during step 2), which splits it.
  */
 static void
 fr_root_cut(FrState *state, BlockNumber blkno, OffsetNumber part,
-			List **todo, List **splits)
+			BlockNumber seal, List **todo, List **splits)
 {
 	Buffer		buf = fr_read_buffer(state->index, blkno, BUFFER_LOCK_EXCLUSIVE);
 	Page		page = BufferGetPage(buf);
+	BlockNumber behind;
+	int			pos;
 
-	if (FrPageIsNode(page) && part <= PageGetMaxOffsetNumber(page) &&
-		(fr_node_get_item(page, part)->flags & FR_ITEM_PART_START))
+	if (FrPageIsNode(page) &&
+		(part = fr_root_find_seal(state->index, page, part, seal, &pos,
+								  &behind)) != InvalidOffsetNumber)
 	{
-		if (fr_chain_cut_empty(state->index, buf, part))
+		if (fr_chain_cut_behind(state->index, buf, part, seal))
 			fr_partition_maybe_split(state, buf, part);
 		else if (fr_partition_too_wide(state, page, part))
 		{
@@ -196,13 +236,13 @@ fr_root_cut(FrState *state, BlockNumber blkno, OffsetNumber part,
 			fr_flush_partition(state, buf, part, &res);
 			*todo = list_concat(*todo, res.overfull);
 		}
-		if (PageGetExactFreeSpace(page) < FR_NODE_SPLIT_FREE)
-		{
-			FrSplitRequest *req = fr_split_request(page);
+	}
+	if (FrPageIsNode(page) && PageGetExactFreeSpace(page) < FR_NODE_SPLIT_FREE)
+	{
+		FrSplitRequest *req = fr_split_request(page);
 
-			if (req)
-				*splits = lappend(*splits, req);
-		}
+		if (req)
+			*splits = lappend(*splits, req);
 	}
 	UnlockReleaseBuffer(buf);
 }
@@ -247,19 +287,20 @@ fr_root_flush_shared(FrState *state, BlockNumber blkno, List **todo,
 	for (rounds = 0; rounds < 4; rounds++)
 	{
 		OffsetNumber part = InvalidOffsetNumber;
-		FrSeal		seal;
+		BlockNumber seal = InvalidBlockNumber;
+		FrSeal		res;
 
 		CHECK_FOR_INTERRUPTS();
-		seal = fr_root_seal(state, blkno, &part);
-		if (seal == FR_SEAL_NO)
+		res = fr_root_seal(state, blkno, &part, &seal);
+		if (res == FR_SEAL_NO)
 		{
 			fr_root_flush_unlock(state->index);
 			return false;
 		}
-		if (seal == FR_SEAL_DONE)
+		if (res == FR_SEAL_DONE)
 			break;
-		fr_root_copy(state, blkno, part, todo, splits);
-		fr_root_cut(state, blkno, part, todo, splits);
+		fr_root_copy(state, blkno, part, seal, todo, splits);
+		fr_root_cut(state, blkno, part, seal, todo, splits);
 	}
 	fr_root_flush_unlock(state->index);
 	return true;

@@ -708,8 +708,10 @@ extern bool fr_chain_seal_tail(FrState *state, Buffer nodebuf,
 							   OffsetNumber partoff);
 extern void fr_chain_empty_pages(Relation index, BlockNumber *blocks,
 								 int nblocks);
-extern bool fr_chain_cut_empty(Relation index, Buffer nodebuf,
-							   OffsetNumber partoff);
+extern int	fr_chain_find_seal(Relation index, FrNodeItem pitem,
+							   BlockNumber seal, BlockNumber *behind);
+extern bool fr_chain_cut_behind(Relation index, Buffer nodebuf,
+								OffsetNumber partoff, BlockNumber seal);
 
 /* fr_insert.c: aminsert */
 extern bool frinsert(Relation index, Datum *values, bool *isnull,
