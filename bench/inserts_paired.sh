@@ -25,7 +25,10 @@
 # tables growing from round to round.  shared_buffers 1GB keeps everything
 # in memory.  --no-preload leaves fractal out of shared_preload_libraries
 # (generic WAL only, no shared counters).  Prints every round's ratio and
-# the median; asserts nothing.  --results DIR writes inserts_paired.txt.
+# the median, and marks each workload's target (issue 12: >= 1.0x btree
+# preloaded and for sequential keys, >= 0.9x without preload) MET or
+# MISSED on the median; asserts nothing.  --results DIR writes
+# inserts_paired.txt.
 #
 # Environment: FR_PGBIN (default /usr/lib/postgresql/15/bin), FR_BENCH_PORT,
 # FRACTAL_OPTS (reloptions of the fractal indexes, e.g. "partition_children=32").
@@ -101,6 +104,7 @@ EOF
 }
 
 declare -A RATIO
+TARGETS=()
 report="$dir/inserts_paired.txt"
 {
     echo "in-memory inserts, fractal against btree, paired rounds of ${SECS}s (btree mean latency / fractal's); shared_buffers 1GB; preloaded: $( ((PRELOAD)) && echo yes || echo no); fractal opts: ${FRACTAL_OPTS:-default}"
@@ -118,11 +122,22 @@ for w in $WORKLOADS; do
         echo "$w round $r/$ROUNDS: fractal/btree ${RATIO[$w,$r]}" >&2
     done
     rows=$(psqlc -c "SELECT (SELECT count(*) FROM p${w}_btree) || ' / ' || (SELECT count(*) FROM p${w}_fractal)")
+    med=$(fr_bench_median "${vals[@]}")
     {
-        printf '%-7s fractal/btree %.3f  rounds:' "$w" "$(fr_bench_median "${vals[@]}")"
+        printf '%-7s fractal/btree %.3f  rounds:' "$w" "$med"
         printf ' %.3f' "${vals[@]}"
         echo "  (rows btree / fractal: $rows; $clients clients)"
     } >> "$report"
+    # issue 12's in-memory targets: >= 1.0x btree preloaded and for
+    # sequential keys, >= 0.9x without preload; on the median of the rounds
+    need=1.0
+    ((PRELOAD)) || [ "$w" = seq ] || [ "$w" = sequ ] || need=0.9
+    TARGETS+=("$(awk -v w="$w" -v r="$med" -v x="$need" 'BEGIN {
+        printf "  %-7s median fractal/btree >= %.1f  %s (%.3f)", w, x, (r + 0 >= x + 0) ? "MET" : "MISSED", r }')")
 done
+{
+    echo "targets:"
+    printf '%s\n' "${TARGETS[@]}"
+} >> "$report"
 cat "$report"
 [ -z "$RESULTS" ] || cp "$report" "$RESULTS/"

@@ -19,7 +19,9 @@
 # machine's speed changing between runs; see paired_round).
 # shared_buffers is large enough for everything to stay in memory.  Prints
 # the median tps per method, the median of the per-round ratios to btree,
-# every round's ratio, and the paired ratios; no timing is asserted
+# every round's ratio, the paired ratios and, on fractal's paired medians,
+# issue 14's targets (hit >= 0.95, miss >= 1.0, range >= 0.9) marked MET
+# or MISSED; no timing is asserted
 # anywhere.  --results DIR writes reads.txt (that report) and
 # reads.rounds (one line per pgbench run) there.
 #
@@ -163,6 +165,7 @@ done
 # machine differ by up to 15% from one run to the next (CPU steal), which
 # the ratio of two runs inherits; interleaving cancels it.  The ratio is
 # btree's mean latency over the method's, its throughput over btree's.
+declare -A PAIRED_MED   # [workload] -> fractal's paired median
 declare -A PAIRED   # [workload,method,round] -> btree latency / method latency
 paired_round() {    # paired_round W M R
     local w=$1 m=$2 r=$3 f
@@ -233,11 +236,22 @@ fi
                 [ "$m" = btree ] && continue
                 vals=()
                 for ((r = 1; r <= ROUNDS; r++)); do vals+=("${PAIRED[$w,$m,$r]}"); done
-                printf '%-8s paired %s/btree %.3f  rounds:' "$w" "$m" "$(fr_bench_median "${vals[@]}")"
+                med=$(fr_bench_median "${vals[@]}")
+                printf '%-8s paired %s/btree %.3f  rounds:' "$w" "$m" "$med"
                 printf ' %.3f' "${vals[@]}"
                 echo
+                [ "$m" = fractal ] && PAIRED_MED[$w]=$med
             done
         done
+        # issue 14's in-memory targets, on the paired medians of this run
+        # (the issue asks for them in three runs)
+        if [ -n "${PAIRED_MED[hit]:-}" ]; then
+            echo "targets (fractal, paired median):"
+            for t in hit:0.95 miss:1.0 range:0.9; do
+                awk -v w="${t%%:*}" -v x="${t#*:}" -v r="${PAIRED_MED[${t%%:*}]}" 'BEGIN {
+                    printf "  %-6s fractal/btree >= %.2f  %s (%.3f)\n", w, x, (r + 0 >= x + 0) ? "MET" : "MISSED", r }'
+            done
+        fi
     fi
     psqlc -c "SELECT 'fractal stats: ' || row_to_json(s)::text FROM fractal_stats('r_fractal_k') s" 2>/dev/null || true
 } | tee "${RESULTS:-$dir}/reads.txt"

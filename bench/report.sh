@@ -88,13 +88,19 @@ status() { local s; s=$(val "$1" status); echo "${s:-not-run}"; }
       ratio = f/r; ok = (op=="ge") ? (ratio >= x) : (ratio <= x)
       printf "  %-48s %-6s (ratio %.4f; need %s %s; fractal=%s %s=%s)\n", l, ok?"MET":"MISSED", ratio, (op=="ge"?">=":"<="), x, f, m, r }'
   }
-  target "out-of-memory insert rows/s >= 10x btree"   iib_rate_late ge 10  btree
+  # the acceptance lists of the open issues (12: write pipeline, 14: reads)
+  maxwal=$(awk -F'max_wal_size: *' 'NF > 1 { split($2, a, " "); print a[1] }' "$RES/settings.txt" 2>/dev/null)
+  target "out-of-memory insert rows/s >= 15x btree"   iib_rate_late ge 15  btree
   target "out-of-memory insert rows/s >= 0.5x none"   iib_rate_late ge 0.5 none
   target "in-memory insert rows/s >= 1x btree"        iib_rate_early ge 1 btree
   target "sequential insert rows/s >= 1x btree"       seq_rate ge 1 btree
-  target "point lookup avg latency <= 1.5x btree"     point_avg_ms le 1.5 btree
-  target "range-100 throughput >= 0.8x btree"         range_tps ge 0.8 btree
-  target "WAL bytes/row <= 0.5x btree"                wal_bytes_per_row le 0.5 btree
+  target "point lookup avg latency <= 1.1x btree"     point_avg_ms le 1.1 btree
+  target "range-100 throughput >= 1x btree"           range_tps ge 1 btree
+  if [ "${maxwal:-1GB}" = 1GB ]; then
+    target "WAL bytes/row <= 0.5x btree (max_wal_size 1GB)" wal_bytes_per_row le 0.5 btree
+  else
+    target "WAL bytes/row <= 1x btree (max_wal_size $maxwal)" wal_bytes_per_row le 1 btree
+  fi
   target "secondary index size <= 0.6x btree"         secidx_bytes le 0.6 btree
   if [[ " ${REFS[*]} " == *" lsm3 "* ]]; then
     target "out-of-memory insert rows/s >= 1.5x lsm3"   iib_rate_late ge 1.5 lsm3
