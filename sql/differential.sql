@@ -43,6 +43,12 @@ FROM fractal_stats('dif_ba');
 SELECT value > 0 AS root_shared_flushes
 FROM fractal_counters() WHERE name = 'root_shared_flushes';
 
+-- and spread over several partitions (fr_root_spread), so that concurrent
+-- inserts append to different tail pages
+SELECT r.level > 1 AS above_level_1, r.partitions > 1 AS spread
+FROM (VALUES ('dif_a'::regclass), ('dif_ba')) i(idx),
+	 LATERAL fr_node_buffers(i.idx, true) r;
+
 -- below the root, flushes append to a chain's newest page in arrival order
 -- and sort it when a newer page is linked in front (src/README.md section
 -- 4): the queries below meet both unsorted and sealed (sorted) pages, and

@@ -355,6 +355,39 @@ fr_node_buffer_pages(Page page)
 	return total;
 }
 
+/* the partitions (partition-start items) of a node */
+int
+fr_node_partitions(Page page)
+{
+	OffsetNumber off,
+				maxoff = PageGetMaxOffsetNumber(page);
+	int			n = 0;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+		if (fr_node_get_item(page, off)->flags & FR_ITEM_PART_START)
+			n++;
+	return n;
+}
+
+/*
+ * Is the node on 'page' an in-memory root above level 1?  Every batch of
+ * inserts appends to one of its tail pages under that page's exclusive
+ * lock, so with one partition (a root has few children, fewer than
+ * partition_children) concurrent inserts queue on one page: with 8
+ * single-row clients that wait was 5-11 us per append, most of what they
+ * lost against btree (src/README.md section 4, "The in-memory root's
+ * partitions").  Such a root is cut into about FR_ROOT_PARTITIONS
+ * partitions (fr_partition_max_children) and its budget covers two pages
+ * per partition (fr_node_budget).  Out of memory (fr_index_large) the
+ * usual rules hold.
+ */
+bool
+fr_root_spread(FrState *state, Page page)
+{
+	return FrPageIsRoot(page) && FrPageGetOpaque(page)->level > 1 &&
+		!fr_index_large(state->index);
+}
+
 /*
  * The buffer budget of the node on 'page': buffer_percent of its children
  * in pages, at least FR_MIN_BUFFER_PAGES and at most buffer_pages.  Scaling
@@ -383,6 +416,9 @@ fr_node_buffer_pages(Page page)
  * recompresses the whole leaf, carry R times fewer messages.  Uncompressed
  * indexes are unchanged (the average is 1), and buffer_pages still caps
  * the budget.
+ *
+ * An in-memory root above level 1 (fr_root_spread) gets at least two pages
+ * per partition, still capped by buffer_pages.
  */
 int
 fr_node_budget(FrState *state, Page page)
@@ -397,6 +433,14 @@ fr_node_budget(FrState *state, Page page)
 	if (FrPageGetOpaque(page)->level == 1)
 		scale = fr_leaf_scale(state->index);
 	budget = (int) Min(ceil(children * scale * percent / 100), (double) INT_MAX);
+
+	/*
+	 * a spread root keeps a tail page in each partition: with less than
+	 * two pages per partition it would be over budget with its tails alone
+	 * and flush a page at a time
+	 */
+	if (fr_root_spread(state, page))
+		budget = Max(budget, 2 * fr_node_partitions(page));
 	return Max(FR_MIN_BUFFER_PAGES, Min(state->buffer_pages, budget));
 }
 

@@ -719,15 +719,28 @@ fr_split_descend(FrState *state, IndexTuple key, int level)
 
 /*
  * The most children a partition of the node on 'page' may cover:
- * fr_partition_limit for the node's average item.
+ * fr_partition_limit for the node's average item, and, in an in-memory
+ * root above level 1 (fr_root_spread), a FR_ROOT_PARTITIONS-th of its
+ * children (at least 2; fewer partitions when buffer_pages is too small
+ * to give each two pages), so that concurrent inserts append to different
+ * tail pages.
  */
 static int
 fr_partition_max_children(FrState *state, Page page)
 {
+	int			children = PageGetMaxOffsetNumber(page);
 	Size		used = FrPageUsable - PageGetExactFreeSpace(page);
+	int			limit = fr_partition_limit(state, used / children,
+										   FrPageGetOpaque(page)->level);
 
-	return fr_partition_limit(state, used / PageGetMaxOffsetNumber(page),
-							  FrPageGetOpaque(page)->level);
+	if (fr_root_spread(state, page))
+	{
+		int			parts = Max(Min(FR_ROOT_PARTITIONS, state->buffer_pages / 2), 1);
+
+		limit = Min(limit, Max(FR_MIN_PARTITION_CHILDREN,
+							   (children + parts - 1) / parts));
+	}
+	return limit;
 }
 
 /* does the partition at 'start' of the node on 'page' cover too many? */

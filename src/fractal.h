@@ -283,6 +283,8 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_MAX_BUFFER_PAGES				4096
 #define FR_DEFAULT_BUFFER_PERCENT		10
 #define FR_UPPER_BUFFER_PERCENT			60	/* above level 1, index large */
+#define FR_ROOT_PARTITIONS				8	/* an in-memory root's partitions
+											 * (fr_root_spread) */
 #define FR_MIN_BUFFER_PERCENT			1
 #define FR_MAX_BUFFER_PERCENT			100
 #define FR_DEFAULT_PARTITION_CHILDREN	32
@@ -680,6 +682,8 @@ extern OffsetNumber fr_leaf_search(FrState *state, Page page, IndexTuple key);
 extern OffsetNumber fr_leaf_search_last_first(FrState *state, Page page,
 											  IndexTuple key);
 extern int	fr_node_buffer_pages(Page page);
+extern int	fr_node_partitions(Page page);
+extern bool fr_root_spread(FrState *state, Page page);
 extern int	fr_node_budget(FrState *state, Page page);
 extern bool fr_node_over_budget(FrState *state, Page page);
 extern int	fr_partition_limit(FrState *state, Size item_space, int level);

@@ -11,10 +11,13 @@
 -- buffer_pages is the sum of chain_pages over the node's partition-start
 -- items, i.e. what fr_node_buffer_pages() compares with the budget; budget
 -- is fr_node_budget(): max(4, min(buffer_pages option,
--- ceil(children * pct / 100))), pct being buffer_percent, or at least 60
+-- max(ceil(children * pct / 100), root spread))), pct being buffer_percent, or at least 60
 -- (FR_UPPER_BUFFER_PERCENT) above level 1 once the index has at least a
 -- quarter of shared_buffers' blocks (fr_index_large; the server compares
--- a cached size that can lag, so its budget is never above this one).
+-- a cached size that can lag, so its budget is never above this one);
+-- the root above level 1 gets at least 2 pages per partition
+-- (fr_root_spread; the server gives it that only while not large, this
+-- mirror always, so again never below the server's).
 --
 -- Layout read here (src/fractal.h, src/README.md section 3):
 --   page header 24 bytes, line pointers from byte 24 (4 bytes each: offset
@@ -47,6 +50,7 @@ DECLARE
 	opt_percent int;
 	large boolean;
 	meta bytea;
+	root int8;
 	todo int8[];
 	p bytea;
 	nitems int;
@@ -65,7 +69,8 @@ BEGIN
 	IF fr_u32(meta, 24) <> x'46524354'::int8 THEN
 		RAISE EXCEPTION 'fr_node_buffers: % has no fractal metapage', relname;
 	END IF;
-	todo := ARRAY[fr_u32(meta, 32)];
+	root := fr_u32(meta, 32);
+	todo := ARRAY[root];
 	WHILE cardinality(todo) > 0 LOOP
 		blkno := todo[1];
 		todo := todo[2:];
@@ -89,9 +94,10 @@ BEGIN
 				todo := todo || fr_u32(p, off);
 			END IF;
 		END LOOP;
-		budget := greatest(4, least(opt_pages, (children *
+		budget := greatest(4, least(opt_pages, greatest((children *
 			CASE WHEN level > 1 AND large THEN greatest(opt_percent, 60)
-				 ELSE opt_percent END + 99) / 100));
+				 ELSE opt_percent END + 99) / 100,
+			CASE WHEN blkno = root AND level > 1 THEN 2 * partitions ELSE 0 END)));
 		RETURN NEXT;
 		EXIT WHEN root_only;
 	END LOOP;
