@@ -337,35 +337,47 @@ fr_leaf_search_last_first(FrState *state, Page page, IndexTuple key)
  * ------------------------------------------------------------------------
  */
 
-/* total chain pages of a node */
-int
-fr_node_buffer_pages(Page page)
+/*
+ * The chain pages of a node, summed over its partitions (partition-start
+ * items); the number of partitions in *partitions when not NULL.
+ */
+static int
+fr_node_chain_totals(Page page, int *partitions)
 {
 	OffsetNumber off,
 				maxoff = PageGetMaxOffsetNumber(page);
-	int			total = 0;
+	int			total = 0,
+				n = 0;
 
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		FrNodeItem	item = fr_node_get_item(page, off);
 
 		if (item->flags & FR_ITEM_PART_START)
+		{
 			total += item->chain_pages;
+			n++;
+		}
 	}
+	if (partitions)
+		*partitions = n;
 	return total;
+}
+
+/* total chain pages of a node */
+int
+fr_node_buffer_pages(Page page)
+{
+	return fr_node_chain_totals(page, NULL);
 }
 
 /* the partitions (partition-start items) of a node */
 int
 fr_node_partitions(Page page)
 {
-	OffsetNumber off,
-				maxoff = PageGetMaxOffsetNumber(page);
-	int			n = 0;
+	int			n;
 
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-		if (fr_node_get_item(page, off)->flags & FR_ITEM_PART_START)
-			n++;
+	(void) fr_node_chain_totals(page, &n);
 	return n;
 }
 
@@ -374,9 +386,9 @@ fr_node_partitions(Page page)
  * inserts appends to one of its tail pages under that page's exclusive
  * lock, so with one partition (a root has few children, fewer than
  * partition_children) concurrent inserts queue on one page: with 8
- * single-row clients that wait was 5-11 us per append, most of what they
- * lost against btree (src/README.md section 4, "The in-memory root's
- * partitions").  Such a root is cut into about FR_ROOT_PARTITIONS
+ * single-row clients that wait was 5-11 us per append, about the size of
+ * what they lost against btree (src/README.md section 4, "The in-memory
+ * root's partitions").  Such a root is cut into about FR_ROOT_PARTITIONS
  * partitions (fr_partition_max_children) and its budget covers two pages
  * per partition (fr_node_budget).  Out of memory (fr_index_large) the
  * usual rules hold.
