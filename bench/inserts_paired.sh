@@ -132,8 +132,7 @@ for w in $WORKLOADS; do
     # sequential keys, >= 0.9x without preload; on the median of the rounds
     need=1.0
     ((PRELOAD)) || [ "$w" = seq ] || [ "$w" = sequ ] || need=0.9
-    TARGETS+=("$(awk -v w="$w" -v r="$med" -v x="$need" 'BEGIN {
-        printf "  %-7s median fractal/btree >= %.1f  %s (%.3f)", w, x, (r + 0 >= x + 0) ? "MET" : "MISSED", r }')")
+    TARGETS+=("$(fr_bench_target "$(printf '%-7s median fractal/btree' "$w")" "$med" "$need")")
 done
 {
     echo "targets:"

@@ -19,6 +19,13 @@ fr_bench_median() {
               else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# fr_bench_target LABEL RATIO NEED: one line "  LABEL >= NEED  MET (RATIO)",
+# or MISSED when RATIO is below NEED
+fr_bench_target() {
+    awk -v l="$1" -v r="$2" -v x="$3" 'BEGIN {
+        printf "  %s >= %s  %s (%.3f)\n", l, x, (r + 0 >= x + 0) ? "MET" : "MISSED", r }'
+}
+
 # fr_paired_ratio DIR CLIENTS SECS SCRIPT1 SCRIPT2 [pgbench options...]
 # One pgbench run (as the cluster's owner, on $PGHOST/$PGPORT) that
 # interleaves SCRIPT1 and SCRIPT2 (each transaction picks one at random),
