@@ -7,7 +7,7 @@ OBJS = fractal_am.o \
 	src/fr_filter.o src/fr_counters.o src/fr_unique.o src/fr_onconflict.o src/fr_pending.o
 
 EXTENSION = fractal
-DATA = fractal--1.0.sql fractal--1.0--1.1.sql
+DATA = fractal--1.0.sql fractal--1.0--1.1.sql fractal--1.1--1.2.sql
 PGFILEDESC = "fractal - write-optimized fractal tree index"
 
 REGRESS = $(basename $(notdir $(wildcard $(srcdir)/sql/*.sql)))

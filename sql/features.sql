@@ -34,10 +34,11 @@ BEGIN
 						AND max(l.level) = s.height
 						AND sum(l.nodes) FILTER (WHERE l.level = 0) = s.leaf_pages
 						AND sum(l.nodes) FILTER (WHERE l.level > 0) = s.node_pages
+						AND sum(l.filter_pages) = s.filter_pages
 					   FROM fractal_level_stats(idx) l);
 	pages_match := s.meta_pages = 1 AND
-		s.meta_pages + s.node_pages + s.buffer_pages + s.leaf_pages + s.free_pages
-			= pg_relation_size(idx) / current_setting('block_size')::int;
+		s.meta_pages + s.node_pages + s.filter_pages + s.buffer_pages + s.leaf_pages
+			+ s.free_pages = pg_relation_size(idx) / current_setting('block_size')::int;
 END
 $f$;
 

@@ -82,6 +82,18 @@ SELECT fr_leaf_filter_pages('lf8_k') > 0 AS k_has_filters, fr_leaf_filter_pages(
 -- copies of the slots of its leaves) at once, not at its first leaf write
 SELECT partitions > 8 AS many_partitions, with_filter = partitions AS every_partition_filtered
   FROM fr_level1_partitions('lf8_k');
+-- fractal_stats / fractal_level_stats (extension 1.2) count those pages in
+-- filter_pages, at level 1, and not as nodes: against the raw pages
+SELECT s.filter_pages = fr_leaf_filter_pages('lf8_k') AS stats_filter_pages,
+	   s.node_pages = (SELECT count(*) FROM fr_page_opaque('lf8_k') WHERE flags & 4 <> 0)
+		 AS stats_node_pages,
+	   (SELECT sum(filter_pages) FROM fractal_level_stats('lf8_k')) = s.filter_pages
+		 AS level_filter_pages,
+	   (SELECT filter_pages FROM fractal_level_stats('lf8_k') WHERE level = 1) = s.filter_pages
+		 AS all_at_level_1,
+	   (SELECT sum(nodes) FROM fractal_level_stats('lf8_k') WHERE level > 0) = s.node_pages
+		 AS level_nodes
+  FROM fractal_stats('lf8_k') s;
 SELECT fractal_check('lf8_k', true), fractal_check('lf8_tiny', true);
 
 -- present keys (even), absent keys (odd), through each index

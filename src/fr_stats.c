@@ -4,6 +4,12 @@
  *	  Introspection: fractal_stats(regclass) and
  *	  fractal_level_stats(regclass).
  *
+ * Extension 1.2 gives both a filter_pages column (leaf filter pages,
+ * format 4); the 1.0/1.1 declarations have none, and there those pages
+ * are counted with the nodes, as those versions did.  Which declaration
+ * is installed is read off the result type the call expects, so one
+ * library serves both until ALTER EXTENSION fractal UPDATE.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -19,11 +25,16 @@
 
 #define FR_STATS_MAX_LEVEL 64
 
+/* result columns as extension 1.2 declares them; 1.0 and 1.1 lack the last */
+#define FR_STATS_COLUMNS		14
+#define FR_LEVEL_STATS_COLUMNS	5
+
 typedef struct FrPageCounts
 {
 	uint32		height;
 	int64		meta,
 				node,
+				filter,			/* leaf filter pages (format 4) */
 				chain,
 				leaf,
 				free;
@@ -35,6 +46,7 @@ typedef struct FrPageCounts
 	int64		zstored;		/* their bytes stored */
 	int64		plain_bytes;	/* bytes used by plain leaves */
 	int64		level_nodes[FR_STATS_MAX_LEVEL + 1];
+	int64		level_filters[FR_STATS_MAX_LEVEL + 1];
 	int64		level_chain[FR_STATS_MAX_LEVEL + 1];
 	int64		level_msgs[FR_STATS_MAX_LEVEL + 1];
 } FrPageCounts;
@@ -100,9 +112,9 @@ fr_count_pages(Relation index, FrPageCounts *c)
 			c->free++;
 		else if (FrPageIsLeafFilters(page))
 		{
-			/* counted with the level-1 nodes whose leaves they summarise */
-			c->node++;
-			c->level_nodes[level]++;
+			/* at the level of the nodes whose leaves they summarise (1) */
+			c->filter++;
+			c->level_filters[level]++;
 		}
 		else if (FrPageIsNode(page))
 		{
@@ -143,6 +155,22 @@ fr_count_pages(Relation index, FrPageCounts *c)
 	}
 }
 
+/*
+ * Does the installed SQL declaration of a stats function have 'natts'
+ * result columns of which the last is filter_pages (extension 1.2), or one
+ * fewer (1.0, 1.1)?  Anything else is an error rather than a misread row.
+ */
+static bool
+fr_stats_declared(int natts, int columns)
+{
+	if (natts != columns && natts != columns - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the declaration of this fractal statistics function does not match the library"),
+				 errhint("Run ALTER EXTENSION fractal UPDATE.")));
+	return natts == columns;
+}
+
 PG_FUNCTION_INFO_V1(fractal_stats);
 
 Datum
@@ -151,17 +179,19 @@ fractal_stats(PG_FUNCTION_ARGS)
 	Relation	index = fr_open_fractal_index(PG_GETARG_OID(0));
 	FrPageCounts c;
 	TupleDesc	tupdesc;
-	Datum		values[13];
-	bool		nulls[13] = {0};
+	Datum		values[FR_STATS_COLUMNS];
+	bool		nulls[FR_STATS_COLUMNS] = {0};
+	bool		with_filters;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	with_filters = fr_stats_declared(tupdesc->natts, FR_STATS_COLUMNS);
 	fr_count_pages(index, &c);
 	relation_close(index, AccessShareLock);
 
 	values[0] = Int32GetDatum((int32) c.height);
 	values[1] = Int64GetDatum(c.meta);
-	values[2] = Int64GetDatum(c.node);
+	values[2] = Int64GetDatum(with_filters ? c.node : c.node + c.filter);
 	values[3] = Int64GetDatum(c.chain);
 	values[4] = Int64GetDatum(c.leaf);
 	values[5] = Int64GetDatum(c.free);
@@ -174,6 +204,7 @@ fractal_stats(PG_FUNCTION_ARGS)
 	values[11] = Int64GetDatum(c.zstored + c.plain_bytes);
 	values[12] = Float8GetDatum((c.zstored + c.plain_bytes) > 0 ?
 								(double) (c.zraw + c.plain_bytes) / (c.zstored + c.plain_bytes) : 1.0);
+	values[13] = Int64GetDatum(c.filter);	/* formed only when declared */
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -186,20 +217,25 @@ fractal_level_stats(PG_FUNCTION_ARGS)
 	Relation	index = fr_open_fractal_index(PG_GETARG_OID(0));
 	FrPageCounts c;
 	int			level;
+	bool		with_filters;
 
 	InitMaterializedSRF(fcinfo, 0);
+	with_filters = fr_stats_declared(rsinfo->setDesc->natts,
+									 FR_LEVEL_STATS_COLUMNS);
 	fr_count_pages(index, &c);
 	relation_close(index, AccessShareLock);
 
 	for (level = 0; level <= (int) Min(c.height, FR_STATS_MAX_LEVEL); level++)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {0};
+		Datum		values[FR_LEVEL_STATS_COLUMNS];
+		bool		nulls[FR_LEVEL_STATS_COLUMNS] = {0};
 
 		values[0] = Int32GetDatum(level);
-		values[1] = Int64GetDatum(c.level_nodes[level]);
+		values[1] = Int64GetDatum(with_filters ? c.level_nodes[level] :
+								  c.level_nodes[level] + c.level_filters[level]);
 		values[2] = Int64GetDatum(c.level_chain[level]);
 		values[3] = Int64GetDatum(c.level_msgs[level]);
+		values[4] = Int64GetDatum(c.level_filters[level]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -14,7 +14,8 @@
 # and REINDEX repairs it and brings both kinds of filters.  A format-3 index
 # with buffer page filters on gets no leaf filter page.  Finally, fractal_check
 # notices a filter that lacks a key of its page.  Extension 1.0 updates to
-# 1.1 (fractal_counters), whose counters need shared_preload_libraries.
+# 1.1 (fractal_counters), whose counters need shared_preload_libraries, and
+# 1.1 to 1.2 (filter_pages in fractal_stats and fractal_level_stats).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -424,17 +425,47 @@ like($err, qr/buffer page filter lacks the key of message/,
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server stayed up');
 
 # The SQL side is versioned too: extension 1.0 updates to 1.1, which adds
-# fractal_counters(); in a server that did not preload the library the
+# fractal_counters(), then to 1.2 (below); in a server that did not preload the library the
 # counters do not exist, and asking for them is a clear error.
 $node->safe_psql('postgres', 'CREATE DATABASE extver');
 $node->safe_psql('extver', "CREATE EXTENSION fractal VERSION '1.0'");
 is($node->safe_psql('extver',
 	"SELECT count(*) FROM pg_proc WHERE proname LIKE 'fractal_counters%'"),
 	'0', 'extension 1.0 has no counter functions');
+$node->safe_psql('extver', "ALTER EXTENSION fractal UPDATE TO '1.1'");
+is($node->safe_psql('extver',
+	"SELECT extversion FROM pg_extension WHERE extname = 'fractal'"),
+	'1.1', 'ALTER EXTENSION UPDATE TO 1.1 brings 1.1');
+
+# 1.2 gives fractal_stats and fractal_level_stats a filter_pages column and
+# stops counting leaf filter pages as nodes; the library serves the 1.1
+# declarations (no such column, filter pages counted with the nodes) until
+# the update, and the totals agree across it.
+$node->safe_psql('extver', q{
+	CREATE TABLE ev (k int8);
+	CREATE INDEX ev_k ON ev USING fractal (k) WITH (buffer_pages = 4);
+	INSERT INTO ev SELECT (g * 2654435761) % 1000003 FROM generate_series(1, 30000) g;
+	INSERT INTO ev SELECT (g * 2654435761) % 1000003 FROM generate_series(30001, 60000) g;
+	CREATE TABLE ev_old AS SELECT * FROM fractal_stats('ev_k');
+	CREATE TABLE ev_old_levels AS SELECT * FROM fractal_level_stats('ev_k');
+});
+is($node->safe_psql('extver',
+	"SELECT count(*) FROM pg_attribute WHERE attrelid = 'ev_old'::regclass AND attname = 'filter_pages'"),
+	'0', 'fractal_stats of 1.1 has no filter_pages column');
 $node->safe_psql('extver', 'ALTER EXTENSION fractal UPDATE');
 is($node->safe_psql('extver',
 	"SELECT extversion FROM pg_extension WHERE extname = 'fractal'"),
-	'1.1', 'ALTER EXTENSION UPDATE brings 1.1');
+	'1.2', 'ALTER EXTENSION UPDATE brings 1.2');
+is($node->safe_psql('extver', q{
+	SELECT s.filter_pages > 0, s.node_pages + s.filter_pages = o.node_pages,
+		   s.leaf_pages = o.leaf_pages AND s.buffer_pages = o.buffer_pages
+	  FROM fractal_stats('ev_k') s, ev_old o}),
+	't|t|t', '1.2 counts filter pages apart; node + filter pages = 1.1 node pages');
+is($node->safe_psql('extver', q{
+	SELECT bool_and(n.nodes + n.filter_pages = o.nodes)
+		   AND bool_or(n.filter_pages > 0) AND count(*) = (SELECT count(*) FROM ev_old_levels)
+	  FROM fractal_level_stats('ev_k') n JOIN ev_old_levels o USING (level)}),
+	't', 'fractal_level_stats per level: nodes + filter pages = 1.1 nodes');
 ($rc, $out, $err) = $node->psql('extver', 'SELECT * FROM fractal_counters()');
 like($err, qr/fractal counters are not available.*\n.*HINT:.*shared_preload_libraries/s,
 	'counters without preload: a clear error with a hint');
