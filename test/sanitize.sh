@@ -45,8 +45,8 @@ rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"; chmod 777 "$LOGDIR"
 restore() {
     fr_cluster_cleanup_all
     make -s clean PG_CONFIG=$PG_CONFIG >/dev/null
-    make -s PG_CONFIG=$PG_CONFIG >/dev/null && ldd fractal.so | grep -q libubsan || { echo "fractal.so is not instrumented" >&2; exit 1; }
-make -s install PG_CONFIG=$PG_CONFIG >/dev/null
+    make -s PG_CONFIG=$PG_CONFIG >/dev/null
+    make -s install PG_CONFIG=$PG_CONFIG >/dev/null
     echo "normal build reinstalled"
 }
 trap restore EXIT
@@ -55,6 +55,7 @@ trap restore EXIT
 make -s clean PG_CONFIG=$PG_CONFIG >/dev/null
 make -s PG_CONFIG=$PG_CONFIG \
     COPT="-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+ldd fractal.so | grep -q libubsan || { echo "fractal.so is not instrumented" >&2; exit 1; }
 make -s install PG_CONFIG=$PG_CONFIG >/dev/null
 
 # 2. a cluster (the postmaster inherits where reports go)
