@@ -425,8 +425,9 @@ like($err, qr/buffer page filter lacks the key of message/,
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server stayed up');
 
 # The SQL side is versioned too: extension 1.0 updates to 1.1, which adds
-# fractal_counters(), then to 1.2 (below); in a server that did not preload the library the
-# counters do not exist, and asking for them is a clear error.
+# fractal_counters(), then to 1.2 (below); in a server that did not preload
+# the library the counters do not exist, and asking for them is a clear
+# error.
 $node->safe_psql('postgres', 'CREATE DATABASE extver');
 $node->safe_psql('extver', "CREATE EXTENSION fractal VERSION '1.0'");
 is($node->safe_psql('extver',
