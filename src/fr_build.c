@@ -465,9 +465,22 @@ fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height,
 	if (height >= 1)
 		fr_build_leaf_filters(bs, level1);
 
+	/* the whole index, its page images compressed as its records' are */
 	if (RelationNeedsWAL(index))
-		log_newpage_range(index, MAIN_FORKNUM, 0,
-						  RelationGetNumberOfBlocks(index), true);
+	{
+		int			saved = fr_image_compression_push();
+
+		PG_TRY();
+		{
+			log_newpage_range(index, MAIN_FORKNUM, 0,
+							  RelationGetNumberOfBlocks(index), true);
+		}
+		PG_FINALLY();
+		{
+			fr_image_compression_pop(saved);
+		}
+		PG_END_TRY();
+	}
 }
 
 IndexBuildResult *

@@ -396,7 +396,7 @@ static void
 fr_lfilter_edit_finish(Relation index, FrLfilterEdit *e)
 {
 	if (e->xs != NULL)
-		GenericXLogFinish(e->xs);
+		fr_generic_finish(e->xs);
 	else if (e->image != NULL)
 	{
 		fr_lfilter_write_slot(index, e->buf, e->slot, e->image);
@@ -454,7 +454,7 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 						 pitem->chain_tail == InvalidBlockNumber &&
 						 !FrPageIsRoot(BufferGetPage(nodebuf)));
 	FrItemSetFilter(pitem, BufferGetBlockNumber(fbuf));
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 	return fbuf;
 }
 
@@ -536,7 +536,7 @@ fr_lfilter_split(FrState *state, Buffer nodebuf, OffsetNumber oldstart,
 						  fr_node_partition_end(np, newstart),
 						  !chain_empty && !root);
 	FrItemSetFilter(item, BufferGetBlockNumber(fbuf));
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 	UnlockReleaseBuffer(fbuf);
 	UnlockReleaseBuffer(obuf);
 }

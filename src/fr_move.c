@@ -177,7 +177,7 @@ fr_move_write(FrState *state, Buffer buf, IndexTuple *tups, OffsetNumber *offs,
 	}
 	for (i = 0; i < rec->nsrc; i++)
 		XLogRegisterBuffer(FR_MOVE_FIRST_SOURCE + i, rec->srcbuf[i], REGBUF_STANDARD);
-	recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_MOVE_ITEMS);
+	recptr = fr_xlog_insert(FR_RMGR_ID, XLOG_FR_MOVE_ITEMS);
 	PageSetLSN(page, recptr);
 	if (withslot)
 		PageSetLSN(BufferGetPage(slot->fbuf), recptr);

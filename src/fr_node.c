@@ -854,7 +854,7 @@ fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 			 BufferGetBlockNumber(nodebuf));
 	pitem->chain_tail = BufferGetBlockNumber(nbuf);
 	pitem->chain_pages++;
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 	UnlockReleaseBuffer(nbuf);
 	if (BufferIsValid(pbuf))
 		UnlockReleaseBuffer(pbuf);
@@ -950,7 +950,7 @@ fr_chain_release(Relation index, Buffer nodebuf, OffsetNumber partoff,
 			fr_free_page_in_place(GenericXLogRegisterBuffer(xs, bufs[k], 0));
 		pitem->chain_tail = (i + n < nblocks) ? blocks[i + n] : InvalidBlockNumber;
 		pitem->chain_pages = nblocks - i - n;
-		GenericXLogFinish(xs);
+		fr_generic_finish(xs);
 		for (k = 0; k < n; k++)
 		{
 			UnlockReleaseBuffer(bufs[k]);
@@ -1034,7 +1034,7 @@ fr_chain_cut(Relation index, Buffer nodebuf, OffsetNumber partoff,
 		for (j = 0; j < k; j++)
 			fr_free_page_in_place(GenericXLogRegisterBuffer(xs, bufs[j], 0));
 		pitem->chain_pages -= k;
-		GenericXLogFinish(xs);
+		fr_generic_finish(xs);
 		UnlockReleaseBuffer(nbuf);
 		for (j = 0; j < k; j++)
 		{
@@ -1103,7 +1103,7 @@ fr_chain_empty_pages(Relation index, BlockNumber *blocks, int nblocks)
 			ph->pd_lower = SizeOfPageHeaderData;
 			ph->pd_upper = ph->pd_special;
 		}
-		GenericXLogFinish(xs);
+		fr_generic_finish(xs);
 		for (k = 0; k < n; k++)
 			UnlockReleaseBuffer(bufs[k]);
 	}

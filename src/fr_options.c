@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "access/reloptions.h"
+#include "access/xlog.h"
 #include "commands/progress.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
@@ -32,10 +33,37 @@ static relopt_enum_elt_def fr_compression_values[] = {
 bool		fr_scan_prefetch = true;
 
 /*
- * Register the settings; called once from _PG_init.  One for now, a
- * developer setting to measure with: fractal.scan_prefetch (on) lets
- * out-of-memory scans start a leaf's read before the reads of the filter
- * page and chain above it (fr_scan_prefetch_leaf); off measures without.
+ * fractal.wal_image_compression: the methods this server was built with
+ * (as wal_compression's), and the default, the best of them
+ */
+static const struct config_enum_entry fr_image_compression_values[] = {
+	{"off", WAL_COMPRESSION_NONE, false},
+	{"pglz", WAL_COMPRESSION_PGLZ, false},
+#ifdef USE_LZ4
+	{"lz4", WAL_COMPRESSION_LZ4, false},
+#endif
+#ifdef USE_ZSTD
+	{"zstd", WAL_COMPRESSION_ZSTD, false},
+#endif
+	{NULL, 0, false}
+};
+
+#if defined(USE_ZSTD)
+#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
+#elif defined(USE_LZ4)
+#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
+#else
+#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
+#endif
+
+/*
+ * Register the settings; called once from _PG_init.  Two developer
+ * settings to measure with: fractal.scan_prefetch (on) lets out-of-memory
+ * scans start a leaf's read before the reads of the filter page and chain
+ * above it (fr_scan_prefetch_leaf); fractal.batch_inserts (on) batches a
+ * transaction's inserts (fr_pending.c); off measures without either.  And
+ * fractal.wal_image_compression, how the index's WAL compresses its page
+ * images (fr_xlog.c).
  */
 void
 fr_init_gucs(void)
@@ -50,6 +78,14 @@ fr_init_gucs(void)
 							 "A developer setting, to measure batched inserts against single ones (fr_pending.c).",
 							 &fr_batch_inserts, true, PGC_USERSET,
 							 GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	fr_wal_image_compression = FR_DEFAULT_IMAGE_COMPRESSION;
+	DefineCustomEnumVariable("fractal.wal_image_compression",
+							 "Compresses full-page images in the WAL records of fractal indexes.",
+							 "Applies while wal_compression is off; off logs them as PostgreSQL does by default.",
+							 &fr_wal_image_compression,
+							 FR_DEFAULT_IMAGE_COMPRESSION,
+							 fr_image_compression_values, PGC_SUSET,
+							 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("fractal");
 }
 

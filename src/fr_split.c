@@ -359,7 +359,7 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 	if (fp != NULL)
 		fr_leaf_write_filters(fp, np ? np : BufferGetPage(nodebuf), off, leaves,
 							  merged, nmerged, npages, cuts);
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 	for (k = 0; k < npages - 1; k++)
 		UnlockReleaseBuffer(newbufs[k]);
 
@@ -370,7 +370,7 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 		fr_leaf_write_filters(GenericXLogRegisterBuffer(xs, fbuf, 0),
 							  BufferGetPage(nodebuf), off, leaves,
 							  merged, nmerged, npages, cuts);
-		GenericXLogFinish(xs);
+		fr_generic_finish(xs);
 	}
 	if (BufferIsValid(fbuf))
 		UnlockReleaseBuffer(fbuf);
@@ -619,7 +619,7 @@ fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff, Buffer cbuf,
 	cp = GenericXLogRegisterBuffer(xs, cbuf, GENERIC_XLOG_FULL_IMAGE);
 	rp = GenericXLogRegisterBuffer(xs, rbuf, GENERIC_XLOG_FULL_IMAGE);
 	fr_node_write_halves(&copy, best, cp, rp);
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 
 	UnlockReleaseBuffer(rbuf);
 	if (BufferIsValid(newroot))
@@ -780,7 +780,7 @@ fr_partition_maybe_split(FrState *state, Buffer nodebuf, OffsetNumber start)
 		item->chain_tail = InvalidBlockNumber;
 		item->chain_pages = 0;
 	}
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 
 	/* each new partition gets its leaf filter page at once */
 	for (p = 1; p < nparts; p++)
@@ -808,7 +808,7 @@ fr_partition_split_at(FrState *state, Buffer nodebuf, OffsetNumber start,
 	right->chain_pages = left->chain_pages;
 	left->chain_tail = InvalidBlockNumber;
 	left->chain_pages = 0;
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 	fr_lfilter_split(state, nodebuf, start, at);
 }
 
@@ -877,7 +877,7 @@ fr_split_root_leaf_locked(FrState *state, Buffer mbuf, Buffer lbuf)
 	if (!fr_leaf_fill(state, lp, items, split, false) ||
 		!fr_leaf_fill(state, rp, items + split, n - split, false))
 		elog(ERROR, "fractal root leaf split does not fit");
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 	UnlockReleaseBuffer(rbuf);
 	UnlockReleaseBuffer(rootbuf);
 }

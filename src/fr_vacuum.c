@@ -71,7 +71,7 @@ fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
 			fr_init_page(p, flags, 0);
 			if (fr_leaf_fill(&zstate, p, keep, nkeep, true))
 			{
-				GenericXLogFinish(xs);
+				fr_generic_finish(xs);
 				break;
 			}
 			GenericXLogAbort(xs);
@@ -114,7 +114,7 @@ fr_vacuum_plain_page(FrState *state, Buffer buf, IndexBulkDeleteResult *stats)
 		GenericXLogState *xs = GenericXLogStart(state->index);
 
 		PageIndexMultiDelete(GenericXLogRegisterBuffer(xs, buf, 0), dead, ndead);
-		GenericXLogFinish(xs);
+		fr_generic_finish(xs);
 		stats->tuples_removed += ndead;
 	}
 	pfree(dead);
@@ -344,7 +344,7 @@ fr_vacuum_unlink_leaves(Relation index, Buffer buf, Bitmapset *empty,
 			PageIndexTupleDelete(np, off);
 		}
 		fr_free_page_in_place(GenericXLogRegisterBuffer(xs, lbuf, 0));
-		GenericXLogFinish(xs);
+		fr_generic_finish(xs);
 		UnlockReleaseBuffer(lbuf);
 		fr_record_free_page(index, leafblk);
 		if (BufferIsValid(fbuf))

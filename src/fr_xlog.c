@@ -33,6 +33,7 @@
 
 #include "access/bufmask.h"
 #include "access/generic_xlog.h"
+#include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "access/xloginsert.h"
 #include "access/xlogutils.h"
@@ -43,6 +44,68 @@
 #include "fr_xlog.h"
 
 bool		fr_custom_wal = false;
+
+/*
+ * fractal.wal_image_compression: how the full-page images in the index's
+ * own WAL records are compressed while the server's wal_compression is off
+ * (its default).  Out of memory most of the index's WAL after a checkpoint
+ * is full-page images of leaves (a flush's first change to a leaf since
+ * the checkpoint logs the whole leaf), and those are what this shrinks.
+ * The images are compressed by PostgreSQL's own code (XLogRecordAssemble,
+ * as with wal_compression), so replay, standbys, pg_waldump and
+ * wal_consistency_checking read them as any compressed image.  Set by the
+ * server's wal_compression when that is on; defaults to the best method
+ * the server was built with (fr_options.c).
+ */
+int			fr_wal_image_compression = WAL_COMPRESSION_NONE;
+
+/*
+ * Make the full-page images of the records logged until the matching
+ * fr_image_compression_pop use fractal.wal_image_compression, unless the
+ * server's own setting compresses them already; returns what to restore.
+ * wal_compression is read only while a record is assembled
+ * (XLogRecordAssemble), so setting it around our XLogInsert calls affects
+ * exactly our records.  Every caller but CREATE INDEX's log_newpage_range
+ * (which restores it in PG_FINALLY) logs inside a critical section, where
+ * an error is a PANIC, so no error can leave the setting changed.
+ */
+int
+fr_image_compression_push(void)
+{
+	int			saved = wal_compression;
+
+	if (saved == WAL_COMPRESSION_NONE)
+		wal_compression = fr_wal_image_compression;
+	return saved;
+}
+
+void
+fr_image_compression_pop(int saved)
+{
+	wal_compression = saved;
+}
+
+/* XLogInsert, with the index's image compression */
+XLogRecPtr
+fr_xlog_insert(RmgrId rmid, uint8 info)
+{
+	int			saved = fr_image_compression_push();
+	XLogRecPtr	recptr = XLogInsert(rmid, info);
+
+	fr_image_compression_pop(saved);
+	return recptr;
+}
+
+/* GenericXLogFinish, with the index's image compression */
+XLogRecPtr
+fr_generic_finish(GenericXLogState *xs)
+{
+	int			saved = fr_image_compression_push();
+	XLogRecPtr	recptr = GenericXLogFinish(xs);
+
+	fr_image_compression_pop(saved);
+	return recptr;
+}
 
 static void fr_redo(XLogReaderState *record);
 static void fr_desc(StringInfo buf, XLogReaderState *record);
@@ -213,7 +276,7 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 		XLogBeginInsert();
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
 		XLogRegisterBufData(0, delta.data, delta.len);
-		recptr = XLogInsert(RM_GENERIC_ID, 0);
+		recptr = fr_xlog_insert(RM_GENERIC_ID, 0);
 		PageSetLSN(page, recptr);
 	}
 	END_CRIT_SECTION();
@@ -234,7 +297,7 @@ fr_generic_add_items(Relation index, Buffer buf, IndexTuple *tups,
 
 	fr_page_check_room(page, tups, n);
 	fr_page_put_items(page, tups, offs, n, ERROR);
-	GenericXLogFinish(xs);
+	fr_generic_finish(xs);
 }
 #endif
 
@@ -325,7 +388,7 @@ fr_leaf_add_items(Relation index, Buffer buf, IndexTuple *tups,
 				XLogRegisterBuffer(1, slot->fbuf, REGBUF_STANDARD);
 				XLogRegisterBufData(1, (char *) &slotno, sizeof(slotno));
 			}
-			recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_ADD_ITEMS);
+			recptr = fr_xlog_insert(FR_RMGR_ID, XLOG_FR_ADD_ITEMS);
 			PageSetLSN(page, recptr);
 			if (withslot)
 				PageSetLSN(BufferGetPage(slot->fbuf), recptr);
@@ -572,7 +635,7 @@ fr_log_slot_fragments(Relation index, Buffer buf, StringInfo data)
 		XLogBeginInsert();
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
 		XLogRegisterBufData(0, data->data, data->len);
-		recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_LFILTER_SLOTS);
+		recptr = fr_xlog_insert(FR_RMGR_ID, XLOG_FR_LFILTER_SLOTS);
 		PageSetLSN(page, recptr);
 	}
 	END_CRIT_SECTION();
@@ -696,7 +759,7 @@ fr_write_leaf_split(Relation index, FrLeafSplitWrite *w)
 			XLogRegisterBuffer(3, w->fbuf, REGBUF_STANDARD);
 			XLogRegisterBufData(3, frags.data, frags.len);
 		}
-		recptr = XLogInsert(FR_RMGR_ID, XLOG_FR_LEAF_SPLIT);
+		recptr = fr_xlog_insert(FR_RMGR_ID, XLOG_FR_LEAF_SPLIT);
 		PageSetLSN(BufferGetPage(w->nodebuf), recptr);
 		PageSetLSN(BufferGetPage(w->lbuf), recptr);
 		PageSetLSN(BufferGetPage(w->rbuf), recptr);

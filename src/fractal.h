@@ -615,6 +615,11 @@ extern void fr_leaf_view_part(Relation index, Page page, BlockNumber blkno,
 
 /* fr_xlog.c: the custom resource manager, and logged item additions */
 extern bool fr_custom_wal;
+extern int	fr_wal_image_compression;
+extern int	fr_image_compression_push(void);
+extern void fr_image_compression_pop(int saved);
+extern XLogRecPtr fr_xlog_insert(RmgrId rmid, uint8 info);
+extern XLogRecPtr fr_generic_finish(GenericXLogState *xs);
 extern void fr_lfilter_write_slots(Relation index, Buffer buf, Page copy);
 extern void fr_lfilter_write_slot(Relation index, Buffer buf, int slot,
 								  const char *image);

@@ -193,6 +193,41 @@ for my $mode ('generic', 'custom')
 			'custom: leaf additions whose record also fills the leaf filter slot');
 		is($noimage, '0', 'custom: every leaf split carries the new leaf as an image');
 	}
+	# the index's page images are compressed (fractal.wal_image_compression,
+	# by default the best method the server has), the heap's, which
+	# PostgreSQL logs with wal_compression off, are not; with the setting
+	# off the index's are not either.  Each range is one transaction's
+	# inserts (autovacuum off for s, so no other writer logs the index)
+	$primary->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pg_walinspect; ALTER TABLE s SET (autovacuum_enabled = off)');
+	my $method = $primary->safe_psql('postgres', "LOAD 'fractal'; SELECT current_setting('fractal.wal_image_compression')");
+	like($method, qr/^(zstd|lz4|pglz)$/, "$mode: index page images compressed by default ($method)");
+	my $images = sub
+	{
+		my ($setting, $first) = @_;
+		$primary->safe_psql('postgres', 'CHECKPOINT');
+		my $from = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+		$primary->safe_psql('postgres', "SET fractal.wal_image_compression = $setting; INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series($first, $first + 4999) g");
+		return $primary->safe_psql('postgres', qq{
+			SELECT count(*) FILTER (WHERE r.resource_manager IN ('fractal', 'Generic') AND b ~ 'method: $method'),
+			       count(*) FILTER (WHERE r.resource_manager IN ('fractal', 'Generic') AND b !~ 'method: '),
+			       count(*) FILTER (WHERE r.resource_manager ~ '^Heap' AND b ~ 'method: '),
+			       count(*) FILTER (WHERE r.resource_manager ~ '^Heap' AND b !~ 'method: ')
+			  FROM pg_get_wal_records_info('$from', pg_current_wal_lsn()) r,
+			       regexp_split_to_table(r.block_ref, 'blkref #') b
+			 WHERE b ~ '\\(FPW'});
+	};
+	my ($ours_z, $ours_plain, $heap_z, $heap_plain) = split /\|/, $images->($method, 160001);
+	cmp_ok($ours_z, '>', 0, "$mode: the index's page images are compressed with $method");
+	# (PostgreSQL stores an image plain when compressing saves nothing:
+	# leaf filter pages are dense bits)
+	cmp_ok($ours_z, '>', $ours_plain, "$mode: most index page images are compressed");
+	is($heap_z, '0', "$mode: the heap's page images are not compressed (wal_compression is off)");
+	cmp_ok($heap_plain, '>', 0, "$mode: the heap logged page images");
+	($ours_z, $ours_plain) = split /\|/, $images->('off', 170001);
+	is($ours_z, '0', "$mode: with fractal.wal_image_compression off, no index page image is compressed");
+	cmp_ok($ours_plain, '>', 0, "$mode: ... and the index logged page images");
+	$compare->('after inserts with compressed and plain page images');
+
 	# with full_page_writes off a move could not be replayed safely, so
 	# flushes log the messages' bytes instead (fr_move_items declines)
 	if ($mode eq 'custom')
