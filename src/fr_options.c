@@ -34,8 +34,17 @@ bool		fr_scan_prefetch = true;
 
 /*
  * fractal.wal_image_compression: the methods this server was built with
- * (as wal_compression's), and the default, the best of them
+ * (as wal_compression's), the default, the best of them, and the boolean
+ * spellings wal_compression accepts (on: the default method)
  */
+#if defined(USE_ZSTD)
+#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
+#elif defined(USE_LZ4)
+#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
+#else
+#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
+#endif
+
 static const struct config_enum_entry fr_image_compression_values[] = {
 	{"off", WAL_COMPRESSION_NONE, false},
 	{"pglz", WAL_COMPRESSION_PGLZ, false},
@@ -45,16 +54,15 @@ static const struct config_enum_entry fr_image_compression_values[] = {
 #ifdef USE_ZSTD
 	{"zstd", WAL_COMPRESSION_ZSTD, false},
 #endif
+	{"on", FR_DEFAULT_IMAGE_COMPRESSION, true},
+	{"true", FR_DEFAULT_IMAGE_COMPRESSION, true},
+	{"yes", FR_DEFAULT_IMAGE_COMPRESSION, true},
+	{"1", FR_DEFAULT_IMAGE_COMPRESSION, true},
+	{"false", WAL_COMPRESSION_NONE, true},
+	{"no", WAL_COMPRESSION_NONE, true},
+	{"0", WAL_COMPRESSION_NONE, true},
 	{NULL, 0, false}
 };
-
-#if defined(USE_ZSTD)
-#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
-#elif defined(USE_LZ4)
-#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
-#else
-#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
-#endif
 
 /*
  * Register the settings; called once from _PG_init.  Two developer

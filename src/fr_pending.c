@@ -367,7 +367,9 @@ fr_pending_reset(void)
 
 /*
  * Transaction callback: append before commit and prepare; forget after
- * abort (and after commit, when nothing is left).
+ * abort (and after commit, when nothing is left).  An abort also restores
+ * wal_compression, should an error have left the index's setting in it
+ * (fr_image_compression_reset, fr_xlog.c).
  */
 static void
 fr_pending_xact_callback(XactEvent event, void *arg)
@@ -394,6 +396,9 @@ fr_pending_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			fr_image_compression_reset();
+			fr_pending_reset();
+			break;
 		case XACT_EVENT_PARALLEL_COMMIT:
 			fr_pending_reset();
 			break;
@@ -406,7 +411,7 @@ fr_pending_xact_callback(XactEvent event, void *arg)
  * Subtransaction callback: when subtransaction 'mySubid' aborts, drop the
  * messages it and its children inserted.  They are the last ones of each
  * index (its parent inserts nothing while it runs), and a child has a
- * larger id than its parent.
+ * larger id than its parent.  And restore wal_compression, as at abort.
  */
 static void
 fr_pending_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -416,6 +421,7 @@ fr_pending_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	fr_image_compression_reset();
 	for (s = 0; s < fr_npending; s++)
 	{
 		FrPendingIndex *p = &fr_pending[s];

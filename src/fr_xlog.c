@@ -48,26 +48,33 @@ bool		fr_custom_wal = false;
 /*
  * fractal.wal_image_compression: how the full-page images in the index's
  * own WAL records are compressed while the server's wal_compression is off
- * (its default).  Out of memory most of the index's WAL after a checkpoint
- * is full-page images of leaves (a flush's first change to a leaf since
- * the checkpoint logs the whole leaf), and those are what this shrinks.
- * The images are compressed by PostgreSQL's own code (XLogRecordAssemble,
- * as with wal_compression), so replay, standbys, pg_waldump and
- * wal_consistency_checking read them as any compressed image.  Set by the
- * server's wal_compression when that is on; defaults to the best method
- * the server was built with (fr_options.c).
+ * (its default; when it is on, it decides for every record, ours too).
+ * Out of memory most of the index's WAL after a checkpoint is full-page
+ * images of leaves (a flush's first change to a leaf since the checkpoint
+ * logs the whole leaf), and those are what this shrinks.  The images are
+ * compressed by PostgreSQL's own code (XLogRecordAssemble, as with
+ * wal_compression), so replay, standbys, pg_waldump and
+ * wal_consistency_checking read them as any compressed image.  Defaults
+ * to the best method the server was built with (fr_options.c).
  */
 int			fr_wal_image_compression = WAL_COMPRESSION_NONE;
+
+/* the server's value while ours is set (fr_image_compression_push), or -1 */
+static int	fr_images_saved = -1;
 
 /*
  * Make the full-page images of the records logged until the matching
  * fr_image_compression_pop use fractal.wal_image_compression, unless the
  * server's own setting compresses them already; returns what to restore.
  * wal_compression is read only while a record is assembled
- * (XLogRecordAssemble), so setting it around our XLogInsert calls affects
- * exactly our records.  Every caller but CREATE INDEX's log_newpage_range
- * (which restores it in PG_FINALLY) logs inside a critical section, where
- * an error is a PANIC, so no error can leave the setting changed.
+ * (XLogRecordAssemble, XLogCompressBackupBlock), so setting it around our
+ * XLogInsert calls affects exactly our records.  The calls log inside
+ * critical sections (an error there is a PANIC), but for an ERROR that
+ * PostgreSQL may raise just before one (GenericXLogFinish's
+ * XLogBeginInsert checks) and CREATE INDEX's log_newpage_range (which
+ * restores it in PG_FINALLY itself); after such an error
+ * fr_image_compression_reset, called at (sub)transaction abort, puts the
+ * server's value back.
  */
 int
 fr_image_compression_push(void)
@@ -76,6 +83,8 @@ fr_image_compression_push(void)
 
 	if (saved == WAL_COMPRESSION_NONE)
 		wal_compression = fr_wal_image_compression;
+	if (fr_images_saved < 0)
+		fr_images_saved = saved;
 	return saved;
 }
 
@@ -83,6 +92,19 @@ void
 fr_image_compression_pop(int saved)
 {
 	wal_compression = saved;
+	if (wal_compression == fr_images_saved)
+		fr_images_saved = -1;
+}
+
+/* after an error: the server's own setting again, if ours was left set */
+void
+fr_image_compression_reset(void)
+{
+	if (fr_images_saved >= 0)
+	{
+		wal_compression = fr_images_saved;
+		fr_images_saved = -1;
+	}
 }
 
 /* XLogInsert, with the index's image compression */

@@ -618,6 +618,7 @@ extern bool fr_custom_wal;
 extern int	fr_wal_image_compression;
 extern int	fr_image_compression_push(void);
 extern void fr_image_compression_pop(int saved);
+extern void fr_image_compression_reset(void);
 extern XLogRecPtr fr_xlog_insert(RmgrId rmid, uint8 info);
 extern XLogRecPtr fr_generic_finish(GenericXLogState *xs);
 extern void fr_lfilter_write_slots(Relation index, Buffer buf, Page copy);
