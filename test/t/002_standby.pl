@@ -1,6 +1,7 @@
 # Physical replication: a streaming standby replays inserts, flushes (the
 # root's under a share lock too), splits, root growth, leaf filters, sealed buffer pages, sequential inserts
-# that split the rightmost leaf at once, VACUUM, REINDEX and
+# that split the rightmost leaf at once, compressed page images
+# (fractal.wal_image_compression), VACUUM, REINDEX and
 # CREATE INDEX of fractal indexes while the primary runs with
 # wal_consistency_checking = 'all' (so every replayed record is compared with
 # a full-page image), queries on the standby return what the primary
@@ -18,10 +19,10 @@ for my $mode ('generic', 'custom')
 {
 	my $primary = PostgreSQL::Test::Cluster->new("primary_$mode");
 	$primary->init(allows_streaming => 1);
-	# max_wal_size: the test cluster's 128MB would start checkpoints in the
-	# middle of the load after the CHECKPOINT below (every record carries
-	# images for the consistency check), and the checks of records logged
-	# without an image of a page changed since that checkpoint need none
+	# max_wal_size: with the test cluster's 128MB, checkpoints would start
+	# in the middle of the load after the CHECKPOINT below (every record
+	# carries images for the consistency check), while the checks there
+	# need leaf splits of leaves already changed since that checkpoint
 	$primary->append_conf('postgresql.conf', qq{
 	wal_consistency_checking = 'all'
 	shared_buffers = 32MB
