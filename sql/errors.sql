@@ -150,8 +150,8 @@ SELECT fractal_check('er_owned_f', true);
 SELECT current_user = 'fr_check_owner' AS still_owner;
 DROP TABLE er_owned;
 
--- fractal.wal_image_compression: a method the server has, set only by a
--- superuser (as wal_compression); a bad value is refused
+-- fractal.wal_image_compression: auto (the default) or a method the server
+-- has, set only by a superuser (as wal_compression); a bad value is refused
 SET fractal.wal_image_compression = 'snappy';
 SET fractal.wal_image_compression = off;
 SHOW fractal.wal_image_compression;
@@ -160,6 +160,7 @@ SHOW fractal.wal_image_compression;
 SET fractal.wal_image_compression = on;
 SELECT current_setting('fractal.wal_image_compression') IN ('zstd', 'lz4', 'pglz') AS on_is_a_method;
 RESET fractal.wal_image_compression;
+SHOW fractal.wal_image_compression;
 SET ROLE fr_check_owner;
 SET fractal.wal_image_compression = off;
 RESET ROLE;

@@ -465,10 +465,10 @@ fr_build_finish(FrBuildState *bs, BlockNumber root, uint32 height,
 	if (height >= 1)
 		fr_build_leaf_filters(bs, level1);
 
-	/* the whole index, its page images compressed as its records' are */
+	/* the whole index, its page images compressed as new pages' are */
 	if (RelationNeedsWAL(index))
 	{
-		int			saved = fr_image_compression_push();
+		int			saved = fr_image_compression_push(true);
 
 		PG_TRY();
 		{

@@ -450,7 +450,7 @@ fr_lfilter_lock(FrState *state, Buffer nodebuf, OffsetNumber partoff)
 	fbuf = fr_new_buffer(index);
 	xs = GenericXLogStart(index);
 	pitem = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), partoff);
-	fr_lfilter_init_page(state, GenericXLogRegisterBuffer(xs, fbuf, GENERIC_XLOG_FULL_IMAGE),
+	fr_lfilter_init_page(state, fr_generic_register_whole(xs, fbuf),
 						 pitem->chain_tail == InvalidBlockNumber &&
 						 !FrPageIsRoot(BufferGetPage(nodebuf)));
 	FrItemSetFilter(pitem, BufferGetBlockNumber(fbuf));
@@ -528,7 +528,7 @@ fr_lfilter_split(FrState *state, Buffer nodebuf, OffsetNumber oldstart,
 	/* one record: the new page, with the copied slots, and its node item */
 	xs = GenericXLogStart(index);
 	item = fr_node_get_item(GenericXLogRegisterBuffer(xs, nodebuf, 0), newstart);
-	fp = GenericXLogRegisterBuffer(xs, fbuf, GENERIC_XLOG_FULL_IMAGE);
+	fp = fr_generic_register_whole(xs, fbuf);
 	chain_empty = item->chain_tail == InvalidBlockNumber && !root;
 	fr_lfilter_init_page(state, fp, chain_empty);
 	fr_lfilter_copy_slots(FrPageGetLeafFilters(BufferGetPage(obuf)),

@@ -825,7 +825,7 @@ fr_chain_add_page(FrState *state, Buffer nodebuf, OffsetNumber partoff,
 	nbuf = fr_new_buffer(index);
 	xs = GenericXLogStart(index);
 	np = GenericXLogRegisterBuffer(xs, nodebuf, 0);
-	cp = GenericXLogRegisterBuffer(xs, nbuf, GENERIC_XLOG_FULL_IMAGE);
+	cp = fr_generic_register_whole(xs, nbuf);
 	pitem = fr_node_get_item(np, partoff);
 
 	/* an unsorted tail is sealed as the new page goes in front of it */

@@ -33,19 +33,21 @@ static relopt_enum_elt_def fr_compression_values[] = {
 bool		fr_scan_prefetch = true;
 
 /*
- * fractal.wal_image_compression: the methods this server was built with
- * (as wal_compression's), the default, the best of them, and the boolean
- * spellings wal_compression accepts (on: the default method)
+ * fractal.wal_image_compression: auto (the default: per record, fr_xlog.c),
+ * the methods this server was built with (as wal_compression's), and the
+ * boolean spellings wal_compression accepts (on: the best method it has,
+ * for every image)
  */
 #if defined(USE_ZSTD)
-#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
+#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
 #elif defined(USE_LZ4)
-#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
+#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
 #else
-#define FR_DEFAULT_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
+#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
 #endif
 
 static const struct config_enum_entry fr_image_compression_values[] = {
+	{"auto", FR_IMAGES_AUTO, false},
 	{"off", WAL_COMPRESSION_NONE, false},
 	{"pglz", WAL_COMPRESSION_PGLZ, false},
 #ifdef USE_LZ4
@@ -54,10 +56,10 @@ static const struct config_enum_entry fr_image_compression_values[] = {
 #ifdef USE_ZSTD
 	{"zstd", WAL_COMPRESSION_ZSTD, false},
 #endif
-	{"on", FR_DEFAULT_IMAGE_COMPRESSION, true},
-	{"true", FR_DEFAULT_IMAGE_COMPRESSION, true},
-	{"yes", FR_DEFAULT_IMAGE_COMPRESSION, true},
-	{"1", FR_DEFAULT_IMAGE_COMPRESSION, true},
+	{"on", FR_BEST_IMAGE_COMPRESSION, true},
+	{"true", FR_BEST_IMAGE_COMPRESSION, true},
+	{"yes", FR_BEST_IMAGE_COMPRESSION, true},
+	{"1", FR_BEST_IMAGE_COMPRESSION, true},
 	{"false", WAL_COMPRESSION_NONE, true},
 	{"no", WAL_COMPRESSION_NONE, true},
 	{"0", WAL_COMPRESSION_NONE, true},
@@ -86,12 +88,12 @@ fr_init_gucs(void)
 							 "A developer setting, to measure batched inserts against single ones (fr_pending.c).",
 							 &fr_batch_inserts, true, PGC_USERSET,
 							 GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
-	fr_wal_image_compression = FR_DEFAULT_IMAGE_COMPRESSION;
+	fr_wal_image_compression = FR_IMAGES_AUTO;
 	DefineCustomEnumVariable("fractal.wal_image_compression",
 							 "Compresses full-page images in the WAL records of fractal indexes.",
-							 "Applies while wal_compression is off; off logs them as PostgreSQL does by default.",
+							 "Applies while wal_compression is off; auto compresses images of new or rewritten pages with lz4 and the others with zstd, off logs them as PostgreSQL does by default.",
 							 &fr_wal_image_compression,
-							 FR_DEFAULT_IMAGE_COMPRESSION,
+							 FR_IMAGES_AUTO,
 							 fr_image_compression_values, PGC_SUSET,
 							 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("fractal");

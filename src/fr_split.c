@@ -338,7 +338,7 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 
 	xs = GenericXLogStart(state->index);
 	np = (npages > 1) ? GenericXLogRegisterBuffer(xs, nodebuf, 0) : NULL;
-	lp = GenericXLogRegisterBuffer(xs, lbuf, GENERIC_XLOG_FULL_IMAGE);
+	lp = fr_generic_register_whole(xs, lbuf);
 	if (BufferIsValid(fbuf) && npages < 3)
 		fp = GenericXLogRegisterBuffer(xs, fbuf, 0);
 	fr_init_page(lp, FR_LEAF, 0);
@@ -346,7 +346,7 @@ fr_leaf_write(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 		elog(ERROR, "fractal leaf rewrite does not fit");
 	for (k = 0; k < npages - 1; k++)
 	{
-		Page		rp = GenericXLogRegisterBuffer(xs, newbufs[k], GENERIC_XLOG_FULL_IMAGE);
+		Page		rp = fr_generic_register_whole(xs, newbufs[k]);
 		int			to = (k + 1 < npages - 1) ? cuts[k + 1] : nmerged;
 
 		fr_init_page(rp, FR_LEAF, 0);
@@ -611,13 +611,13 @@ fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff, Buffer cbuf,
 	{
 		/* registration order is locking order: metapage, then new root */
 		Page		mp = GenericXLogRegisterBuffer(xs, metabuf, 0);
-		Page		rootp = GenericXLogRegisterBuffer(xs, newroot, GENERIC_XLOG_FULL_IMAGE);
+		Page		rootp = fr_generic_register_whole(xs, newroot);
 
 		fr_write_new_root(mp, rootp, BufferGetBlockNumber(newroot),
 						  BufferGetBlockNumber(cbuf), upitem, upsz, copy.level + 1);
 	}
-	cp = GenericXLogRegisterBuffer(xs, cbuf, GENERIC_XLOG_FULL_IMAGE);
-	rp = GenericXLogRegisterBuffer(xs, rbuf, GENERIC_XLOG_FULL_IMAGE);
+	cp = fr_generic_register_whole(xs, cbuf);
+	rp = fr_generic_register_whole(xs, rbuf);
 	fr_node_write_halves(&copy, best, cp, rp);
 	fr_generic_finish(xs);
 
@@ -866,9 +866,9 @@ fr_split_root_leaf_locked(FrState *state, Buffer mbuf, Buffer lbuf)
 
 	xs = GenericXLogStart(index);
 	mp = GenericXLogRegisterBuffer(xs, mbuf, 0);
-	rootp = GenericXLogRegisterBuffer(xs, rootbuf, GENERIC_XLOG_FULL_IMAGE);
-	lp = GenericXLogRegisterBuffer(xs, lbuf, GENERIC_XLOG_FULL_IMAGE);
-	rp = GenericXLogRegisterBuffer(xs, rbuf, GENERIC_XLOG_FULL_IMAGE);
+	rootp = fr_generic_register_whole(xs, rootbuf);
+	lp = fr_generic_register_whole(xs, lbuf);
+	rp = fr_generic_register_whole(xs, rbuf);
 	fr_write_new_root(mp, rootp, BufferGetBlockNumber(rootbuf),
 					  BufferGetBlockNumber(lbuf), right, rsz, 1);
 	fr_init_page(lp, FR_LEAF, 0);

@@ -60,7 +60,7 @@ fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
 		for (attempt = 0; attempt < lengthof(levels); attempt++)
 		{
 			GenericXLogState *xs = GenericXLogStart(index);
-			Page		p = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
+			Page		p = fr_generic_register_whole(xs, buf);
 			uint16		flags = FrPageGetOpaque(page)->flags & ~FR_COMPRESSED;
 
 			if (attempt > 0)

@@ -616,10 +616,19 @@ extern void fr_leaf_view_part(Relation index, Page page, BlockNumber blkno,
 /* fr_xlog.c: the custom resource manager, and logged item additions */
 extern bool fr_custom_wal;
 extern int	fr_wal_image_compression;
-extern int	fr_image_compression_push(void);
+
+/*
+ * fractal.wal_image_compression = auto: images of pages a record logs whole
+ * (new or rewritten pages) compressed with the fast method, images a
+ * checkpoint causes with the best (fr_xlog.c); outside WalCompression
+ */
+#define FR_IMAGES_AUTO		100
+extern int	fr_image_compression_push(bool whole);
 extern void fr_image_compression_pop(int saved);
 extern void fr_image_compression_reset(void);
 extern XLogRecPtr fr_xlog_insert(RmgrId rmid, uint8 info);
+extern XLogRecPtr fr_xlog_insert_whole(RmgrId rmid, uint8 info);
+extern Page fr_generic_register_whole(GenericXLogState *xs, Buffer buf);
 extern XLogRecPtr fr_generic_finish(GenericXLogState *xs);
 extern void fr_lfilter_write_slots(Relation index, Buffer buf, Page copy);
 extern void fr_lfilter_write_slot(Relation index, Buffer buf, int slot,

@@ -201,15 +201,19 @@ for my $mode ('generic', 'custom')
 			'custom: leaf additions whose record also fills the leaf filter slot');
 		is($noimage, '0', 'custom: every leaf split carries the new leaf as an image');
 	}
-	# the index's page images are compressed (fractal.wal_image_compression,
-	# by default the best method the server has), the heap's, which
-	# PostgreSQL logs with wal_compression off, are not; with the setting
-	# off the index's are not either.  Each range is one transaction's
-	# inserts (autovacuum off for s, so no other writer logs the index)
+	# the index's page images are compressed (fractal.wal_image_compression),
+	# the heap's, which PostgreSQL logs with wal_compression off, are not.
+	# By default (auto) images of pages a record logs whole (a split's new
+	# pages, new chain pages and filter pages) are compressed with lz4 and
+	# images a checkpoint causes (a page's first change since it) with
+	# zstd; a method named applies to every image; off compresses none.
+	# Each range is one transaction's inserts after a checkpoint
+	# (autovacuum off for s, so no other writer logs the index)
 	$primary->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pg_walinspect; ALTER TABLE s SET (autovacuum_enabled = off)');
 	is($primary->safe_psql('postgres', 'SHOW wal_compression'), 'off', "$mode: the server's wal_compression is off");
-	my $method = $primary->safe_psql('postgres', "LOAD 'fractal'; SELECT current_setting('fractal.wal_image_compression')");
-	like($method, qr/^(zstd|lz4|pglz)$/, "$mode: index page images compressed by default ($method)");
+	is($primary->safe_psql('postgres', "SELECT enumvals @> '{lz4,zstd}' FROM pg_settings WHERE name = 'wal_compression'"),
+		't', "$mode: the server compresses with lz4 and zstd");
+	is($primary->safe_psql('postgres', "LOAD 'fractal'; SHOW fractal.wal_image_compression"), 'auto', "$mode: image compression is auto by default");
 	my $images = sub
 	{
 		my ($setting, $first) = @_;
@@ -217,27 +221,56 @@ for my $mode ('generic', 'custom')
 		my $from = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 		my $set = $setting eq 'default' ? '' : "SET fractal.wal_image_compression = $setting; ";
 		$primary->safe_psql('postgres', $set . "INSERT INTO s SELECT g, (random() * 1e12)::int8, md5(g::text) FROM generate_series($first, $first + 4999) g");
-		return $primary->safe_psql('postgres', qq{
-			SELECT count(*) FILTER (WHERE r.resource_manager IN ('fractal', 'Generic') AND b ~ 'method: '),
-			       count(*) FILTER (WHERE r.resource_manager IN ('fractal', 'Generic') AND b ~ 'method: $method'),
-			       count(*) FILTER (WHERE r.resource_manager IN ('fractal', 'Generic') AND b !~ 'method: '),
-			       count(*) FILTER (WHERE r.resource_manager ~ '^Heap' AND b ~ 'method: '),
-			       count(*) FILTER (WHERE r.resource_manager ~ '^Heap' AND b !~ 'method: ')
-			  FROM pg_get_wal_records_info('$from', pg_current_wal_lsn()) r,
-			       regexp_split_to_table(r.block_ref, 'blkref #') b
-			 WHERE b ~ '\\(FPW'});
+		# per block image: the index's (by method; a leaf split's new leaf,
+		# block 2 of LEAF_SPLIT, and the images of the other custom
+		# records, which only checkpoints cause, apart), the heap's
+		my $rows = $primary->safe_psql('postgres', qq{
+			WITH i AS (
+			  SELECT r.resource_manager AS rm, r.record_type AS rt, b,
+			         substring(b from 'method: (\\w+)') AS m
+			    FROM pg_get_wal_records_info('$from', pg_current_wal_lsn()) r,
+			         regexp_split_to_table(r.block_ref, 'blkref #') b
+			   WHERE b ~ '\\(FPW')
+			SELECT count(*) FILTER (WHERE rm IN ('fractal', 'Generic') AND m = 'zstd'),
+			       count(*) FILTER (WHERE rm IN ('fractal', 'Generic') AND m = 'lz4'),
+			       count(*) FILTER (WHERE rm IN ('fractal', 'Generic') AND m NOT IN ('zstd', 'lz4')),
+			       count(*) FILTER (WHERE rm IN ('fractal', 'Generic') AND m IS NULL),
+			       count(*) FILTER (WHERE rt = 'LEAF_SPLIT' AND b ~ '^2:' AND m = 'lz4'),
+			       count(*) FILTER (WHERE rt = 'LEAF_SPLIT' AND b ~ '^2:' AND m IS DISTINCT FROM 'lz4'),
+			       count(*) FILTER (WHERE rm = 'fractal' AND rt <> 'LEAF_SPLIT' AND m = 'zstd'),
+			       count(*) FILTER (WHERE rm = 'fractal' AND rt <> 'LEAF_SPLIT' AND m IS DISTINCT FROM 'zstd'),
+			       count(*) FILTER (WHERE rm ~ '^Heap' AND m IS NOT NULL),
+			       count(*) FILTER (WHERE rm ~ '^Heap' AND m IS NULL)
+			  FROM i});
+		my @c = split /\|/, $rows;
+		return {zstd => $c[0], lz4 => $c[1], other => $c[2], plain => $c[3],
+				split_lz4 => $c[4], split_not_lz4 => $c[5],
+				ckpt_zstd => $c[6], ckpt_not_zstd => $c[7],
+				heap_z => $c[8], heap_plain => $c[9]};
 	};
-	my ($ours_any, $ours_z, $ours_plain, $heap_z, $heap_plain) = split /\|/, $images->('default', 160001);
-	cmp_ok($ours_z, '>', 0, "$mode: the index's page images are compressed with $method");
-	is($ours_any, $ours_z, "$mode: ... and with no other method");
+	my $n = $images->('default', 160001);
+	note("auto: index images zstd $n->{zstd}, lz4 $n->{lz4}, plain $n->{plain}; leaf split new leaves lz4 $n->{split_lz4}; other custom records' images zstd $n->{ckpt_zstd}");
+	cmp_ok($n->{zstd}, '>', 0, "$mode: auto: images a checkpoint causes are compressed with zstd");
+	cmp_ok($n->{lz4}, '>', 0, "$mode: auto: images of pages logged whole are compressed with lz4");
+	is($n->{other}, '0', "$mode: auto: ... and with no other method");
 	# (PostgreSQL stores an image plain when compressing saves nothing:
 	# leaf filter pages are dense bits)
-	cmp_ok($ours_z, '>', $ours_plain, "$mode: most index page images are compressed");
-	is($heap_z, '0', "$mode: the heap's page images are not compressed (wal_compression is off)");
-	cmp_ok($heap_plain, '>', 0, "$mode: the heap logged page images");
-	($ours_any, $ours_z, $ours_plain) = split /\|/, $images->('off', 170001);
-	is($ours_any, '0', "$mode: with fractal.wal_image_compression off, no index page image is compressed");
-	cmp_ok($ours_plain, '>', 0, "$mode: ... and the index logged page images");
+	cmp_ok($n->{zstd} + $n->{lz4}, '>', $n->{plain}, "$mode: most index page images are compressed");
+	is($n->{heap_z}, '0', "$mode: the heap's page images are not compressed (wal_compression is off)");
+	cmp_ok($n->{heap_plain}, '>', 0, "$mode: the heap logged page images");
+	if ($mode eq 'custom')
+	{
+		cmp_ok($n->{split_lz4}, '>', 0, 'custom: auto: a leaf split logs its new leaf with lz4');
+		is($n->{split_not_lz4}, '0', 'custom: auto: ... every one of them');
+		cmp_ok($n->{ckpt_zstd}, '>', 0, 'custom: auto: the other records log images a checkpoint caused, with zstd');
+		is($n->{ckpt_not_zstd}, '0', 'custom: auto: ... every one of them');
+	}
+	$n = $images->('zstd', 165001);
+	cmp_ok($n->{zstd}, '>', 0, "$mode: with zstd named, index page images are compressed with zstd");
+	is($n->{lz4} + $n->{other}, 0, "$mode: ... and with no other method");
+	$n = $images->('off', 170001);
+	is($n->{zstd} + $n->{lz4} + $n->{other}, 0, "$mode: with fractal.wal_image_compression off, no index page image is compressed");
+	cmp_ok($n->{plain}, '>', 0, "$mode: ... and the index logged page images");
 	$compare->('after inserts with compressed and plain page images');
 
 	# with full_page_writes off a move could not be replayed safely, so
