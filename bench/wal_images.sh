@@ -56,7 +56,7 @@ done
 } | tee "$out"
 for r in $(seq 1 "$REPEATS"); do
   for s in $SETTINGS; do
-    "${PSQL[@]}" -c "DROP TABLE IF EXISTS w_$s" -c "CREATE TABLE w_$s (k int8)" \
+    "${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS w_$s" -c "CREATE TABLE w_$s (k int8)" \
                  -c "CREATE INDEX ON w_$s USING fractal (k)"
   done
   "${PSQL[@]}" -c "CHECKPOINT"
