@@ -117,6 +117,50 @@ FROM (VALUES
 	('SELECT count(*) || '' '' || sum(length(t)) FROM zb WHERE k = 777')
 ) v(q);
 
+-- keys in order into a compressed index take the rightmost fast path too:
+-- the rightmost leaf stays plain; when full it moves into its left
+-- sibling compressed (rightmost_spills) or, when that has no room, is
+-- compressed behind a new plain rightmost leaf; so the compressed leaves
+-- fill up.  Entries and answers as always: fractal_check, differential
+-- queries in both directions (keys only: after the second load keys
+-- repeat, with values in no defined order); then keys out of order,
+-- deletes, VACUUM, keys in order again.
+CREATE TABLE zs (k int8, v int);
+CREATE INDEX zs_k ON zs USING fractal (k) WITH (compression = zstd);
+SELECT fractal_counters_reset();
+DO $$
+BEGIN
+	FOR i IN 0..199 LOOP
+		INSERT INTO zs SELECT g, g FROM generate_series(i * 500 + 1, i * 500 + 500) g;
+		COMMIT;
+	END LOOP;
+END $$;
+SELECT max(value) FILTER (WHERE name = 'rightmost_inserts') > 90000 AS fast_path,
+	   max(value) FILTER (WHERE name = 'rightmost_spills') > 20 AS spills
+FROM fractal_counters();
+SELECT compressed_leaf_pages > 0 AS compressed, leaf_pages < 60 AS leaves_filled
+FROM fractal_stats('zs_k');
+SELECT fractal_check('zs_k', true);
+SELECT count(*) AS queries, count(fr_diff_check(q, 'zs_k', true)) AS problems
+FROM (VALUES
+	('SELECT md5(string_agg(k::text, '','')) FROM (SELECT k FROM zs WHERE k >= 0 ORDER BY k) s'),
+	('SELECT md5(string_agg(k::text, '','')) FROM (SELECT k FROM zs WHERE k >= 0 ORDER BY k DESC) s'),
+	('SELECT count(*) || '' '' || sum(v) FROM zs WHERE k BETWEEN 20000 AND 70000'),
+	('SELECT count(*) || '' '' || sum(v) FROM zs WHERE k = 99999')
+) v(q);
+INSERT INTO zs SELECT (hashint4(g) & 131071)::int8, -g FROM generate_series(1, 20000) g;
+DELETE FROM zs WHERE v % 7 = 0;
+VACUUM zs;
+INSERT INTO zs SELECT g, g FROM generate_series(200001, 230000) g;
+SELECT fractal_check('zs_k', true);
+SELECT count(*) AS queries, count(fr_diff_check(q, 'zs_k', true)) AS problems
+FROM (VALUES
+	('SELECT md5(string_agg(k::text, '','')) FROM (SELECT k FROM zs WHERE k >= 0 ORDER BY k) s'),
+	('SELECT md5(string_agg(k::text, '','')) FROM (SELECT k FROM zs WHERE k >= 0 ORDER BY k DESC) s'),
+	('SELECT count(*) || '' '' || sum(v) FROM zs WHERE k BETWEEN 20000 AND 220000'),
+	('SELECT count(*) || '' '' || sum(v) FROM zs WHERE k = 99999')
+) v(q);
+
 -- bad settings
 \set VERBOSITY terse
 CREATE INDEX ON zt USING fractal (ts) WITH (compression = lz4);
@@ -124,7 +168,7 @@ CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = 0);
 CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = 20);
 \set VERBOSITY default
 
-DROP TABLE zc, zt, zb;
+DROP TABLE zc, zt, zb, zs;
 DROP FUNCTION fr_diff_check(text, text, bool);
 DROP FUNCTION fr_diff_queries(text, int);
 DROP FUNCTION fr_diff_batch(text, int, int);

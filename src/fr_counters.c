@@ -60,6 +60,7 @@ static const char *const fr_counter_names[] = {
 	"compressed_blocks_read",
 	"compressed_blocks_skipped",
 	"root_shared_flushes",
+	"rightmost_spills",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

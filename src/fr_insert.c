@@ -193,6 +193,18 @@ fr_insert_rightmost_run(FrState *state, Buffer rbuf, IndexTuple *msgs, int n,
 				*done = fr_leaf_add_run(state, cbuf, msgs + lo, n - lo);
 				r = (*done > 0) ? FR_RIGHTMOST_DONE : FR_RIGHTMOST_FULL;
 			}
+			else if (FrPageIsLeaf(cpage) &&
+					 state->compression == FR_COMPRESSION_ZSTD &&
+					 fr_leaf_past_end(state, cpage, BufferGetBlockNumber(cbuf),
+									  msgs[lo]))
+			{
+				/*
+				 * compressed, and the keys go past its end: full for appends
+				 * (fr_split_rightmost moves it aside, fr_split.c)
+				 */
+				*first = lo;
+				r = FR_RIGHTMOST_FULL;
+			}
 			UnlockReleaseBuffer(cbuf);
 			UnlockReleaseBuffer(buf);
 			return r;
@@ -305,6 +317,23 @@ fr_rightmost_leaf_split(FrState *state, Buffer nodebuf, OffsetNumber off,
 	IndexTuple *old;
 	int			k;
 
+	/*
+	 * with compression on, keep appends going to a plain rightmost leaf: a
+	 * compressed one, or a full plain one, moves into its left sibling, or
+	 * else is compressed behind a new plain one (keys past its end;
+	 * fr_split.c)
+	 */
+	if (FrPageIsCompressed(lpage))
+	{
+		if (fr_leaf_spill_left(state, nodebuf, off, lbuf, itup))
+			return true;
+		if (!fr_leaf_close_right(state, nodebuf, off, lbuf, itup))
+			return false;
+		fr_partition_maybe_split(state, nodebuf,
+								 fr_node_partition_start(BufferGetPage(nodebuf), off));
+		return true;
+	}
+
 	/* already there (a retried insert), or room by now: in place */
 	if (fr_leaf_holds(state, lpage, itup, &pos))
 		return true;
@@ -312,6 +341,17 @@ fr_rightmost_leaf_split(FrState *state, Buffer nodebuf, OffsetNumber off,
 	{
 		fr_page_add_items(state->index, lbuf, &itup, &pos, 1);
 		return true;
+	}
+	if (state->compression == FR_COMPRESSION_ZSTD)
+	{
+		if (fr_leaf_spill_left(state, nodebuf, off, lbuf, itup))
+			return true;
+		if (fr_leaf_close_right(state, nodebuf, off, lbuf, itup))
+		{
+			fr_partition_maybe_split(state, nodebuf,
+									 fr_node_partition_start(BufferGetPage(nodebuf), off));
+			return true;
+		}
 	}
 	old = palloc(sizeof(IndexTuple) * Max(maxoff, 1));
 	for (k = 0; k < maxoff; k++)
@@ -387,7 +427,8 @@ fr_split_rightmost(FrState *state, IndexTuple itup)
 
 			if (excl && part->chain_tail == InvalidBlockNumber &&
 				FrPageIsLeaf(BufferGetPage(cbuf)) &&
-				!FrPageIsCompressed(BufferGetPage(cbuf)))
+				(!FrPageIsCompressed(BufferGetPage(cbuf)) ||
+				 state->compression == FR_COMPRESSION_ZSTD))
 				done = fr_rightmost_leaf_split(state, buf, off, cbuf, itup);
 			UnlockReleaseBuffer(cbuf);
 			break;

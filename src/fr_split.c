@@ -445,6 +445,224 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 }
 
 /* ------------------------------------------------------------------------
+ * The rightmost leaf of a compressed index
+ * ------------------------------------------------------------------------
+ *
+ * Keys that arrive in order go straight to the rightmost leaf
+ * (fr_insert.c, the rightmost fast path), which appends to a plain leaf
+ * only.  In an index with compression on, that leaf is kept plain and,
+ * when full, moved into its left sibling compressed (fr_leaf_spill_left),
+ * or, when the sibling has no room, compressed in place behind a new plain
+ * rightmost leaf (fr_leaf_close_right).  Both need the next key past every
+ * entry of the leaf (it becomes the new pivot), the level-1 node and the
+ * leaf held exclusively, and the leaf's partition chain empty (the caller,
+ * fr_split_rightmost), so no buffered message changes partition when a
+ * pivot moves.
+ */
+
+/* is 'itup' past every entry of the leaf view 'v'? */
+static bool
+fr_past_end(FrState *state, FrLeafView *v, IndexTuple itup)
+{
+	return v->n == 0 || fr_compare_tuples(state, itup, v->items[v->n - 1]) > 0;
+}
+
+/*
+ * Is 'itup' past every entry of the leaf 'page' (locked by the caller)?
+ * For a compressed leaf only its last block is decompressed.
+ */
+bool
+fr_leaf_past_end(FrState *state, Page page, BlockNumber blkno, IndexTuple itup)
+{
+	IndexTuple	fences[FR_Z_MAX_BLOCKS];
+	FrLeafView	v;
+	bool		past;
+	int			nb = fr_leaf_fences(state->index, page, blkno, fences);
+
+	if (FrPageIsCompressed(page))
+		fr_leaf_view_part(state->index, page, blkno, nb - 1, nb - 1, &v);
+	else
+		fr_leaf_view(state->index, page, blkno, &v);
+	past = fr_past_end(state, &v, itup);
+	fr_leaf_view_release(&v);
+	return past;
+}
+
+/*
+ * Move every entry of the rightmost leaf in 'pbuf' (child 'off' of the
+ * level-1 node in 'nodebuf'; a full plain leaf, or a compressed one, which
+ * appends cannot take) into its left sibling, rewritten compressed, and
+ * start the leaf again with 'itup' alone, plain, its pivot raised to
+ * 'itup'.  One record: node, sibling, leaf and the sibling's filter page
+ * (its slot then holds exactly its new keys; the rightmost leaf has none).
+ * Returns false, having changed nothing, when compression is off, there is
+ * no left sibling leaf, 'itup' is not past the leaf's entries, the node has
+ * no room for the longer pivot, or the entries do not fit one page.
+ */
+bool
+fr_leaf_spill_left(FrState *state, Buffer nodebuf, OffsetNumber off,
+				   Buffer pbuf, IndexTuple itup)
+{
+	Relation	index = state->index;
+	Page		np = BufferGetPage(nodebuf);
+	OffsetNumber loff = off - 1;
+	Buffer		lbuf,
+				fbuf;
+	FrLeafView	lv,
+				pv;
+	IndexTuple *merged;
+	FrNodeItem	old = fr_node_get_item(np, off),
+				item;
+	Size		itemsz;
+	PGAlignedBlock lnew;
+	GenericXLogState *xs;
+	Page		nreg,
+				preg,
+				freg;
+	int			nmerged = 0,
+				k;
+	bool		ok;
+
+	if (state->compression != FR_COMPRESSION_ZSTD || off <= FirstOffsetNumber)
+		return false;
+	fr_leaf_view(index, BufferGetPage(pbuf), BufferGetBlockNumber(pbuf), &pv);
+	if (!fr_past_end(state, &pv, itup))
+	{
+		fr_leaf_view_release(&pv);
+		return false;
+	}
+
+	/* the sibling with the leaf's entries after its own, in one page */
+	lbuf = fr_read_buffer(index, fr_node_get_item(np, loff)->child,
+						  BUFFER_LOCK_EXCLUSIVE);
+	ok = FrPageIsLeaf(BufferGetPage(lbuf));
+	if (ok)
+	{
+		fr_leaf_view(index, BufferGetPage(lbuf), BufferGetBlockNumber(lbuf), &lv);
+		merged = palloc(sizeof(IndexTuple) * Max(lv.n + pv.n, 1));
+		for (k = 0; k < lv.n; k++)
+			merged[nmerged++] = lv.items[k];
+		for (k = 0; k < pv.n; k++)
+			merged[nmerged++] = pv.items[k];
+		fr_init_page(lnew.data, FR_LEAF, 0);
+		ok = fr_leaf_fill(state, lnew.data, merged, nmerged, true);
+	}
+
+	/* the leaf's item with 'itup' as its pivot, where the old one was */
+	item = fr_make_node_item(itup, old->child, old->flags, &itemsz);
+	item->chain_tail = old->chain_tail;
+	item->chain_pages = old->chain_pages;
+	item->filter_hi = old->filter_hi;
+	item->filter_lo = old->filter_lo;
+	if (ok && PageGetExactFreeSpace(np) + MAXALIGN(ItemIdGetLength(PageGetItemId(np, off))) <
+		MAXALIGN(itemsz))
+		ok = false;
+	if (!ok)
+	{
+		if (FrPageIsLeaf(BufferGetPage(lbuf)))
+			fr_leaf_view_release(&lv);
+		UnlockReleaseBuffer(lbuf);
+		fr_leaf_view_release(&pv);
+		return false;
+	}
+
+	/* install: node, sibling, leaf, the sibling's filter slot */
+	fbuf = fr_lfilter_lock(state, nodebuf, fr_node_partition_start(np, loff));
+	xs = GenericXLogStart(index);
+	nreg = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+	memcpy(fr_generic_register_whole(xs, lbuf), lnew.data, BLCKSZ);
+	preg = fr_generic_register_whole(xs, pbuf);
+	freg = BufferIsValid(fbuf) ? GenericXLogRegisterBuffer(xs, fbuf, 0) : NULL;
+	if (!PageIndexTupleOverwrite(nreg, off, (Item) item, itemsz))
+		elog(ERROR, "failed to replace a pivot of fractal node");
+	fr_init_page(preg, FR_LEAF, 0);
+	if (PageAddItem(preg, (Item) itup, IndexTupleSize(itup), FirstOffsetNumber,
+					false, false) == InvalidOffsetNumber)
+		elog(ERROR, "failed to add entry to fractal leaf");
+	if (freg != NULL)
+		(void) fr_lfilter_set(freg, nreg, fr_node_partition_start(nreg, loff),
+							  BufferGetBlockNumber(lbuf), merged, nmerged, true);
+	fr_generic_finish(xs);
+	fr_count(FR_CTR_RIGHTMOST_SPILLS, 1);
+
+	if (BufferIsValid(fbuf))
+		UnlockReleaseBuffer(fbuf);
+	fr_leaf_view_release(&lv);
+	UnlockReleaseBuffer(lbuf);
+	fr_leaf_view_release(&pv);
+	pfree(merged);
+	pfree(item);
+	return true;
+}
+
+/*
+ * Rewrite the rightmost leaf in 'pbuf' (child 'off' of the level-1 node in
+ * 'nodebuf') with its own entries, compressed when that is smaller, and
+ * give it a new plain right sibling holding 'itup' alone, the new
+ * rightmost leaf, with 'itup' as its pivot.  The old leaf stops being the
+ * last child, so it gets a slot of its keys.  One record: node, leaf, new
+ * leaf, filter page.  Returns false, having changed nothing, when 'itup' is
+ * not past the leaf's entries or the node has no room for the pivot.
+ */
+bool
+fr_leaf_close_right(FrState *state, Buffer nodebuf, OffsetNumber off,
+					Buffer pbuf, IndexTuple itup)
+{
+	Relation	index = state->index;
+	Page		np = BufferGetPage(nodebuf);
+	FrLeafView	pv;
+	FrNodeItem	item;
+	Size		itemsz;
+	PGAlignedBlock pnew;
+	GenericXLogState *xs;
+	Buffer		rbuf,
+				fbuf;
+	Page		nreg,
+				rreg,
+				freg;
+
+	fr_leaf_view(index, BufferGetPage(pbuf), BufferGetBlockNumber(pbuf), &pv);
+	item = fr_make_node_item(itup, InvalidBlockNumber, 0, &itemsz);
+	fr_init_page(pnew.data, FR_LEAF, 0);
+	if (!fr_past_end(state, &pv, itup) ||
+		PageGetExactFreeSpace(np) < MAXALIGN(itemsz) + sizeof(ItemIdData) ||
+		!fr_leaf_fill(state, pnew.data, pv.items, pv.n, true))
+	{
+		fr_leaf_view_release(&pv);
+		pfree(item);
+		return false;
+	}
+
+	/* install: node with the new child, leaf, new leaf, the leaf's slot */
+	rbuf = fr_new_buffer(index);
+	item->child = BufferGetBlockNumber(rbuf);
+	fbuf = fr_lfilter_lock(state, nodebuf, fr_node_partition_start(np, off));
+	xs = GenericXLogStart(index);
+	nreg = GenericXLogRegisterBuffer(xs, nodebuf, 0);
+	memcpy(fr_generic_register_whole(xs, pbuf), pnew.data, BLCKSZ);
+	rreg = fr_generic_register_whole(xs, rbuf);
+	freg = BufferIsValid(fbuf) ? GenericXLogRegisterBuffer(xs, fbuf, 0) : NULL;
+	if (PageAddItem(nreg, (Item) item, itemsz, off + 1, false, false) ==
+		InvalidOffsetNumber)
+		elog(ERROR, "failed to add pivot to fractal node");
+	fr_init_page(rreg, FR_LEAF, 0);
+	if (PageAddItem(rreg, (Item) itup, IndexTupleSize(itup), FirstOffsetNumber,
+					false, false) == InvalidOffsetNumber)
+		elog(ERROR, "failed to add entry to fractal leaf");
+	if (freg != NULL)
+		(void) fr_lfilter_set(freg, nreg, fr_node_partition_start(nreg, off),
+							  BufferGetBlockNumber(pbuf), pv.items, pv.n, true);
+	fr_generic_finish(xs);
+
+	UnlockReleaseBuffer(rbuf);
+	if (BufferIsValid(fbuf))
+		UnlockReleaseBuffer(fbuf);
+	fr_leaf_view_release(&pv);
+	pfree(item);
+	return true;
+}
+
+/* ------------------------------------------------------------------------
  * Node splits and root growth
  * ------------------------------------------------------------------------
  */

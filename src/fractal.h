@@ -818,6 +818,12 @@ extern void fr_flush_warm(FrState *state, BlockNumber blkno, IndexTuple key);
 extern int	fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off,
 							Buffer lbuf, IndexTuple *old, int nold,
 							IndexTuple *newi, int nn);
+extern bool fr_leaf_past_end(FrState *state, Page page, BlockNumber blkno,
+							 IndexTuple itup);
+extern bool fr_leaf_spill_left(FrState *state, Buffer nodebuf, OffsetNumber off,
+							   Buffer pbuf, IndexTuple itup);
+extern bool fr_leaf_close_right(FrState *state, Buffer nodebuf, OffsetNumber off,
+								Buffer pbuf, IndexTuple itup);
 extern bool fr_split_node(FrState *state, Buffer pbuf, OffsetNumber poff,
 						  Buffer cbuf, Buffer metabuf);
 extern void fr_split_descend(FrState *state, IndexTuple key, int level);
@@ -927,6 +933,8 @@ typedef enum FrCounter
 								 * window */
 	FR_CTR_ROOT_SHARED_FLUSHES,	/* root flushes done under a share lock
 								 * (fr_rootflush.c) */
+	FR_CTR_RIGHTMOST_SPILLS,	/* full plain rightmost leaves moved into
+								 * their left sibling (fr_leaf_spill_left) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

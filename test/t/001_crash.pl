@@ -6,7 +6,9 @@
 # equal a seqscan's and fractal_check passes, that a UNIQUE fractal index loaded with INSERT ... ON
 # CONFLICT DO NOTHING (many repeats) holds no duplicate and loses no
 # committed row, that an in-memory three-level index whose root is flushed
-# under a share lock (fr_rootflush.c) finds every row once, and that an
+# under a share lock (fr_rootflush.c) finds every row once, that a
+# compressed index on the serial id (in-order keys: the rightmost leaf moves
+# into its left sibling, fr_split.c) finds every row once, and that an
 # unlogged table's index comes back empty and usable.  Rounds 1-3 run without shared_preload_libraries (generic WAL
 # only), rounds 4-6 with the library preloaded (custom WAL records for the
 # hot paths).
@@ -32,6 +34,7 @@ CREATE EXTENSION fractal;
 CREATE TABLE c (id bigserial, a int8, b text);
 CREATE INDEX c_a ON c USING fractal (a) WITH (buffer_pages = 6, partition_children = 4);
 CREATE INDEX c_ba ON c USING fractal (b, a) WITH (buffer_pages = 8);
+CREATE INDEX c_id ON c USING fractal (id) WITH (compression = zstd);
 CREATE TABLE q (id bigserial, k int8);
 CREATE UNIQUE INDEX q_k ON q USING fractal (k) WITH (buffer_pages = 6);
 CREATE UNLOGGED TABLE u (a int8);
@@ -153,6 +156,9 @@ for my $round (1 .. 6)
 	is(digest($bmp, 'a >= 0'), $want, "round $round: bitmap scan on c_a finds every row once");
 	my $want_b = digest($seq, "b >= ''");
 	is(digest($idx, "b >= ''"), $want_b, "round $round: index scan on c_ba finds every row once");
+	# c_id: ids in order into a compressed index, whose rightmost leaf moves
+	# into its left sibling or is compressed behind a new one (fr_split.c)
+	is(digest($idx, 'id > 0'), digest($seq, 'id > 0'), "round $round: index scan on c_id finds every row once");
 	# rows of the rolled-back savepoints (a < 0) exist for no scan
 	is(digest($seq, 'a < 0') . ' ' . digest($idx, 'a < 0'), '0:0:0 0:0:0',
 		"round $round: rolled-back savepoint rows are found by neither scan");
@@ -171,8 +177,8 @@ for my $round (1 .. 6)
 		$node->safe_psql('postgres', "$seq $near"),
 		"round $round: lookups of neighbouring keys equal a seqscan's");
 	# the leaf filters (and everything else) verify
-	$node->safe_psql('postgres', "SELECT fractal_check('c_a', true), fractal_check('q_k', true)");
-	pass("round $round: fractal_check passes on c_a and q_k");
+	$node->safe_psql('postgres', "SELECT fractal_check('c_a', true), fractal_check('q_k', true), fractal_check('c_id', true)");
+	pass("round $round: fractal_check passes on c_a, q_k and c_id");
 	# w_t, crashed in the middle of share-locked root flushes: every row
 	# once, and its chains (emptied pages, cut chains) verify
 	my $wq = "SELECT count(*) || ':' || sum(id) || ':' || sum(length(t)) FROM w WHERE t >= ''";

@@ -89,9 +89,13 @@ for my $mode ('generic', 'custom')
 		  . 'SELECT count(*), sum(a), max(a) FROM s2 WHERE a > 0';
 		is($standby->safe_psql('postgres', $q2), $primary->safe_psql('postgres', $q2),
 			"$mode, $what: s2 through s2_a");
+		my $q3 = 'SET enable_seqscan = off; SET enable_bitmapscan = off; '
+		  . 'SELECT count(*), sum(a), min(a), max(a) FROM s3 WHERE a > 0';
+		is($standby->safe_psql('postgres', $q3), $primary->safe_psql('postgres', $q3),
+			"$mode, $what: s3 through s3_a");
 		# and the primary's indexes hold every row and every invariant
 		# (filters, chain slots, sorted and sealed pages) in this WAL mode
-		for my $idx ('s_a', 's_ta', 's2_a')
+		for my $idx ('s_a', 's_ta', 's2_a', 's3_a')
 		{
 			my ($rc, $out, $err) = $primary->psql('postgres', "SELECT fractal_check('$idx', true)");
 			is($rc . $err, '0', "$mode, $what: fractal_check('$idx') passes on the primary");
@@ -105,6 +109,21 @@ for my $mode ('generic', 'custom')
 	$primary->safe_psql('postgres', 'INSERT INTO s2 SELECT g FROM generate_series(60001, 90000) g');
 	is($primary->safe_psql('postgres', "SELECT buffered_messages < 600 FROM fractal_stats('s2_a')"),
 		't', "$mode: sequential inserts leave little queued in s2_a");
+	# keys in order into a compressed index: the rightmost leaf stays plain
+	# and, when full, moves into its left sibling (fr_leaf_spill_left) or is
+	# compressed behind a new plain one (fr_leaf_close_right)
+	$primary->safe_psql('postgres', 'CREATE TABLE s3 (a int8); CREATE INDEX s3_a ON s3 USING fractal (a) WITH (compression = zstd)');
+	for my $batch (1 .. 40)
+	{
+		$primary->safe_psql('postgres',
+			'INSERT INTO s3 SELECT g FROM generate_series(' . (($batch - 1) * 1000 + 1) . ', ' . ($batch * 1000) . ') g');
+	}
+	is($primary->safe_psql('postgres', "SELECT compressed_leaf_pages > 0 AND leaf_pages < 20 FROM fractal_stats('s3_a')"),
+		't', "$mode: s3_a's compressed leaves filled by in-order keys");
+	cmp_ok($primary->safe_psql('postgres',
+			"SELECT value FROM fractal_counters() WHERE name = 'rightmost_spills'"),
+		'>', 0, "$mode: rightmost leaves of s3_a moved into their left siblings")
+	  if $mode eq 'custom';
 	# wide text keys make the (t, a) tree three levels high with few rows
 	for my $batch (1 .. 6)
 	{
