@@ -51,6 +51,8 @@ REINDEX INDEX zc_a;
 SELECT compressed_leaf_pages > 0 AS compressed,
 	   pg_relation_size('zc_a') < (SELECT bytes FROM plain_size) AS smaller
 FROM fractal_stats('zc_a');
+-- the fastest level allowed: leaves written at two levels coexist
+ALTER INDEX zc_a SET (compression_level = -7);
 SELECT fr_diff_batch('zc', 160001, 200000);
 SELECT fractal_check('zc_a', true), fractal_check('zc_ba', true);
 SELECT count(*) AS queries, count(problem) AS problems
@@ -166,6 +168,7 @@ FROM (VALUES
 CREATE INDEX ON zt USING fractal (ts) WITH (compression = lz4);
 CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = 0);
 CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = 20);
+CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = -8);
 \set VERBOSITY default
 
 DROP TABLE zc, zt, zb, zs;

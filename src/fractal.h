@@ -295,8 +295,8 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_COMPRESSION_NONE				0
 #define FR_COMPRESSION_ZSTD				1
 #define FR_DEFAULT_COMPRESSION			FR_COMPRESSION_NONE
-#define FR_DEFAULT_COMPRESSION_LEVEL	3
-#define FR_MIN_COMPRESSION_LEVEL		1
+#define FR_DEFAULT_COMPRESSION_LEVEL	(-1)	/* 3 until 2026-12-07 */
+#define FR_MIN_COMPRESSION_LEVEL		(-7)	/* zstd's fast levels; 0 is refused */
 #define FR_MAX_COMPRESSION_LEVEL		19
 #define FR_DEFAULT_FILTER_BYTES			1024
 #define FR_MAX_FILTER_BYTES				(BLCKSZ / 2)	/* 4096 at 8 kB */
