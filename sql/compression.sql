@@ -166,7 +166,6 @@ FROM (VALUES
 -- bad settings
 \set VERBOSITY terse
 CREATE INDEX ON zt USING fractal (ts) WITH (compression = lz4);
-CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = 0);
 CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = 20);
 CREATE INDEX ON zt USING fractal (ts) WITH (compression_level = -8);
 \set VERBOSITY default

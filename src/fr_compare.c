@@ -140,8 +140,31 @@ fr_init_state(FrState *state, Relation index)
 		FR_DEFAULT_PARTITION_CHILDREN;
 	state->fillfactor = opts ? opts->fillfactor : FR_DEFAULT_FILLFACTOR;
 	state->compression = opts ? opts->compression : FR_DEFAULT_COMPRESSION;
-	state->compression_level = opts ? opts->compression_level :
-		FR_DEFAULT_COMPRESSION_LEVEL;
+	state->compression_level = fr_zstd_level(state->tupdesc,
+											 opts ? opts->compression_level :
+											 FR_DEFAULT_COMPRESSION_LEVEL);
+}
+
+/*
+ * The zstd level leaves of an index with columns 'tupdesc' are written at
+ * under the compression_level option 'level': FR_COMPRESSION_LEVEL_AUTO
+ * (0) picks FR_Z_LEVEL_FIXED when every column has a fixed width
+ * (integers, timestamps, uuids: entropy coding of literals, which zstd's
+ * negative levels skip, barely shrinks them and cost most of the CPU) and
+ * FR_Z_LEVEL_VARYING when one is variable-width (text, numeric: coding
+ * the literals halves hex digits); any other value is the level.
+ */
+int
+fr_zstd_level(TupleDesc tupdesc, int level)
+{
+	int			i;
+
+	if (level != FR_COMPRESSION_LEVEL_AUTO)
+		return level;
+	for (i = 0; i < tupdesc->natts; i++)
+		if (TupleDescAttr(tupdesc, i)->attlen < 0)
+			return FR_Z_LEVEL_VARYING;
+	return FR_Z_LEVEL_FIXED;
 }
 
 /*

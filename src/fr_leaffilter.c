@@ -413,7 +413,7 @@ static void
 fr_lfilter_edit_abort(FrLfilterEdit *e)
 {
 	if (e->xs != NULL)
-		GenericXLogAbort(e->xs);
+		fr_generic_abort(e->xs);
 	else if (e->image != NULL)
 		pfree(e->image);
 	else

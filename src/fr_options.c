@@ -128,7 +128,7 @@ fr_init_reloptions(void)
 					   "Valid values are \"none\" and \"zstd\".",
 					   ShareUpdateExclusiveLock);
 	add_int_reloption(fr_relopt_kind, "compression_level",
-					  "zstd compression level of leaf pages (negative: zstd's fast levels; not 0)",
+					  "zstd compression level of leaf pages (0: -1 when every column has a fixed width, else 1; negative: zstd's fast levels)",
 					  FR_DEFAULT_COMPRESSION_LEVEL, FR_MIN_COMPRESSION_LEVEL,
 					  FR_MAX_COMPRESSION_LEVEL, ShareUpdateExclusiveLock);
 	add_int_reloption(fr_relopt_kind, "filter_bytes",
@@ -153,12 +153,6 @@ froptions(Datum reloptions, bool validate)
 
 	opts = (FrOptions *) build_reloptions(reloptions, validate, fr_relopt_kind,
 										  sizeof(FrOptions), tab, lengthof(tab));
-	if (validate && opts && opts->compression_level == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for fractal option \"compression_level\": 0"),
-				 errdetail("compression_level must be between %d and -1 (zstd's fast levels) or between 1 and %d.",
-						   FR_MIN_COMPRESSION_LEVEL, FR_MAX_COMPRESSION_LEVEL)));
 	if (validate && opts && opts->filter_bytes % FR_FILTER_BLOCK != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -74,7 +74,7 @@ fr_vacuum_compressed_leaf(FrState *state, Buffer buf, BlockNumber blkno,
 				fr_generic_finish(xs);
 				break;
 			}
-			GenericXLogAbort(xs);
+			fr_generic_abort(xs);
 			if (attempt == lengthof(levels) - 1)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -63,8 +63,13 @@ int			fr_wal_image_compression = FR_IMAGES_AUTO;
 /* the server's value while ours is set (fr_image_compression_push), or -1 */
 static int	fr_images_saved = -1;
 
-/* the generic record being built that logs a page whole, if any */
+/*
+ * the generic record being built that logs a page whole, if any, and the
+ * pages it logs whole (their images in the record's state)
+ */
 static GenericXLogState *fr_whole_xs = NULL;
+static Page fr_whole_pages[MAX_GENERIC_XLOG_PAGES];
+static int	fr_whole_npages = 0;
 
 /*
  * The method for a record's images under the setting.  auto: a record that
@@ -78,13 +83,18 @@ static GenericXLogState *fr_whole_xs = NULL;
  * transactions into one int8 index, the settings' loads interleaved):
  * against uncompressed images, zstd +12 % latency, lz4 +1 %, auto +3 %
  * (src/README.md section 6).  Without lz4 in the server, both kinds get
- * the best method it has.
+ * the best method it has.  A record whose whole pages are all compressed
+ * leaves ('zstd_leaves', fr_generic_finish) gets none: zstd frames do not
+ * compress again, so lz4 would only spend CPU before PostgreSQL keeps the
+ * image as it was.
  */
 static int
-fr_image_method(bool whole)
+fr_image_method(bool whole, bool zstd_leaves)
 {
 	if (fr_wal_image_compression != FR_IMAGES_AUTO)
 		return fr_wal_image_compression;
+	if (whole && zstd_leaves)
+		return WAL_COMPRESSION_NONE;
 #ifdef USE_LZ4
 	if (whole)
 		return WAL_COMPRESSION_LZ4;
@@ -113,16 +123,22 @@ fr_image_method(bool whole)
  * fr_image_compression_reset, called at (sub)transaction abort, puts the
  * server's value back.
  */
-int
-fr_image_compression_push(bool whole)
+static int
+fr_image_push_method(int method)
 {
 	int			saved = wal_compression;
 
 	if (saved == WAL_COMPRESSION_NONE)
-		wal_compression = fr_image_method(whole);
+		wal_compression = method;
 	if (fr_images_saved < 0)
 		fr_images_saved = saved;
 	return saved;
+}
+
+int
+fr_image_compression_push(bool whole)
+{
+	return fr_image_push_method(fr_image_method(whole, false));
 }
 
 void
@@ -133,10 +149,14 @@ fr_image_compression_pop(int saved)
 		fr_images_saved = -1;
 }
 
-/* after an error: the server's own setting again, if ours was left set */
+/*
+ * after an error: the server's own setting again, if ours was left set, and
+ * no note of a record that will not be finished
+ */
 void
 fr_image_compression_reset(void)
 {
+	fr_whole_xs = NULL;
 	if (fr_images_saved >= 0)
 	{
 		wal_compression = fr_images_saved;
@@ -168,15 +188,39 @@ fr_xlog_insert_whole(RmgrId rmid, uint8 info)
 
 /*
  * GenericXLogRegisterBuffer of a page logged whole (GENERIC_XLOG_FULL_IMAGE),
- * noting that the record 'xs' logs one.  A record abandoned with
- * GenericXLogAbort leaves the note behind; a later record at the same
- * address would then only get the fast method, never a wrong page.
+ * noting that the record 'xs' logs it.  A record abandoned with
+ * fr_generic_abort or by an error (fr_image_compression_reset) drops the
+ * note; should one be left behind anyway, a later record at the same
+ * address only gets another method for its images, never a wrong page.
  */
 Page
 fr_generic_register_whole(GenericXLogState *xs, Buffer buf)
 {
+	Page		page = GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
+
+	if (fr_whole_xs != xs)
+		fr_whole_npages = 0;
 	fr_whole_xs = xs;
-	return GenericXLogRegisterBuffer(xs, buf, GENERIC_XLOG_FULL_IMAGE);
+	if (fr_whole_npages < lengthof(fr_whole_pages))
+		fr_whole_pages[fr_whole_npages++] = page;
+	return page;
+}
+
+/* are all the pages the record in 'xs' logs whole compressed leaves? */
+static bool
+fr_whole_zstd_leaves(GenericXLogState *xs)
+{
+	int			i;
+
+	if (fr_whole_xs != xs || fr_whole_npages == 0)
+		return false;
+	for (i = 0; i < fr_whole_npages; i++)
+		if (PageIsNew(fr_whole_pages[i]) ||
+			PageGetSpecialSize(fr_whole_pages[i]) != MAXALIGN(sizeof(FrPageOpaqueData)) ||
+			!FrPageIsLeaf(fr_whole_pages[i]) ||
+			!FrPageIsCompressed(fr_whole_pages[i]))
+			return false;
+	return true;
 }
 
 /* GenericXLogFinish, with the index's image compression */
@@ -184,7 +228,8 @@ XLogRecPtr
 fr_generic_finish(GenericXLogState *xs)
 {
 	bool		whole = (fr_whole_xs == xs);
-	int			saved = fr_image_compression_push(whole);
+	int			saved = fr_image_push_method(fr_image_method(whole,
+															 fr_whole_zstd_leaves(xs)));
 	XLogRecPtr	recptr;
 
 	if (whole)
@@ -192,6 +237,15 @@ fr_generic_finish(GenericXLogState *xs)
 	recptr = GenericXLogFinish(xs);
 	fr_image_compression_pop(saved);
 	return recptr;
+}
+
+/* GenericXLogAbort, dropping the note of fr_generic_register_whole */
+void
+fr_generic_abort(GenericXLogState *xs)
+{
+	if (fr_whole_xs == xs)
+		fr_whole_xs = NULL;
+	GenericXLogAbort(xs);
 }
 
 static void fr_redo(XLogReaderState *record);

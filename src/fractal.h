@@ -295,8 +295,12 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_COMPRESSION_NONE				0
 #define FR_COMPRESSION_ZSTD				1
 #define FR_DEFAULT_COMPRESSION			FR_COMPRESSION_NONE
-#define FR_DEFAULT_COMPRESSION_LEVEL	(-1)	/* 3 until 2026-12-07 */
-#define FR_MIN_COMPRESSION_LEVEL		(-7)	/* zstd's fast levels; 0 is refused */
+#define FR_COMPRESSION_LEVEL_AUTO		0	/* by column types (fr_zstd_level) */
+#define FR_DEFAULT_COMPRESSION_LEVEL	FR_COMPRESSION_LEVEL_AUTO	/* 3 until
+																	 * 2026-12-07 */
+#define FR_MIN_COMPRESSION_LEVEL		(-7)	/* zstd's fast levels */
+#define FR_Z_LEVEL_FIXED				(-1)	/* auto: fixed-width columns */
+#define FR_Z_LEVEL_VARYING				1	/* auto: a variable-width one */
 #define FR_MAX_COMPRESSION_LEVEL		19
 #define FR_DEFAULT_FILTER_BYTES			1024
 #define FR_MAX_FILTER_BYTES				(BLCKSZ / 2)	/* 4096 at 8 kB */
@@ -450,7 +454,7 @@ typedef struct FrState
 	int			partition_children;
 	int			fillfactor;
 	int			compression;
-	int			compression_level;
+	int			compression_level;	/* zstd level in use (fr_zstd_level) */
 	/* set for a leaf write: frames compressed to plan it, reused to fill */
 	FrZMemo    *zmemo;
 	int8		zblocks;		/* compressed leaves in blocks: 1 yes, -1 no,
@@ -510,6 +514,7 @@ extern char *frbuildphasename(int64 phasenum);
 
 /* fr_compare.c: key order */
 extern void fr_init_state(FrState *state, Relation index);
+extern int	fr_zstd_level(TupleDesc tupdesc, int level);
 extern int	fr_compare_tuples(FrState *state, IndexTuple a, IndexTuple b);
 extern int	fr_compare_keys(FrState *state, IndexTuple a, IndexTuple b);
 extern void fr_sort_entries(FrState *state, IndexTuple *items, int nitems);
@@ -630,6 +635,7 @@ extern XLogRecPtr fr_xlog_insert(RmgrId rmid, uint8 info);
 extern XLogRecPtr fr_xlog_insert_whole(RmgrId rmid, uint8 info);
 extern Page fr_generic_register_whole(GenericXLogState *xs, Buffer buf);
 extern XLogRecPtr fr_generic_finish(GenericXLogState *xs);
+extern void fr_generic_abort(GenericXLogState *xs);
 extern void fr_lfilter_write_slots(Relation index, Buffer buf, Page copy);
 extern void fr_lfilter_write_slot(Relation index, Buffer buf, int slot,
 								  const char *image);
