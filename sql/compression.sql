@@ -121,9 +121,10 @@ FROM (VALUES
 
 -- keys in order into a compressed index take the rightmost fast path too:
 -- the rightmost leaf stays plain; when full it moves into its left
--- sibling compressed (rightmost_spills) or, when that has no room, is
--- compressed behind a new plain rightmost leaf; so the compressed leaves
--- fill up.  Entries and answers as always: fractal_check, differential
+-- sibling compressed (rightmost_spills), keeping the sibling's blocks but
+-- its last one as they were (compressed_blocks_kept), or, when that has no
+-- room, is compressed behind a new plain rightmost leaf; so the compressed
+-- leaves fill up.  Entries and answers as always: fractal_check, differential
 -- queries in both directions (keys only: after the second load keys
 -- repeat, with values in no defined order); then keys out of order,
 -- deletes, VACUUM, keys in order again.
@@ -138,7 +139,8 @@ BEGIN
 	END LOOP;
 END $$;
 SELECT max(value) FILTER (WHERE name = 'rightmost_inserts') > 90000 AS fast_path,
-	   max(value) FILTER (WHERE name = 'rightmost_spills') > 20 AS spills
+	   max(value) FILTER (WHERE name = 'rightmost_spills') > 20 AS spills,
+	   max(value) FILTER (WHERE name = 'compressed_blocks_kept') > 20 AS blocks_kept
 FROM fractal_counters();
 SELECT compressed_leaf_pages > 0 AS compressed, leaf_pages < 60 AS leaves_filled
 FROM fractal_stats('zs_k');

@@ -167,6 +167,7 @@ typedef struct FrZMemoEntry
 	int			n;
 	int			level;
 	uint8		format;
+	bool		seeded;			/* from the leaf rewritten, not yet used */
 	Size		csize;			/* 0: did not fit */
 	char	   *frame;
 } FrZMemoEntry;
@@ -202,6 +203,37 @@ fr_zmemo_free(FrZMemo *memo)
 /* frames are compressed into at most this much (then they cannot fit) */
 #define FR_Z_TARGET (FrPageUsable - FrPageUsable / 20)
 
+/* remember the frame (csize bytes, 0: did not fit) of items[0..n), in the next slot */
+static void
+fr_zmemo_put(FrZMemo *memo, IndexTuple *items, int n, int level,
+			 uint8 format, const char *frame, Size csize)
+{
+	FrZMemoEntry *e = &memo->e[memo->next];
+
+	if (memo->next < memo->used)
+	{
+		pfree(e->ptrs);
+		if (e->frame)
+			pfree(e->frame);
+	}
+	else
+		memo->used++;
+	memo->next = (memo->next + 1) % FR_ZMEMO_SLOTS;
+	e->ptrs = MemoryContextAlloc(memo->cxt, sizeof(IndexTuple) * n);
+	memcpy(e->ptrs, items, sizeof(IndexTuple) * n);
+	e->n = n;
+	e->level = level;
+	e->format = format;
+	e->seeded = false;
+	e->csize = csize;
+	e->frame = NULL;
+	if (csize > 0)
+	{
+		e->frame = MemoryContextAlloc(memo->cxt, csize);
+		memcpy(e->frame, frame, csize);
+	}
+}
+
 /*
  * One frame of items[0..n) (rawsize bytes) at the state's level: from the
  * memo when the same entries were compressed before, else compressed (and
@@ -227,6 +259,9 @@ fr_zframe_get(FrState *state, IndexTuple *items, int n, Size rawsize,
 				e->ptrs[0] == items[0] && e->ptrs[n - 1] == items[n - 1] &&
 				memcmp(e->ptrs, items, sizeof(IndexTuple) * n) == 0)
 			{
+				if (e->seeded)
+					fr_count(FR_CTR_ZBLOCKS_KEPT, 1);
+				e->seeded = false;
 				*format = e->format;
 				*frame = e->frame;
 				return e->csize;
@@ -236,32 +271,9 @@ fr_zframe_get(FrState *state, IndexTuple *items, int n, Size rawsize,
 	csize = fr_zframe_compress(items, n, rawsize, state->compression_level,
 							   scratch, FR_Z_TARGET, format);
 	*frame = scratch;
-	if (memo == NULL)
-		return csize;
-
-	/* remember it, in the next slot */
-	e = &memo->e[memo->next];
-	if (memo->next < memo->used)
-	{
-		pfree(e->ptrs);
-		if (e->frame)
-			pfree(e->frame);
-	}
-	else
-		memo->used++;
-	memo->next = (memo->next + 1) % FR_ZMEMO_SLOTS;
-	e->ptrs = MemoryContextAlloc(memo->cxt, sizeof(IndexTuple) * n);
-	memcpy(e->ptrs, items, sizeof(IndexTuple) * n);
-	e->n = n;
-	e->level = state->compression_level;
-	e->format = *format;
-	e->csize = csize;
-	e->frame = NULL;
-	if (csize > 0)
-	{
-		e->frame = MemoryContextAlloc(memo->cxt, csize);
-		memcpy(e->frame, scratch, csize);
-	}
+	if (memo != NULL)
+		fr_zmemo_put(memo, items, n, state->compression_level, *format,
+					 scratch, csize);
 	return csize;
 }
 
@@ -626,6 +638,50 @@ fr_leaf_fences(Relation index, Page page, BlockNumber blkno,
 	for (b = 0; b < dir.nb; b++)
 		fences[b] = (IndexTuple) ((char *) page + dir.fence_off[b]);
 	return dir.nb;
+}
+
+/*
+ * Put the frames of the compressed leaf 'page' (locked by the caller) into
+ * the state's memo, keyed by items[0..n), the leaf's entries as
+ * fr_leaf_view gives them (block b's fence, then its frame's entries), so
+ * that a write of entries that begin with them reuses each block it cuts
+ * the same way instead of compressing it again: blocks are cut greedily
+ * from the first entry (fr_zblock_end), so every block but the last comes
+ * out the same when entries are added after the leaf's own (a spill, an
+ * append of keys in order).  A frame compressed at another level is still
+ * a valid frame of the same entries.  Nothing without a memo, or for a
+ * plain or single-frame leaf.
+ */
+void
+fr_zmemo_seed(FrState *state, Page page, BlockNumber blkno, IndexTuple *items,
+			  int n)
+{
+	FrZHeader	hdr;
+	FrZDir		dir;
+	int			b,
+				first = 0;
+
+	if (state->zmemo == NULL || !FrPageIsCompressed(page) ||
+		state->zblocks <= 0)
+		return;
+	fr_zheader_read(state->index, page, blkno, &hdr);
+	if (hdr.format != FR_Z_BLOCKS || hdr.nitems != n)
+		return;
+	fr_zdir_read(state->index, page, blkno, &hdr, &dir);
+	for (b = 0; b < dir.nb; b++)
+	{
+		int			m = dir.blk[b].nitems - 1;	/* entries in the frame */
+
+		if (m > 0)
+		{
+			fr_zmemo_put(state->zmemo, items + first + 1, m,
+						 state->compression_level, dir.blk[b].format,
+						 (char *) page + dir.frame_off[b], dir.blk[b].csize);
+			state->zmemo->e[(state->zmemo->next + FR_ZMEMO_SLOTS - 1) %
+							FR_ZMEMO_SLOTS].seeded = true;
+		}
+		first += dir.blk[b].nitems;
+	}
 }
 
 /* view of the single-frame compressed leaf 'page' */

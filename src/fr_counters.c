@@ -61,6 +61,7 @@ static const char *const fr_counter_names[] = {
 	"compressed_blocks_skipped",
 	"root_shared_flushes",
 	"rightmost_spills",
+	"compressed_blocks_kept",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

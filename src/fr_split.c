@@ -411,7 +411,12 @@ fr_leaf_rewrite(FrState *state, Buffer nodebuf, OffsetNumber off, Buffer lbuf,
 	 * compressed to size the pages are kept to fill them
 	 */
 	if (state->compression == FR_COMPRESSION_ZSTD)
+	{
+		/* a compressed leaf's blocks that come out the same are not redone */
 		mstate.zmemo = fr_zmemo_create(&mstate);
+		fr_zmemo_seed(&mstate, BufferGetPage(lbuf), BufferGetBlockNumber(lbuf),
+					  old, nold);
+	}
 	zstate = mstate;
 	state = &mstate;
 	rightmost = (off == PageGetMaxOffsetNumber(npage)) &&
@@ -515,6 +520,7 @@ fr_leaf_spill_left(FrState *state, Buffer nodebuf, OffsetNumber off,
 				item;
 	Size		itemsz;
 	PGAlignedBlock lnew;
+	FrState		mstate = *state;
 	GenericXLogState *xs;
 	Page		nreg,
 				preg,
@@ -545,7 +551,13 @@ fr_leaf_spill_left(FrState *state, Buffer nodebuf, OffsetNumber off,
 		for (k = 0; k < pv.n; k++)
 			merged[nmerged++] = pv.items[k];
 		fr_init_page(lnew.data, FR_LEAF, 0);
-		ok = fr_leaf_fill(state, lnew.data, merged, nmerged, true);
+
+		/* the sibling's blocks are kept, all but its last one (fr_zmemo_seed) */
+		mstate.zmemo = fr_zmemo_create(&mstate);
+		fr_zmemo_seed(&mstate, BufferGetPage(lbuf), BufferGetBlockNumber(lbuf),
+					  lv.items, lv.n);
+		ok = fr_leaf_fill(&mstate, lnew.data, merged, nmerged, true);
+		fr_zmemo_free(mstate.zmemo);
 	}
 
 	/* the leaf's item with 'itup' as its pivot, where the old one was */

@@ -612,6 +612,8 @@ extern int	fr_leaf_max_prefix(FrState *state, IndexTuple *items, int n,
 extern bool fr_leaf_fits_size(FrState *state, IndexTuple *items, int n,
 							  Size target);
 extern FrZMemo *fr_zmemo_create(FrState *state);
+extern void fr_zmemo_seed(FrState *state, Page page, BlockNumber blkno,
+						  IndexTuple *items, int n);
 extern void fr_zmemo_free(FrZMemo *memo);
 extern int	fr_leaf_fences(Relation index, Page page, BlockNumber blkno,
 						   IndexTuple *fences);
@@ -941,6 +943,8 @@ typedef enum FrCounter
 								 * (fr_rootflush.c) */
 	FR_CTR_RIGHTMOST_SPILLS,	/* full plain rightmost leaves moved into
 								 * their left sibling (fr_leaf_spill_left) */
+	FR_CTR_ZBLOCKS_KEPT,		/* blocks of compressed leaves a rewrite kept
+								 * as they were (fr_zmemo_seed) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);
