@@ -53,6 +53,7 @@ typedef struct FrBuildState
 	TupleTableSlot *outslot;	/* minimal tuples read back */
 	MemoryContext tmpcxt;
 	double		indtuples;
+	double		plainbytes;		/* the entries' bytes on plain pages */
 	/* loading */
 	PGAlignedBlock page;
 	bool		page_has_data;
@@ -295,6 +296,7 @@ fr_build_callback(Relation index, ItemPointer tid, Datum *values,
 	ExecStoreVirtualTuple(bs->slot);
 	tuplesort_puttupleslot(bs->sort, bs->slot);
 	bs->indtuples += 1;
+	bs->plainbytes += MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(bs->tmpcxt);
@@ -520,6 +522,13 @@ frbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FR_PHASE_SORT);
 	tuplesort_performsort(bs->sort);
+
+	/* compression = auto: by the leaf pages the entries would fill plain */
+	bs->state.compression =
+		fr_compression_for(fr_compression_option(index),
+						   (BlockNumber) Min(bs->plainbytes /
+											 (FrPageUsable * bs->state.fillfactor / 100.0),
+											 (double) MaxBlockNumber));
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FR_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs->indtuples);

@@ -19,6 +19,7 @@
 #include "access/stratnum.h"
 #include "lib/qunique.h"
 #include "utils/lsyscache.h"
+#include "storage/bufmgr.h"
 #include "utils/rel.h"
 
 #include "fractal.h"
@@ -139,10 +140,39 @@ fr_init_state(FrState *state, Relation index)
 	state->partition_children = opts ? opts->partition_children :
 		FR_DEFAULT_PARTITION_CHILDREN;
 	state->fillfactor = opts ? opts->fillfactor : FR_DEFAULT_FILLFACTOR;
-	state->compression = opts ? opts->compression : FR_DEFAULT_COMPRESSION;
+	state->compression = fr_compression_for(fr_compression_option(index),
+											fr_index_blocks(index));
 	state->compression_level = fr_zstd_level(state->tupdesc,
 											 opts ? opts->compression_level :
 											 FR_DEFAULT_COMPRESSION_LEVEL);
+}
+
+/* the compression option of 'index' (none, zstd or auto) */
+int
+fr_compression_option(Relation index)
+{
+	FrOptions  *opts = (FrOptions *) index->rd_options;
+
+	return opts ? opts->compression : FR_DEFAULT_COMPRESSION;
+}
+
+/*
+ * The compression (none or zstd) leaves are written with under the
+ * compression option 'opt', for an index of 'blocks' blocks: auto
+ * compresses once the index takes a quarter of shared_buffers or more (as
+ * fr_index_large): a smaller one stays in memory, where plain leaves are
+ * cheaper to rewrite and read, and a larger one gains from taking less of
+ * memory and of the disk.  Leaves written before keep their format, so a
+ * growing index has plain leaves from while it was small until they are
+ * rewritten; both formats coexist as after any change of the option.
+ */
+int
+fr_compression_for(int opt, BlockNumber blocks)
+{
+	if (opt != FR_COMPRESSION_AUTO)
+		return opt;
+	return blocks >= (BlockNumber) (NBuffers / 4) ? FR_COMPRESSION_ZSTD :
+		FR_COMPRESSION_NONE;
 }
 
 /*

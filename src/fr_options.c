@@ -26,6 +26,7 @@ static relopt_kind fr_relopt_kind;
 static relopt_enum_elt_def fr_compression_values[] = {
 	{"none", FR_COMPRESSION_NONE},
 	{"zstd", FR_COMPRESSION_ZSTD},
+	{"auto", FR_COMPRESSION_AUTO},
 	{(const char *) NULL}
 };
 
@@ -123,9 +124,9 @@ fr_init_reloptions(void)
 					  FR_DEFAULT_FILLFACTOR, FR_MIN_FILLFACTOR, 100,
 					  ShareUpdateExclusiveLock);
 	add_enum_reloption(fr_relopt_kind, "compression",
-					   "Compression of leaf pages written from now on (none or zstd)",
+					   "Compression of leaf pages written from now on (none, zstd, or auto: zstd once the index takes a quarter of shared_buffers)",
 					   fr_compression_values, FR_DEFAULT_COMPRESSION,
-					   "Valid values are \"none\" and \"zstd\".",
+					   "Valid values are \"none\", \"zstd\" and \"auto\".",
 					   ShareUpdateExclusiveLock);
 	add_int_reloption(fr_relopt_kind, "compression_level",
 					  "zstd compression level of leaf pages (0: -1 when every column has a fixed width, else 1; negative: zstd's fast levels)",

@@ -323,6 +323,18 @@ fr_index_large(Relation index)
 }
 
 /*
+ * The size of 'index' in blocks as the backend last saw it (fr_read_buffer
+ * keeps it), or, before it has read a page, as the storage manager says.
+ */
+BlockNumber
+fr_index_blocks(Relation index)
+{
+	BlockNumber cached = fr_amcache(index)->nblocks;
+
+	return cached != 0 ? cached : RelationGetNumberOfBlocks(index);
+}
+
+/*
  * Is block 'blkno' of 'index' in shared buffers now?  A hint (it may be
  * evicted or read in the next moment): one look in the buffer mapping
  * table, as ReadBuffer's own, without pinning or reading anything.  A

@@ -294,7 +294,10 @@ FrItemSetFilter(FrNodeItem item, BlockNumber blk)
 #define FR_MIN_FILLFACTOR				10
 #define FR_COMPRESSION_NONE				0
 #define FR_COMPRESSION_ZSTD				1
-#define FR_DEFAULT_COMPRESSION			FR_COMPRESSION_NONE
+#define FR_COMPRESSION_AUTO				2	/* the option only: zstd once the
+											 * index is large (fr_compression_for) */
+#define FR_DEFAULT_COMPRESSION			FR_COMPRESSION_AUTO	/* none until
+															 * 2026-12-07 */
 #define FR_COMPRESSION_LEVEL_AUTO		0	/* by column types (fr_zstd_level) */
 #define FR_DEFAULT_COMPRESSION_LEVEL	FR_COMPRESSION_LEVEL_AUTO	/* 3 until
 																	 * 2026-12-07 */
@@ -515,6 +518,8 @@ extern char *frbuildphasename(int64 phasenum);
 /* fr_compare.c: key order */
 extern void fr_init_state(FrState *state, Relation index);
 extern int	fr_zstd_level(TupleDesc tupdesc, int level);
+extern int	fr_compression_option(Relation index);
+extern int	fr_compression_for(int opt, BlockNumber blocks);
 extern int	fr_compare_tuples(FrState *state, IndexTuple a, IndexTuple b);
 extern int	fr_compare_keys(FrState *state, IndexTuple a, IndexTuple b);
 extern void fr_sort_entries(FrState *state, IndexTuple *items, int nitems);
@@ -535,6 +540,7 @@ extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
 extern void fr_warm_buffer(Relation index, BlockNumber blkno);
 extern bool fr_index_large(Relation index);
+extern BlockNumber fr_index_blocks(Relation index);
 extern bool fr_buffer_cached(Relation index, BlockNumber blkno);
 extern Buffer fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode,
 								  uint16 kind, const char *what);

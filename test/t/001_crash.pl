@@ -32,7 +32,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION fractal;
 CREATE TABLE c (id bigserial, a int8, b text);
-CREATE INDEX c_a ON c USING fractal (a) WITH (buffer_pages = 6, partition_children = 4);
+CREATE INDEX c_a ON c USING fractal (a) WITH (buffer_pages = 6, partition_children = 4, compression = none);
 CREATE INDEX c_ba ON c USING fractal (b, a) WITH (buffer_pages = 8);
 CREATE INDEX c_id ON c USING fractal (id) WITH (compression = zstd);
 CREATE TABLE q (id bigserial, k int8);
@@ -227,6 +227,11 @@ cmp_ok($node->safe_psql('postgres', "SELECT fr_leaf_filter_pages('c_a')"), '>', 
 # unsorted tails sealed later while it was small, sorted pages after
 cmp_ok($node->safe_psql('postgres', "SELECT pg_relation_size('c_a') / 8192"), '>=', 512,
 	'c_a is larger than a quarter of shared_buffers');
+# c_ba has the default compression, auto: zstd leaves once it took a quarter
+# of shared_buffers (512 pages), which it did early (c_a, forced plain, is
+# the plain index of this test)
+is($node->safe_psql('postgres', "SELECT pg_relation_size('c_ba') / 8192 >= 512 AND compressed_leaf_pages > 0 FROM fractal_stats('c_ba')"),
+	't', 'c_ba (compression auto) grew past a quarter of shared_buffers and compressed its leaves');
 for my $idx ('c_a', 'c_ba')
 {
 	my ($rc, $o, $e) = $node->psql('postgres', "SELECT fractal_check('$idx', true)");

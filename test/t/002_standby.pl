@@ -300,6 +300,39 @@ for my $mode ('generic', 'custom')
 	$primary->safe_psql('postgres', 'INSERT INTO s3 SELECT (random() * 40000)::int8 FROM generate_series(1, 6000)');
 	is($primary->safe_psql('postgres', "SELECT leaf_entries > 40000 AND compressed_leaf_pages > 0 FROM fractal_stats('s3_a')"),
 		't', "$mode: random keys flushed into s3_a's compressed leaves");
+	# compression = auto (the default): plain leaves while the index is
+	# smaller than a quarter of shared_buffers (32MB here: 1,024 pages), zstd
+	# leaves from the first statement that finds it larger, and CREATE INDEX
+	# by the pages its entries would fill plain; the standby answers through
+	# each index as the heap does
+	my $s4_check = sub
+	{
+		my ($idx) = @_;
+		my $q4 = 'SELECT count(*), sum(a % 1000), min(a), max(a) FROM s4 WHERE a >= 0';
+		$primary->wait_for_catchup($standby);
+		like($standby->safe_psql('postgres', "SET enable_seqscan = off; SET enable_bitmapscan = off; EXPLAIN (COSTS OFF) $q4"),
+			qr/using $idx/, "$mode: auto: the standby scans $idx");
+		is($standby->safe_psql('postgres', "SET enable_seqscan = off; SET enable_bitmapscan = off; $q4"),
+			$primary->safe_psql('postgres', "SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off; $q4"),
+			"$mode: auto: s4 through $idx on the standby, as the heap says");
+		my ($rc, $out, $err) = $primary->psql('postgres', "SELECT fractal_check('$idx', true)");
+		is($rc . $err, '0', "$mode: auto: fractal_check('$idx') passes on the primary");
+	};
+	$primary->safe_psql('postgres', 'CREATE TABLE s4 (a int8); CREATE INDEX s4_a ON s4 USING fractal (a)');
+	$primary->safe_psql('postgres', 'INSERT INTO s4 SELECT (random() * 1e12)::int8 FROM generate_series(1, 20000)');
+	is($primary->safe_psql('postgres', "SELECT compressed_leaf_pages FROM fractal_stats('s4_a')"),
+		'0', "$mode: auto: a small index's leaves are plain");
+	$primary->safe_psql('postgres', 'INSERT INTO s4 SELECT (random() * 1e12)::int8 FROM generate_series(1, 500000)');
+	cmp_ok($primary->safe_psql('postgres', "SELECT pg_relation_size('s4_a') / 8192"), '>=', 1024,
+		"$mode: auto: s4_a grew past a quarter of shared_buffers");
+	$primary->safe_psql('postgres', 'INSERT INTO s4 SELECT (random() * 1e12)::int8 FROM generate_series(1, 50000)');
+	cmp_ok($primary->safe_psql('postgres', "SELECT compressed_leaf_pages FROM fractal_stats('s4_a')"),
+		'>', 0, "$mode: auto: ... and its next statement wrote zstd leaves");
+	$s4_check->('s4_a');
+	$primary->safe_psql('postgres', 'DROP INDEX s4_a; CREATE INDEX s4_a2 ON s4 USING fractal (a)');
+	is($primary->safe_psql('postgres', "SELECT compressed_leaf_pages > 0 AND compressed_leaf_pages >= leaf_pages - 1 FROM fractal_stats('s4_a2')"),
+		't', "$mode: auto: CREATE INDEX of a large index compresses its leaves");
+	$s4_check->('s4_a2');
 	$compare->('after inserts with compressed and plain page images');
 
 	# with full_page_writes off a move could not be replayed safely, so
