@@ -19,7 +19,6 @@
 #include "access/stratnum.h"
 #include "lib/qunique.h"
 #include "utils/lsyscache.h"
-#include "storage/bufmgr.h"
 #include "utils/rel.h"
 
 #include "fractal.h"
@@ -171,8 +170,7 @@ fr_compression_for(int opt, BlockNumber blocks)
 {
 	if (opt != FR_COMPRESSION_AUTO)
 		return opt;
-	return blocks >= (BlockNumber) (NBuffers / 4) ? FR_COMPRESSION_ZSTD :
-		FR_COMPRESSION_NONE;
+	return fr_blocks_large(blocks) ? FR_COMPRESSION_ZSTD : FR_COMPRESSION_NONE;
 }
 
 /*

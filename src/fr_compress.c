@@ -203,8 +203,11 @@ fr_zmemo_free(FrZMemo *memo)
 /* frames are compressed into at most this much (then they cannot fit) */
 #define FR_Z_TARGET (FrPageUsable - FrPageUsable / 20)
 
-/* remember the frame (csize bytes, 0: did not fit) of items[0..n), in the next slot */
-static void
+/*
+ * Remember the frame (csize bytes, 0: did not fit) of items[0..n), in the
+ * next slot, which is returned.
+ */
+static FrZMemoEntry *
 fr_zmemo_put(FrZMemo *memo, IndexTuple *items, int n, int level,
 			 uint8 format, const char *frame, Size csize)
 {
@@ -232,6 +235,7 @@ fr_zmemo_put(FrZMemo *memo, IndexTuple *items, int n, int level,
 		e->frame = MemoryContextAlloc(memo->cxt, csize);
 		memcpy(e->frame, frame, csize);
 	}
+	return e;
 }
 
 /*
@@ -272,8 +276,8 @@ fr_zframe_get(FrState *state, IndexTuple *items, int n, Size rawsize,
 							   scratch, FR_Z_TARGET, format);
 	*frame = scratch;
 	if (memo != NULL)
-		fr_zmemo_put(memo, items, n, state->compression_level, *format,
-					 scratch, csize);
+		(void) fr_zmemo_put(memo, items, n, state->compression_level, *format,
+							scratch, csize);
 	return csize;
 }
 
@@ -673,13 +677,10 @@ fr_zmemo_seed(FrState *state, Page page, BlockNumber blkno, IndexTuple *items,
 		int			m = dir.blk[b].nitems - 1;	/* entries in the frame */
 
 		if (m > 0)
-		{
 			fr_zmemo_put(state->zmemo, items + first + 1, m,
 						 state->compression_level, dir.blk[b].format,
-						 (char *) page + dir.frame_off[b], dir.blk[b].csize);
-			state->zmemo->e[(state->zmemo->next + FR_ZMEMO_SLOTS - 1) %
-							FR_ZMEMO_SLOTS].seeded = true;
-		}
+						 (char *) page + dir.frame_off[b],
+						 dir.blk[b].csize)->seeded = true;
 		first += dir.blk[b].nitems;
 	}
 }

@@ -319,7 +319,14 @@ fr_prefetch_buffer(Relation index, BlockNumber blkno)
 bool
 fr_index_large(Relation index)
 {
-	return fr_amcache(index)->nblocks >= (BlockNumber) (NBuffers / 4);
+	return fr_blocks_large(fr_amcache(index)->nblocks);
+}
+
+/* is an index of 'blocks' blocks large (a quarter of shared buffers or more)? */
+bool
+fr_blocks_large(BlockNumber blocks)
+{
+	return blocks >= (BlockNumber) (NBuffers / 4);
 }
 
 /*

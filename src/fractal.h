@@ -540,6 +540,7 @@ extern Buffer fr_read_buffer(Relation index, BlockNumber blkno, int mode);
 extern bool fr_prefetch_buffer(Relation index, BlockNumber blkno);
 extern void fr_warm_buffer(Relation index, BlockNumber blkno);
 extern bool fr_index_large(Relation index);
+extern bool fr_blocks_large(BlockNumber blocks);
 extern BlockNumber fr_index_blocks(Relation index);
 extern bool fr_buffer_cached(Relation index, BlockNumber blkno);
 extern Buffer fr_read_kind_buffer(Relation index, BlockNumber blkno, int mode,
