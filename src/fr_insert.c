@@ -301,6 +301,27 @@ fr_insert_try_rightmost(FrState *state, Buffer rbuf, OffsetNumber off,
 }
 
 /*
+ * With compression on, move the rightmost leaf in 'lbuf' (child 'off' of
+ * the level-1 node in 'nodebuf', both exclusively locked) aside for
+ * 'itup': its entries into its left sibling, or else the leaf compressed
+ * behind a new plain rightmost leaf holding 'itup' (fr_split.c), which
+ * splits the partition when too wide.  Returns false, having changed
+ * nothing, when neither applies.
+ */
+static bool
+fr_rightmost_move_aside(FrState *state, Buffer nodebuf, OffsetNumber off,
+						Buffer lbuf, IndexTuple itup)
+{
+	if (fr_leaf_spill_left(state, nodebuf, off, lbuf, itup))
+		return true;
+	if (!fr_leaf_close_right(state, nodebuf, off, lbuf, itup))
+		return false;
+	fr_partition_maybe_split(state, nodebuf,
+							 fr_node_partition_start(BufferGetPage(nodebuf), off));
+	return true;
+}
+
+/*
  * The rightmost leaf, child 'off' of the level-1 node in 'nodebuf' (both
  * exclusively locked), had no room for 'itup': rewrite it with 'itup'
  * merged in, splitting it (fill from the left for a key past its end), or
@@ -319,20 +340,10 @@ fr_rightmost_leaf_split(FrState *state, Buffer nodebuf, OffsetNumber off,
 
 	/*
 	 * with compression on, keep appends going to a plain rightmost leaf: a
-	 * compressed one, or a full plain one, moves into its left sibling, or
-	 * else is compressed behind a new plain one (keys past its end;
-	 * fr_split.c)
+	 * compressed one, or a full plain one, moves aside (keys past its end)
 	 */
 	if (FrPageIsCompressed(lpage))
-	{
-		if (fr_leaf_spill_left(state, nodebuf, off, lbuf, itup))
-			return true;
-		if (!fr_leaf_close_right(state, nodebuf, off, lbuf, itup))
-			return false;
-		fr_partition_maybe_split(state, nodebuf,
-								 fr_node_partition_start(BufferGetPage(nodebuf), off));
-		return true;
-	}
+		return fr_rightmost_move_aside(state, nodebuf, off, lbuf, itup);
 
 	/* already there (a retried insert), or room by now: in place */
 	if (fr_leaf_holds(state, lpage, itup, &pos))
@@ -342,17 +353,9 @@ fr_rightmost_leaf_split(FrState *state, Buffer nodebuf, OffsetNumber off,
 		fr_page_add_items(state->index, lbuf, &itup, &pos, 1);
 		return true;
 	}
-	if (state->compression == FR_COMPRESSION_ZSTD)
-	{
-		if (fr_leaf_spill_left(state, nodebuf, off, lbuf, itup))
-			return true;
-		if (fr_leaf_close_right(state, nodebuf, off, lbuf, itup))
-		{
-			fr_partition_maybe_split(state, nodebuf,
-									 fr_node_partition_start(BufferGetPage(nodebuf), off));
-			return true;
-		}
-	}
+	if (state->compression == FR_COMPRESSION_ZSTD &&
+		fr_rightmost_move_aside(state, nodebuf, off, lbuf, itup))
+		return true;
 	old = palloc(sizeof(IndexTuple) * Max(maxoff, 1));
 	for (k = 0; k < maxoff; k++)
 		old[k] = CopyIndexTuple((IndexTuple) PageGetItem(lpage, PageGetItemId(lpage, k + 1)));
