@@ -2,7 +2,7 @@
 MODULE_big = fractal
 OBJS = fractal_am.o \
 	src/fr_page.o src/fr_compare.o src/fr_insert.o src/fr_node.o src/fr_flush.o src/fr_rootflush.o src/fr_flushread.o src/fr_split.o \
-	src/fr_scan.o src/fr_leaffilter.o src/fr_arraykeys.o src/fr_build.o src/fr_vacuum.o src/fr_options.o \
+	src/fr_scan.o src/fr_leaffilter.o src/fr_arraykeys.o src/fr_heapprefetch.o src/fr_build.o src/fr_vacuum.o src/fr_options.o \
 	src/fr_validate.o src/fr_stats.o src/fr_xlog.o src/fr_move.o src/fr_check.o src/fr_compress.o \
 	src/fr_filter.o src/fr_counters.o src/fr_unique.o src/fr_onconflict.o src/fr_pending.o
 

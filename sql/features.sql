@@ -412,7 +412,7 @@ SELECT fractal_counters_reset();
 CREATE TABLE ft_ctr (a int);
 CREATE INDEX ft_ctr_a ON ft_ctr USING fractal (a) WITH (buffer_pages = 4);
 INSERT INTO ft_ctr SELECT (i * 7919) % 100003 FROM generate_series(1, 20000) i;
-SELECT name, CASE WHEN name LIKE '%blocks_read' OR name LIKE 'compressed_blocks%' OR name IN ('flush_prefetches', 'flush_warm_reads', 'scan_leaf_prefetches', 'rightmost_inserts', 'rightmost_spills', 'root_shared_flushes') THEN value >= 0
+SELECT name, CASE WHEN name LIKE '%blocks_read' OR name LIKE 'compressed_blocks%' OR name IN ('flush_prefetches', 'flush_warm_reads', 'heap_prefetches', 'scan_leaf_prefetches', 'rightmost_inserts', 'rightmost_spills', 'root_shared_flushes') THEN value >= 0
 				  ELSE value > 0 END AS counted
   FROM fractal_counters()
  WHERE name <> 'chain_messages' AND name NOT LIKE 'unique%'

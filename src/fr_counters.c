@@ -62,6 +62,7 @@ static const char *const fr_counter_names[] = {
 	"root_shared_flushes",
 	"rightmost_spills",
 	"compressed_blocks_kept",
+	"heap_prefetches",
 };
 
 StaticAssertDecl(lengthof(fr_counter_names) == FR_NCOUNTERS,

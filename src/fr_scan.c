@@ -92,6 +92,7 @@ typedef struct FrScanOpaqueData
 	int			precheck;		/* slot of the pre-check this scan records
 								 * (fr_unique_precheck_start), or -1 */
 	uint64		precheck_id;
+	FrHeapPrefetch hprefetch;	/* heap reads started ahead */
 
 	/*
 	 * The large members last: frbeginscan zeroes what comes before them;
@@ -1177,6 +1178,7 @@ fr_load_chunk(IndexScanDesc scan, ScanDirection dir, IndexTuple pos)
 	so->chunk.lo = d.lo;
 	so->chunk.hi = d.hi;
 	fr_chunk_set_ends(so);
+	fr_heap_prefetch_chunk(&so->hprefetch);
 
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -1236,6 +1238,7 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	so->marked = false;
 	so->started = false;
 	so->precheck = -1;
+	fr_heap_prefetch_init(&so->hprefetch);
 	so->arrays = NULL;
 	if (fr_has_array_keys(scan))
 		so->arrays = fr_array_keys_prepare(scan, &so->state,
@@ -1322,6 +1325,9 @@ frgettuple(IndexScanDesc scan, ScanDirection dir)
 			fr_scan_precheck_end(so, true);
 			scan->xs_heaptid = itup->t_tid;
 			scan->xs_recheck = false;
+			if (!so->internal)
+				fr_heap_prefetch(scan, &so->hprefetch, so->chunk.items,
+								 so->chunk.nitems, so->chunk.cur, fwd);
 			if (scan->xs_want_itup)
 			{
 				/* valid until the next chunk: the executor copies it first */
@@ -1448,6 +1454,7 @@ frrestrpos(IndexScanDesc scan)
 	}
 	MemoryContextReset(so->chunkcxt);
 	fr_copy_chunk(&so->chunk, &so->mark, so->chunkcxt);
+	fr_heap_prefetch_chunk(&so->hprefetch);
 	so->started = true;
 	if (so->arrays)
 	{

@@ -862,6 +862,26 @@ extern void frrestrpos(IndexScanDesc scan);
 extern bool frcanreturn(Relation index, int attno);
 extern void fr_scan_set_internal(IndexScanDesc scan);
 
+/* fr_heapprefetch.c: heap reads started ahead of a plain index scan */
+#define FR_DEFAULT_HEAP_PREFETCH	8	/* fractal.heap_prefetch */
+#define FR_MAX_HEAP_PREFETCH		1000	/* as effective_io_concurrency */
+
+typedef struct FrHeapPrefetch
+{
+	int			state;			/* undecided, off or on (fr_heapprefetch.c) */
+	int			distance;		/* entries ahead, doubling to the setting */
+	bool		positioned;		/* 'next' is set for the current chunk */
+	int			next;			/* next chunk entry to prefetch */
+	BlockNumber last;			/* last heap block prefetched */
+	BlockNumber nblocks;		/* heap blocks when the scan decided */
+} FrHeapPrefetch;
+
+extern int	fr_heap_prefetch_distance;
+extern void fr_heap_prefetch_init(FrHeapPrefetch *hp);
+extern void fr_heap_prefetch_chunk(FrHeapPrefetch *hp);
+extern void fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp,
+							 IndexTuple *items, int nitems, int cur, bool fwd);
+
 /* fr_arraykeys.c: '=' array keys (amsearcharray) */
 typedef struct FrArrayKey
 {
@@ -952,6 +972,8 @@ typedef enum FrCounter
 								 * their left sibling (fr_leaf_spill_left) */
 	FR_CTR_ZBLOCKS_KEPT,		/* blocks of compressed leaves a rewrite kept
 								 * as they were (fr_zmemo_seed) */
+	FR_CTR_HEAP_PREFETCHES,		/* heap blocks index scans started reading
+								 * ahead (fr_heapprefetch.c) */
 	FR_NCOUNTERS
 } FrCounter;
 extern void fr_counters_register(void);

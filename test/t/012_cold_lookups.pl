@@ -17,8 +17,10 @@
 # cached, or partitions whose chain costs reads); that ON CONFLICT
 # pre-checks (dirty snapshot) never bypass: the counter does not move while
 # they run, and every absent key is inserted exactly once.  Range scans
-# forward and backward, cold, return what sorts of the table do, and start
-# their leaves' reads before walking cold chains (scan_leaf_prefetches).
+# forward and backward, cold, return what sorts of the table do, start
+# their leaves' reads before walking cold chains (scan_leaf_prefetches), and
+# start the reads of the heap blocks ahead of the executor (heap_prefetches;
+# not with fractal.heap_prefetch = 0, nor in index-only scans).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -112,8 +114,13 @@ foreach my $dir ('fwd', 'bwd')
 		"range $dir: index scans");
 	my $expected = windows(0, $dir, '');
 	like($expected, qr/^[1-9]\d*\|/, "range $dir: the windows hold rows");
+	my $heap = $counter->('heap_prefetches');
 	is(windows(1, $dir, ''), $expected,
 		"range $dir: cold index scans return what the sorts do");
+	# the heap (~1,700 blocks) is larger than shared buffers: the scans
+	# started reads of the heap blocks of the entries after the one returned
+	cmp_ok($counter->('heap_prefetches'), '>', $heap,
+		"range $dir: heap reads started ahead (fr_heapprefetch.c)");
 }
 cmp_ok($counter->('scan_leaf_prefetches'), '>', $prefetches,
 	'range scans started leaf reads before walking cold chains');
@@ -126,6 +133,25 @@ is(windows(1, 'fwd', 'SET fractal.scan_prefetch = off;'), windows(0, 'fwd', ''),
 	'range fwd without read-ahead: the same rows');
 is($counter->('scan_leaf_prefetches'), $prefetches,
 	'fractal.scan_prefetch = off starts no leaf read');
+
+# fractal.heap_prefetch = 0, and index-only scans: the same rows, cold, and
+# no heap read started ahead
+$node->restart;
+my $heap = $counter->('heap_prefetches');
+is(windows(1, 'bwd', 'SET fractal.heap_prefetch = 0;'), windows(0, 'bwd', ''),
+	'range bwd without heap prefetch: the same rows');
+is($counter->('heap_prefetches'), $heap, 'fractal.heap_prefetch = 0 starts no heap read');
+$node->safe_psql('postgres', 'VACUUM t');
+$node->restart;
+my $ios_set = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
+my $ios = q{SELECT count(*), sum(x.a::numeric) FROM (SELECT a FROM probe WHERE hashint8(a) % 128 = 0) p,
+  LATERAL (SELECT t.a FROM t WHERE t.a >= p.a ORDER BY t.a LIMIT 20) x;};
+like($node->safe_psql('postgres', "$ios_set EXPLAIN (COSTS OFF) $ios"), qr/Index Only Scan using t_a/,
+	'windows of column a alone: index-only scans');
+$heap = $counter->('heap_prefetches');
+is($node->safe_psql('postgres', "$ios_set $ios"), windows(0, 'fwd', ''),
+	'index-only windows: the same rows');
+is($counter->('heap_prefetches'), $heap, 'index-only scans start no heap read');
 
 # ON CONFLICT pre-checks always probe: a unique index, restarted cold
 $node->safe_psql('postgres', q{

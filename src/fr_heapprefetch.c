@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * fr_heapprefetch.c
+ *	  Heap reads started ahead of a plain index scan (src/README.md
+ *	  section 9, "Heap prefetch").
+ *
+ * An index scan returns one TID at a time and the executor reads its heap
+ * tuple before asking for the next, so a scan of many rows spread over a
+ * heap that does not fit in memory waits for one random read after
+ * another: a 100-row range scan of a random key reads about 100 heap
+ * blocks, and those reads, not the index's, are most of its time.  The
+ * scan knows the TIDs of its whole chunk in advance, so while the executor
+ * works on entry i the reads of the heap blocks of entries i+1 .. i+d are
+ * started (PrefetchBuffer: posix_fadvise, a hint) and overlap.  nbtree in
+ * PostgreSQL 15 does not do this; bitmap heap scans do it the same way.
+ *
+ * - Only plain index scans (not index-only scans, whose heap visits are the
+ *   exception, nor the index's own uniqueness lookups), of an index large
+ *   against shared buffers (fr_index_large), over a heap larger than shared
+ *   buffers, and not in a tablespace whose effective_io_concurrency is 0.
+ *   The decision is made once per scan, at the first entry that has
+ *   another after it in its chunk, so a point lookup decides nothing and
+ *   costs nothing.
+ * - The distance d starts at 1 and doubles with each entry returned, up
+ *   to fractal.heap_prefetch (0 turns it off): a LIMIT 100 scan starts at
+ *   most that many reads it will not use.
+ * - A block is not prefetched twice in a row (neighbouring entries often
+ *   share one), nor past the heap's end as the scan first saw it.
+ *
+ * A prefetch changes no page and takes no lock, so it cannot change what
+ * a scan returns.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+#include "utils/spccache.h"
+
+#include "fractal.h"
+
+/* fractal.heap_prefetch: see fr_init_gucs */
+int			fr_heap_prefetch_distance = FR_DEFAULT_HEAP_PREFETCH;
+
+enum
+{
+	FR_HP_UNDECIDED = 0,
+	FR_HP_OFF,
+	FR_HP_ON
+};
+
+/* a new scan (amrescan): undecided, distance 1 */
+void
+fr_heap_prefetch_init(FrHeapPrefetch *hp)
+{
+	memset(hp, 0, sizeof(FrHeapPrefetch));
+	hp->state = FR_HP_UNDECIDED;
+	hp->distance = 1;
+	hp->last = InvalidBlockNumber;
+}
+
+/* a new chunk was loaded (or restored): start again from its position */
+void
+fr_heap_prefetch_chunk(FrHeapPrefetch *hp)
+{
+	hp->positioned = false;
+}
+
+/* does this scan prefetch?  decided once, on first need */
+static bool
+fr_heap_prefetch_on(IndexScanDesc scan, FrHeapPrefetch *hp)
+{
+	Relation	heap = scan->heapRelation;
+
+	if (hp->state != FR_HP_UNDECIDED)
+		return hp->state == FR_HP_ON;
+	hp->state = FR_HP_OFF;
+	if (fr_heap_prefetch_distance <= 0 || heap == NULL || scan->xs_want_itup ||
+		!fr_index_large(scan->indexRelation) ||
+		get_tablespace_io_concurrency(heap->rd_rel->reltablespace) <= 0)
+		return false;
+	hp->nblocks = RelationGetNumberOfBlocks(heap);
+	if (hp->nblocks > (BlockNumber) NBuffers)
+		hp->state = FR_HP_ON;
+	return hp->state == FR_HP_ON;
+}
+
+/*
+ * The scan is about to return entry 'cur' of its chunk 'items' (in
+ * direction 'fwd'): start the heap reads of the entries after it, up to
+ * the current distance, that have not been started yet.
+ */
+void
+fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp, IndexTuple *items,
+				 int nitems, int cur, bool fwd)
+{
+	int			step = fwd ? 1 : -1;
+	int			stop;
+
+	/* nothing after this entry in the chunk, or not this scan */
+	if (cur + step < 0 || cur + step >= nitems || !fr_heap_prefetch_on(scan, hp))
+		return;
+
+	/* from the entry after 'cur' or where the last call stopped */
+	if (!hp->positioned || (fwd ? hp->next <= cur : hp->next >= cur))
+		hp->next = cur + step;
+	hp->positioned = true;
+	stop = fwd ? Min(cur + hp->distance, nitems - 1)
+		: Max(cur - hp->distance, 0);
+
+	/* each new block once */
+	for (; fwd ? hp->next <= stop : hp->next >= stop; hp->next += step)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(&items[hp->next]->t_tid);
+
+		if (blk == hp->last || blk >= hp->nblocks)
+			continue;
+		hp->last = blk;
+		if (PrefetchBuffer(scan->heapRelation, MAIN_FORKNUM, blk).initiated_io)
+			fr_count(FR_CTR_HEAP_PREFETCHES, 1);
+	}
+
+	/* further ahead next time */
+	hp->distance = Min(hp->distance * 2, fr_heap_prefetch_distance);
+}
