@@ -14,13 +14,16 @@
  * started (PrefetchBuffer: posix_fadvise, a hint) and overlap.  nbtree in
  * PostgreSQL 15 does not do this; bitmap heap scans do it the same way.
  *
- * - Only plain index scans (not index-only scans, whose heap visits are the
- *   exception, nor the index's own uniqueness lookups), of an index large
- *   against shared buffers (fr_index_large), over a heap larger than shared
- *   buffers, and not in a tablespace whose effective_io_concurrency is 0.
- *   The decision is made once per scan, at the first entry that has
- *   another after it in its chunk, so a point lookup decides nothing and
- *   costs nothing.
+ * - Index scans and index-only scans (not the index's own uniqueness
+ *   lookups), of an index large against shared buffers (fr_index_large),
+ *   over a heap larger than shared buffers, and not in a tablespace whose
+ *   effective_io_concurrency is 0.  An index-only scan visits the heap only
+ *   for blocks the visibility map does not show all-visible, so only those
+ *   are prefetched (the map's page stays pinned until the scan ends, as the
+ *   executor keeps its own).
+ *   The decision is made once per scan descriptor, at the first entry
+ *   that has another after it in its chunk, so a point lookup decides
+ *   nothing and costs nothing.
  * - The distance d starts at 1 and doubles with each entry returned, up
  *   to fractal.heap_prefetch (0 turns it off): a LIMIT 100 scan starts at
  *   most that many reads it will not use.
@@ -35,6 +38,7 @@
 #include "postgres.h"
 
 #include "access/relscan.h"
+#include "access/visibilitymap.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 #include "utils/spccache.h"
@@ -46,19 +50,32 @@ int			fr_heap_prefetch_distance = FR_DEFAULT_HEAP_PREFETCH;
 
 enum
 {
-	FR_HP_UNDECIDED = 0,
+	FR_HP_UNDECIDED = 0,		/* what frbeginscan's zeroing leaves */
 	FR_HP_OFF,
 	FR_HP_ON
 };
 
-/* a new scan (amrescan): undecided, distance 1 */
+/*
+ * amrescan: distance 1 again.  Whether the scan prefetches is decided once
+ * per scan descriptor (frbeginscan zeroes it: undecided), so the inner
+ * scan of a nested loop, restarted per outer row, does not look up the
+ * heap's size each time.
+ */
 void
-fr_heap_prefetch_init(FrHeapPrefetch *hp)
+fr_heap_prefetch_rescan(FrHeapPrefetch *hp)
 {
-	memset(hp, 0, sizeof(FrHeapPrefetch));
-	hp->state = FR_HP_UNDECIDED;
 	hp->distance = 1;
+	hp->positioned = false;
 	hp->last = InvalidBlockNumber;
+}
+
+/* amendscan: drop the visibility map page's pin */
+void
+fr_heap_prefetch_end(FrHeapPrefetch *hp)
+{
+	if (BufferIsValid(hp->vmbuf))
+		ReleaseBuffer(hp->vmbuf);
+	hp->vmbuf = InvalidBuffer;
 }
 
 /* a new chunk was loaded (or restored): start again from its position */
@@ -77,7 +94,7 @@ fr_heap_prefetch_on(IndexScanDesc scan, FrHeapPrefetch *hp)
 	if (hp->state != FR_HP_UNDECIDED)
 		return hp->state == FR_HP_ON;
 	hp->state = FR_HP_OFF;
-	if (fr_heap_prefetch_distance <= 0 || heap == NULL || scan->xs_want_itup ||
+	if (fr_heap_prefetch_distance <= 0 || heap == NULL ||
 		!fr_index_large(scan->indexRelation) ||
 		get_tablespace_io_concurrency(heap->rd_rel->reltablespace) <= 0)
 		return false;
@@ -110,7 +127,7 @@ fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp, IndexTuple *items,
 	stop = fwd ? Min(cur + hp->distance, nitems - 1)
 		: Max(cur - hp->distance, 0);
 
-	/* each new block once */
+	/* each new block once; an index-only scan's only if not all-visible */
 	for (; fwd ? hp->next <= stop : hp->next >= stop; hp->next += step)
 	{
 		BlockNumber blk = ItemPointerGetBlockNumber(&items[hp->next]->t_tid);
@@ -118,6 +135,9 @@ fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp, IndexTuple *items,
 		if (blk == hp->last || blk >= hp->nblocks)
 			continue;
 		hp->last = blk;
+		if (scan->xs_want_itup &&
+			VM_ALL_VISIBLE(scan->heapRelation, blk, &hp->vmbuf))
+			continue;
 		if (PrefetchBuffer(scan->heapRelation, MAIN_FORKNUM, blk).initiated_io)
 			fr_count(FR_CTR_HEAP_PREFETCHES, 1);
 	}

@@ -1238,7 +1238,7 @@ frrescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	so->marked = false;
 	so->started = false;
 	so->precheck = -1;
-	fr_heap_prefetch_init(&so->hprefetch);
+	fr_heap_prefetch_rescan(&so->hprefetch);
 	so->arrays = NULL;
 	if (fr_has_array_keys(scan))
 		so->arrays = fr_array_keys_prepare(scan, &so->state,
@@ -1375,6 +1375,7 @@ frendscan(IndexScanDesc scan)
 	FrScanOpaque so = (FrScanOpaque) scan->opaque;
 
 	fr_ios_release(scan);
+	fr_heap_prefetch_end(&so->hprefetch);
 	MemoryContextDelete(so->chunkcxt);
 	if (so->markcxt)
 		MemoryContextDelete(so->markcxt);

@@ -866,7 +866,7 @@ extern void fr_scan_set_internal(IndexScanDesc scan);
 #define FR_DEFAULT_HEAP_PREFETCH	8	/* fractal.heap_prefetch */
 #define FR_MAX_HEAP_PREFETCH		1000	/* as effective_io_concurrency */
 
-typedef struct FrHeapPrefetch
+typedef struct FrHeapPrefetch	/* zeroed by frbeginscan */
 {
 	int			state;			/* undecided, off or on (fr_heapprefetch.c) */
 	int			distance;		/* entries ahead, doubling to the setting */
@@ -874,11 +874,14 @@ typedef struct FrHeapPrefetch
 	int			next;			/* next chunk entry to prefetch */
 	BlockNumber last;			/* last heap block prefetched */
 	BlockNumber nblocks;		/* heap blocks when the scan decided */
+	Buffer		vmbuf;			/* visibility map page an index-only scan
+								 * keeps pinned, or InvalidBuffer */
 } FrHeapPrefetch;
 
 extern int	fr_heap_prefetch_distance;
-extern void fr_heap_prefetch_init(FrHeapPrefetch *hp);
+extern void fr_heap_prefetch_rescan(FrHeapPrefetch *hp);
 extern void fr_heap_prefetch_chunk(FrHeapPrefetch *hp);
+extern void fr_heap_prefetch_end(FrHeapPrefetch *hp);
 extern void fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp,
 							 IndexTuple *items, int nitems, int cur, bool fwd);
 

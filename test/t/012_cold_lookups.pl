@@ -20,7 +20,8 @@
 # forward and backward, cold, return what sorts of the table do, start
 # their leaves' reads before walking cold chains (scan_leaf_prefetches), and
 # start the reads of the heap blocks ahead of the executor (heap_prefetches;
-# not with fractal.heap_prefetch = 0, nor in index-only scans).
+# not with fractal.heap_prefetch = 0, nor for all-visible blocks in
+# index-only scans).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -134,24 +135,38 @@ is(windows(1, 'fwd', 'SET fractal.scan_prefetch = off;'), windows(0, 'fwd', ''),
 is($counter->('scan_leaf_prefetches'), $prefetches,
 	'fractal.scan_prefetch = off starts no leaf read');
 
-# fractal.heap_prefetch = 0, and index-only scans: the same rows, cold, and
-# no heap read started ahead
+# fractal.heap_prefetch = 0: the same rows, cold, and no heap read started
+# ahead.  Index-only scans prefetch only heap blocks that the visibility map
+# does not show all-visible: all of them before VACUUM, none after.
 $node->restart;
 my $heap = $counter->('heap_prefetches');
 is(windows(1, 'bwd', 'SET fractal.heap_prefetch = 0;'), windows(0, 'bwd', ''),
 	'range bwd without heap prefetch: the same rows');
 is($counter->('heap_prefetches'), $heap, 'fractal.heap_prefetch = 0 starts no heap read');
-$node->safe_psql('postgres', 'VACUUM t');
-$node->restart;
 my $ios_set = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
 my $ios = q{SELECT count(*), sum(x.a::numeric) FROM (SELECT a FROM probe WHERE hashint8(a) % 128 = 0) p,
   LATERAL (SELECT t.a FROM t WHERE t.a >= p.a ORDER BY t.a LIMIT 20) x;};
-like($node->safe_psql('postgres', "$ios_set EXPLAIN (COSTS OFF) $ios"), qr/Index Only Scan using t_a/,
-	'windows of column a alone: index-only scans');
-$heap = $counter->('heap_prefetches');
-is($node->safe_psql('postgres', "$ios_set $ios"), windows(0, 'fwd', ''),
-	'index-only windows: the same rows');
-is($counter->('heap_prefetches'), $heap, 'index-only scans start no heap read');
+foreach my $vacuumed (0, 1)
+{
+	my $when = $vacuumed ? 'after VACUUM' : 'before VACUUM';
+	$node->safe_psql('postgres', 'VACUUM t') if $vacuumed;
+	$node->restart;
+	like($node->safe_psql('postgres', "$ios_set EXPLAIN (COSTS OFF) $ios"),
+		qr/Index Only Scan using t_a/, "windows of column a alone $when: index-only scans");
+	$heap = $counter->('heap_prefetches');
+	is($node->safe_psql('postgres', "$ios_set $ios"), windows(0, 'fwd', ''),
+		"index-only windows $when: the same rows");
+	if ($vacuumed)
+	{
+		is($counter->('heap_prefetches'), $heap,
+			'index-only scans of all-visible blocks start no heap read');
+	}
+	else
+	{
+		cmp_ok($counter->('heap_prefetches'), '>', $heap,
+			'index-only scans start reads of heap blocks not all-visible');
+	}
+}
 
 # ON CONFLICT pre-checks always probe: a unique index, restarted cold
 $node->safe_psql('postgres', q{
