@@ -25,9 +25,16 @@
  *   The decision is made once per scan descriptor, at the first entry
  *   that has another after it in its chunk, so a point lookup decides
  *   nothing and costs nothing.
- * - The distance d starts at 1 and doubles with each entry returned, up
- *   to fractal.heap_prefetch (0 turns it off): a LIMIT 100 scan starts at
- *   most that many reads it will not use.
+ * - The distance d starts at 1 and grows by one every FR_HP_RAMP entries
+ *   returned, up to fractal.heap_prefetch (0 turns it off).  The scan does
+ *   not know the query's LIMIT, so the entries past it whose reads it
+ *   started are wasted reads: at most d, and d is small while few entries
+ *   have been returned (a LIMIT 10 scan wastes at most 3).
+ * - A scan whose last FR_HP_HITS_STOP prefetches all found their block in
+ *   shared buffers stops prefetching until amrescan: a hot range of a large
+ *   table would otherwise pay a buffer mapping look-up per block, and a
+ *   posix_fadvise per block past its LIMIT, for nothing (measured: 10% of a
+ *   100-row range scan whose heap blocks were all cached).
  * - A block is not prefetched twice in a row (neighbouring entries often
  *   share one), nor past the heap's end as the scan first saw it.
  *
@@ -52,6 +59,12 @@ int			fr_heap_prefetch_distance = FR_DEFAULT_HEAP_PREFETCH;
 /* an index-only scan prefetches unless this much of the heap is all-visible */
 #define FR_HP_VISIBLE_PCT	90
 
+/* the distance grows by one every this many entries returned */
+#define FR_HP_RAMP			4
+
+/* a scan stops prefetching after this many blocks in a row were cached */
+#define FR_HP_HITS_STOP		16
+
 enum
 {
 	FR_HP_UNDECIDED = 0,		/* what frbeginscan's zeroing leaves */
@@ -60,15 +73,17 @@ enum
 };
 
 /*
- * amrescan: distance 1 again.  Whether the scan prefetches is decided once
- * per scan descriptor (frbeginscan zeroes it: undecided), so the inner
- * scan of a nested loop, restarted per outer row, does not look up the
- * heap's size each time.
+ * amrescan: from distance 1 again, not stopped.  Whether the scan
+ * prefetches is decided once per scan descriptor (frbeginscan zeroes it:
+ * undecided), so the inner scan of a nested loop, restarted per outer row,
+ * does not look up the heap's size each time.
  */
 void
 fr_heap_prefetch_rescan(FrHeapPrefetch *hp)
 {
-	hp->distance = 1;
+	hp->returned = 0;
+	hp->hits = 0;
+	hp->stopped = false;
 	hp->positioned = false;
 	hp->last = InvalidBlockNumber;
 }
@@ -135,18 +150,21 @@ fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp, IndexTuple *items,
 				 int nitems, int cur, bool fwd)
 {
 	int			step = fwd ? 1 : -1;
-	int			stop;
+	int			distance,
+				stop;
 
 	/* nothing after this entry in the chunk, or not this scan */
-	if (cur + step < 0 || cur + step >= nitems || !fr_heap_prefetch_on(scan, hp))
+	if (hp->stopped || cur + step < 0 || cur + step >= nitems ||
+		!fr_heap_prefetch_on(scan, hp))
 		return;
 
 	/* from the entry after 'cur' or where the last call stopped */
 	if (!hp->positioned || (fwd ? hp->next <= cur : hp->next >= cur))
 		hp->next = cur + step;
 	hp->positioned = true;
-	stop = fwd ? Min(cur + hp->distance, nitems - 1)
-		: Max(cur - hp->distance, 0);
+	distance = Min(1 + hp->returned / FR_HP_RAMP, fr_heap_prefetch_distance);
+	hp->returned++;
+	stop = fwd ? Min(cur + distance, nitems - 1) : Max(cur - distance, 0);
 
 	/* each new block once; an index-only scan's only if not all-visible */
 	for (; fwd ? hp->next <= stop : hp->next >= stop; hp->next += step)
@@ -160,9 +178,15 @@ fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp, IndexTuple *items,
 			VM_ALL_VISIBLE(scan->heapRelation, blk, &hp->vmbuf))
 			continue;
 		if (PrefetchBuffer(scan->heapRelation, MAIN_FORKNUM, blk).initiated_io)
+		{
 			fr_count(FR_CTR_HEAP_PREFETCHES, 1);
+			hp->hits = 0;
+		}
+		else if (++hp->hits >= FR_HP_HITS_STOP)
+		{
+			/* the heap this scan reads is in shared buffers */
+			hp->stopped = true;
+			return;
+		}
 	}
-
-	/* further ahead next time */
-	hp->distance = Min(hp->distance * 2, fr_heap_prefetch_distance);
 }

@@ -869,7 +869,10 @@ extern void fr_scan_set_internal(IndexScanDesc scan);
 typedef struct FrHeapPrefetch	/* zeroed by frbeginscan */
 {
 	int			state;			/* undecided, off or on (fr_heapprefetch.c) */
-	int			distance;		/* entries ahead, doubling to the setting */
+	int			returned;		/* entries returned since amrescan */
+	int			hits;			/* prefetches in a row that found the block
+								 * in shared buffers */
+	bool		stopped;		/* so many that this scan stopped */
 	bool		positioned;		/* 'next' is set for the current chunk */
 	int			next;			/* next chunk entry to prefetch */
 	BlockNumber last;			/* last heap block prefetched */
