@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fr_heapprefetch.c
- *	  Heap reads started ahead of a plain index scan (src/README.md
+ *	  Heap reads started ahead of an index or index-only scan (src/README.md
  *	  section 9, "Heap prefetch").
  *
  * An index scan returns one TID at a time and the executor reads its heap
@@ -16,8 +16,9 @@
  *
  * - Index scans and index-only scans (not the index's own uniqueness
  *   lookups), of an index large against shared buffers (fr_index_large),
- *   over a heap larger than shared buffers, and not in a tablespace whose
- *   effective_io_concurrency is 0.  An index-only scan visits the heap only
+ *   over a table of the heap access method (whose TIDs name blocks of its
+ *   main fork) larger than shared buffers (local buffers for a temporary
+ *   table), and not in a tablespace whose effective_io_concurrency is 0.  An index-only scan visits the heap only
  *   for blocks the visibility map does not show all-visible, so only those
  *   are prefetched (the map's page stays pinned until the scan ends, as the
  *   executor keeps its own), and nothing when pg_class says 90% of the heap
@@ -38,8 +39,10 @@
  * - A block is not prefetched twice in a row (neighbouring entries often
  *   share one), nor past the heap's end as the scan first saw it.
  *
- * A prefetch changes no page and takes no lock, so it cannot change what
- * a scan returns.
+ * A prefetch changes no page, reads no heap page into shared buffers and
+ * takes no content or heavyweight lock (an index-only scan reads and pins
+ * visibility map pages, as the executor does), so it cannot change what a
+ * scan returns.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,6 +50,7 @@
 
 #include "access/relscan.h"
 #include "access/visibilitymap.h"
+#include "catalog/pg_am_d.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 #include "utils/spccache.h"
@@ -130,12 +134,14 @@ fr_heap_prefetch_on(IndexScanDesc scan, FrHeapPrefetch *hp)
 		return hp->state == FR_HP_ON;
 	hp->state = FR_HP_OFF;
 	if (fr_heap_prefetch_distance <= 0 || heap == NULL ||
+		heap->rd_rel->relam != HEAP_TABLE_AM_OID ||
 		!fr_index_large(scan->indexRelation) ||
 		(scan->xs_want_itup && fr_heap_mostly_visible(heap)) ||
 		get_tablespace_io_concurrency(heap->rd_rel->reltablespace) <= 0)
 		return false;
 	hp->nblocks = RelationGetNumberOfBlocks(heap);
-	if (hp->nblocks > (BlockNumber) NBuffers)
+	if (hp->nblocks > (BlockNumber) (RelationUsesLocalBuffers(heap) ?
+									NLocBuffer : NBuffers))
 		hp->state = FR_HP_ON;
 	return hp->state == FR_HP_ON;
 }
@@ -163,7 +169,8 @@ fr_heap_prefetch(IndexScanDesc scan, FrHeapPrefetch *hp, IndexTuple *items,
 		hp->next = cur + step;
 	hp->positioned = true;
 	distance = Min(1 + hp->returned / FR_HP_RAMP, fr_heap_prefetch_distance);
-	hp->returned++;
+	if (hp->returned < FR_HP_RAMP * FR_MAX_HEAP_PREFETCH)
+		hp->returned++;			/* no further: it could overflow */
 	stop = fwd ? Min(cur + distance, nitems - 1) : Max(cur - distance, 0);
 
 	/* each new block once; an index-only scan's only if not all-visible */

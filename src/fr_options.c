@@ -74,8 +74,8 @@ static const struct config_enum_entry fr_image_compression_values[] = {
  * above it (fr_scan_prefetch_leaf); fractal.batch_inserts (on) batches a
  * transaction's inserts (fr_pending.c); off measures without either.  And
  * fractal.wal_image_compression, how the index's WAL compresses its page
- * images (fr_xlog.c); fractal.heap_prefetch, how far plain scans of a
- * large index read the heap ahead (fr_heapprefetch.c).
+ * images (fr_xlog.c); fractal.heap_prefetch, how far index and index-only
+ * scans of a large index read the heap ahead (fr_heapprefetch.c).
  */
 void
 fr_init_gucs(void)
@@ -91,8 +91,8 @@ fr_init_gucs(void)
 							 &fr_batch_inserts, true, PGC_USERSET,
 							 GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomIntVariable("fractal.heap_prefetch",
-							"Heap blocks a plain scan of a large fractal index starts reading ahead of the executor.",
-							"Applies to index scans of an index of a quarter of shared_buffers or more over a table larger than shared_buffers; 0 turns it off, as does an effective_io_concurrency of 0.",
+							"Index entries past the current one whose heap blocks a scan of a large fractal index starts reading ahead of the executor.",
+							"Applies to index and index-only scans of an index of a quarter of shared_buffers or more over a table larger than shared_buffers; 0 turns it off, as does an effective_io_concurrency of 0.",
 							&fr_heap_prefetch_distance, FR_DEFAULT_HEAP_PREFETCH,
 							0, FR_MAX_HEAP_PREFETCH, PGC_USERSET,
 							0, NULL, NULL, NULL);

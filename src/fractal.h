@@ -862,7 +862,7 @@ extern void frrestrpos(IndexScanDesc scan);
 extern bool frcanreturn(Relation index, int attno);
 extern void fr_scan_set_internal(IndexScanDesc scan);
 
-/* fr_heapprefetch.c: heap reads started ahead of a plain index scan */
+/* fr_heapprefetch.c: heap reads started ahead of index and index-only scans */
 #define FR_DEFAULT_HEAP_PREFETCH	8	/* fractal.heap_prefetch */
 #define FR_MAX_HEAP_PREFETCH		1000	/* as effective_io_concurrency */
 

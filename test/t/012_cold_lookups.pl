@@ -126,6 +126,34 @@ foreach my $dir ('fwd', 'bwd')
 cmp_ok($counter->('scan_leaf_prefetches'), '>', $prefetches,
 	'range scans started leaf reads before walking cold chains');
 
+# Direction changes inside a chunk (a scroll cursor) and mark/restore (the
+# inner index scan of a merge join with repeated outer keys), cold, with heap
+# prefetch on: the same rows as a sort and a hash join
+$node->restart;
+my $cursor = sub {
+	my ($set) = @_;
+	return $node->safe_psql('postgres', qq{$set
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT a, length(s) FROM t
+  WHERE a >= (SELECT a FROM t ORDER BY a OFFSET 80000 LIMIT 1) ORDER BY a;
+FETCH FORWARD 30 FROM c; FETCH BACKWARD 15 FROM c; FETCH FORWARD 400 FROM c;
+FETCH BACKWARD 60 FROM c; FETCH FORWARD 5 FROM c;
+COMMIT;});
+};
+my $heap = $counter->('heap_prefetches');
+my $by_index = $cursor->('SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off;');
+cmp_ok($counter->('heap_prefetches'), '>', $heap, 'scroll cursor: heap reads started ahead');
+is($by_index, $cursor->('SET enable_indexscan = off; SET enable_bitmapscan = off;'),
+	'scroll cursor through the index, both directions: the rows of a sort');
+my $mj = q{SELECT count(*), coalesce(sum(hashtext(t.s || t.n)), 0)
+  FROM (SELECT a FROM probe UNION ALL SELECT a FROM probe) p JOIN t ON t.a = p.a;};
+my $mj_set = 'SET enable_hashjoin = off; SET enable_nestloop = off; SET enable_seqscan = off; SET enable_bitmapscan = off;';
+like($node->safe_psql('postgres', "$mj_set EXPLAIN (COSTS OFF) $mj"),
+	qr/Merge Join(.|\n)*Index Scan using t_a/, 'merge join over an index scan of t_a');
+is($node->safe_psql('postgres', "$mj_set $mj"),
+	$node->safe_psql('postgres', "SET enable_mergejoin = off; SET enable_nestloop = off; $mj"),
+	'merge join with mark/restore: the rows of a hash join');
+
 # fractal.scan_prefetch = off (what the bench compares against): the same
 # rows, cold, and no leaf read started ahead
 $node->restart;
@@ -142,7 +170,7 @@ is($counter->('scan_leaf_prefetches'), $prefetches,
 # with a third of the heap's blocks updated since (and ANALYZE counting
 # the all-visible ones again), some, and fewer than before VACUUM.
 $node->restart;
-my $heap = $counter->('heap_prefetches');
+$heap = $counter->('heap_prefetches');
 is(windows(1, 'bwd', 'SET fractal.heap_prefetch = 0;'), windows(0, 'bwd', ''),
 	'range bwd without heap prefetch: the same rows');
 is($counter->('heap_prefetches'), $heap, 'fractal.heap_prefetch = 0 starts no heap read');
