@@ -37,16 +37,8 @@ bool		fr_scan_prefetch = true;
  * fractal.wal_image_compression: auto (the default: per record, fr_xlog.c),
  * the methods this server was built with (as wal_compression's), and the
  * boolean spellings wal_compression accepts (on: the best method it has,
- * for every image)
+ * for every image: FR_BEST_IMAGE_COMPRESSION)
  */
-#if defined(USE_ZSTD)
-#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
-#elif defined(USE_LZ4)
-#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
-#else
-#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
-#endif
-
 static const struct config_enum_entry fr_image_compression_values[] = {
 	{"auto", FR_IMAGES_AUTO, false},
 	{"off", WAL_COMPRESSION_NONE, false},

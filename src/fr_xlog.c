@@ -99,13 +99,7 @@ fr_image_method(bool whole, bool zstd_leaves)
 	if (whole)
 		return WAL_COMPRESSION_LZ4;
 #endif
-#if defined(USE_ZSTD)
-	return WAL_COMPRESSION_ZSTD;
-#elif defined(USE_LZ4)
-	return WAL_COMPRESSION_LZ4;
-#else
-	return WAL_COMPRESSION_PGLZ;
-#endif
+	return FR_BEST_IMAGE_COMPRESSION;
 }
 
 /*
@@ -164,26 +158,29 @@ fr_image_compression_reset(void)
 	}
 }
 
-/* XLogInsert, with the index's image compression */
-XLogRecPtr
-fr_xlog_insert(RmgrId rmid, uint8 info)
+/* XLogInsert with the image compression for 'whole' (fr_image_method) */
+static XLogRecPtr
+fr_xlog_insert_images(RmgrId rmid, uint8 info, bool whole)
 {
-	int			saved = fr_image_compression_push(false);
+	int			saved = fr_image_compression_push(whole);
 	XLogRecPtr	recptr = XLogInsert(rmid, info);
 
 	fr_image_compression_pop(saved);
 	return recptr;
 }
 
+/* XLogInsert, with the index's image compression */
+XLogRecPtr
+fr_xlog_insert(RmgrId rmid, uint8 info)
+{
+	return fr_xlog_insert_images(rmid, info, false);
+}
+
 /* XLogInsert of a record that logs a page whole (REGBUF_FORCE_IMAGE) */
 XLogRecPtr
 fr_xlog_insert_whole(RmgrId rmid, uint8 info)
 {
-	int			saved = fr_image_compression_push(true);
-	XLogRecPtr	recptr = XLogInsert(rmid, info);
-
-	fr_image_compression_pop(saved);
-	return recptr;
+	return fr_xlog_insert_images(rmid, info, true);
 }
 
 /*

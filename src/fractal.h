@@ -637,6 +637,15 @@ extern int	fr_wal_image_compression;
  * checkpoint causes with the best (fr_xlog.c); outside WalCompression
  */
 #define FR_IMAGES_AUTO		100
+
+/* the best image compression this server was built with (smallest images) */
+#if defined(USE_ZSTD)
+#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_ZSTD
+#elif defined(USE_LZ4)
+#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_LZ4
+#else
+#define FR_BEST_IMAGE_COMPRESSION	WAL_COMPRESSION_PGLZ
+#endif
 extern int	fr_image_compression_push(bool whole);
 extern void fr_image_compression_pop(int saved);
 extern void fr_image_compression_reset(void);
