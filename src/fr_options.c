@@ -67,7 +67,9 @@ static const struct config_enum_entry fr_image_compression_values[] = {
  * transaction's inserts (fr_pending.c); off measures without either.  And
  * fractal.wal_image_compression, how the index's WAL compresses its page
  * images (fr_xlog.c); fractal.heap_prefetch, how far index and index-only
- * scans of a large index read the heap ahead (fr_heapprefetch.c).
+ * scans of a large index read the heap ahead, and
+ * fractal.heap_prefetch_min_us, below what heap read time they do not
+ * (fr_heapprefetch.c).
  */
 void
 fr_init_gucs(void)
@@ -87,6 +89,12 @@ fr_init_gucs(void)
 							"Applies to index and index-only scans of an index of a quarter of shared_buffers or more over a table larger than shared_buffers; 0 turns it off, as does an effective_io_concurrency of 0.",
 							&fr_heap_prefetch_distance, FR_DEFAULT_HEAP_PREFETCH,
 							0, FR_MAX_HEAP_PREFETCH, PGC_USERSET,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("fractal.heap_prefetch_min_us",
+							"Heap reads faster than this, averaged over a backend's recent fractal index scans, are taken as served from memory, where heap prefetch only costs.",
+							"Microseconds; 0 prefetches however fast the reads are.",
+							&fr_heap_prefetch_min_us, FR_DEFAULT_HEAP_PREFETCH_MIN_US,
+							0, 1000000, PGC_USERSET,
 							0, NULL, NULL, NULL);
 	fr_wal_image_compression = FR_IMAGES_AUTO;
 	DefineCustomEnumVariable("fractal.wal_image_compression",

@@ -23,6 +23,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "nodes/tidbitmap.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/lockdefs.h"
@@ -874,6 +875,7 @@ extern void fr_scan_set_internal(IndexScanDesc scan);
 /* fr_heapprefetch.c: heap reads started ahead of index and index-only scans */
 #define FR_DEFAULT_HEAP_PREFETCH	8	/* fractal.heap_prefetch */
 #define FR_MAX_HEAP_PREFETCH		1000	/* as effective_io_concurrency */
+#define FR_DEFAULT_HEAP_PREFETCH_MIN_US	20	/* fractal.heap_prefetch_min_us */
 
 typedef struct FrHeapPrefetch	/* zeroed by frbeginscan */
 {
@@ -888,9 +890,11 @@ typedef struct FrHeapPrefetch	/* zeroed by frbeginscan */
 	BlockNumber nblocks;		/* heap blocks when the scan decided */
 	Buffer		vmbuf;			/* visibility map page an index-only scan
 								 * keeps pinned, or InvalidBuffer */
+	instr_time	first_at;		/* when the first entry was returned */
 } FrHeapPrefetch;
 
 extern int	fr_heap_prefetch_distance;
+extern int	fr_heap_prefetch_min_us;
 extern void fr_heap_prefetch_rescan(FrHeapPrefetch *hp);
 extern void fr_heap_prefetch_chunk(FrHeapPrefetch *hp);
 extern void fr_heap_prefetch_end(FrHeapPrefetch *hp);

@@ -21,7 +21,8 @@
 # their leaves' reads before walking cold chains (scan_leaf_prefetches), and
 # start the reads of the heap blocks ahead of the executor (heap_prefetches;
 # not with fractal.heap_prefetch = 0, nor for all-visible blocks in
-# index-only scans).
+# index-only scans, nor, beyond one, when the heap reads are faster than
+# fractal.heap_prefetch_min_us).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -34,6 +35,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'fractal'
 shared_buffers = 1MB
 autovacuum = off
+fractal.heap_prefetch_min_us = 0
 });
 $node->start;
 $node->safe_psql('postgres', q{
@@ -162,6 +164,17 @@ is(windows(1, 'fwd', 'SET fractal.scan_prefetch = off;'), windows(0, 'fwd', ''),
 	'range fwd without read-ahead: the same rows');
 is($counter->('scan_leaf_prefetches'), $prefetches,
 	'fractal.scan_prefetch = off starts no leaf read');
+
+# Heap reads faster than fractal.heap_prefetch_min_us (this table's heap
+# is in the kernel's page cache; 0 above makes every read count as slow so
+# that the scans here prefetch): a backend's first scan may start one read
+# before its first sample says the reads are fast; then none
+$node->restart;
+$heap = $counter->('heap_prefetches');
+is(windows(1, 'fwd', 'SET fractal.heap_prefetch_min_us = 1000000;'), windows(0, 'fwd', ''),
+	'range fwd with every heap read counted as fast: the same rows');
+cmp_ok($counter->('heap_prefetches') - $heap, '<=', 1,
+	'... and at most one heap read started ahead');
 
 # fractal.heap_prefetch = 0: the same rows, cold, and no heap read started
 # ahead.  Index-only scans prefetch only heap blocks that the visibility map
