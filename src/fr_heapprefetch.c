@@ -18,11 +18,11 @@
  *   lookups), of an index large against shared buffers (fr_index_large),
  *   over a table of the heap access method (whose TIDs name blocks of its
  *   main fork) larger than shared buffers (local buffers for a temporary
- *   table), and not in a tablespace whose effective_io_concurrency is 0.  An index-only scan visits the heap only
- *   for blocks the visibility map does not show all-visible, so only those
- *   are prefetched (the map's page stays pinned until the scan ends, as the
- *   executor keeps its own), and nothing when pg_class says 90% of the heap
- *   is all-visible.
+ *   table), and not in a tablespace whose effective_io_concurrency is 0.
+ *   An index-only scan visits the heap only for blocks the visibility map
+ *   does not show all-visible, so only those are prefetched (the map's page
+ *   stays pinned until the scan ends, as the executor keeps its own), and
+ *   nothing when pg_class says 90% of the heap is all-visible.
  *   The decision is made once per scan descriptor, at the first entry
  *   that has another after it in its chunk, so a point lookup decides
  *   nothing and costs nothing.
@@ -36,6 +36,11 @@
  *   table would otherwise pay a buffer mapping look-up per block, and a
  *   posix_fadvise per block past its LIMIT, for nothing (measured: 10% of a
  *   100-row range scan whose heap blocks were all cached).
+ * - Nor while the backend's heap reads look served from memory (the
+ *   kernel's page cache): each scan times the executor over its first
+ *   entry, whose block it never prefetches, and while the average over
+ *   recent scans is below fractal.heap_prefetch_min_us a scan only takes
+ *   that sample (fr_heap_reads_fast).
  * - A block is not prefetched twice in a row (neighbouring entries often
  *   share one), nor past the heap's end as the scan first saw it.
  *
@@ -125,7 +130,8 @@ fr_heap_mostly_visible(Relation heap)
 	BlockNumber pages = heap->rd_rel->relpages,
 				visible = heap->rd_rel->relallvisible;
 
-	return pages > 0 && (uint64) visible * 100 >= (uint64) pages * FR_HP_VISIBLE_PCT;
+	return pages > 0 &&
+		(uint64) visible * 100 >= (uint64) pages * FR_HP_VISIBLE_PCT;
 }
 
 /*
